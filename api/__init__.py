@@ -1,0 +1,1 @@
+"""The read API: FastAPI over the precomputed tables."""

@@ -1,0 +1,39 @@
+"""The FastAPI application. ``uvicorn api.main:app`` serves it; tests build their own with `create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api.routers import health
+from pipeline.infra.database import create_warehouse_engine, warehouse_url
+from pipeline.infra.settings import Settings
+
+
+def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the app. Without an ``engine``, one is made at start-up from the settings (env)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = engine is None
+        app.state.engine = engine or create_warehouse_engine(warehouse_url(settings or Settings()))
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="healthpipe read API",
+        version="0.1.0",
+        description="Precomputed health aggregates, insights and scores. Every route reads precomputed tables.",
+        lifespan=lifespan,
+    )
+    app.include_router(health.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,1 @@
+"""healthpipe: a batch pipeline for personal health data (Dagster assets over PostgreSQL)."""

@@ -1,0 +1,1 @@
+"""Platform plumbing: settings, database URLs and engines, the embedded server, migrations, Dagster home."""

@@ -1,0 +1,55 @@
+"""One settings object for every process (CLI, Dagster code location, API, tests), read from the environment.
+
+Every variable is prefixed ``HEALTHPIPE_`` and may also be put in a ``.env`` file in the working directory.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. See the README's "Configuration" table for each variable."""
+
+    model_config = SettingsConfigDict(env_prefix="HEALTHPIPE_", env_file=".env", extra="ignore")
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="Warehouse PostgreSQL URL. Unset: an embedded PostgreSQL is started under `home`.",
+    )
+    dagster_database_url: SecretStr | None = Field(
+        default=None,
+        description="Dagster instance storage URL. Unset: the warehouse database, schema `dagster`.",
+    )
+    home: Path = Field(
+        default_factory=lambda: Path.cwd() / ".healthpipe",
+        description="Local state folder: embedded PostgreSQL data, Dagster home, logs.",
+    )
+    dagster_home: Path | None = Field(default=None, description="Dagster home. Unset: `<home>/dagster_home`.")
+    embedded_port: int | None = Field(
+        default=None,
+        description="TCP port of the embedded server. Unset: the port it used last time, else a free one.",
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    dagster_host: str = "127.0.0.1"
+    dagster_port: int = 3000
+    max_concurrent_runs: int = Field(default=2, description="Dagster run queue limit (2 cores here).")
+
+    @property
+    def resolved_dagster_home(self) -> Path:
+        return (self.dagster_home or self.home / "dagster_home").resolve()
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own `Settings` instead of using this)."""
+    return Settings()

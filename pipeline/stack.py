@@ -1,0 +1,203 @@
+"""``healthpipe up``: the whole local stack in one command.
+
+Starts the warehouse (embedded unless a URL is configured), applies migrations, writes the Dagster home, then runs
+``dagster dev`` (webserver + daemon) and the API as child processes, waits until both answer, prints their URLs and
+keeps them running until Ctrl-C. Children's output goes to ``<home>/logs``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import IO
+
+from pipeline.infra.dagster_home import dagster_environment, write_dagster_yaml
+from pipeline.infra.database import dagster_storage_url, redacted, warehouse_url
+from pipeline.infra.embedded_server import EmbeddedPostgres
+from pipeline.infra.migrations import migrate
+from pipeline.infra.settings import Settings
+
+READY_TIMEOUT_SECONDS = 180
+_LOCATION_QUERY = (
+    '{"query": "{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus '
+    'locationOrLoadError { __typename ... on PythonError { message } } } } } }"}'
+)
+
+
+def project_root() -> Path:
+    """The folder holding ``workspace.yaml``: the working directory if it has one, else this checkout."""
+    for candidate in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        if (candidate / "workspace.yaml").exists():
+            return candidate
+    raise FileNotFoundError("workspace.yaml not found; run healthpipe up from the project folder")
+
+
+def _spawn(command: list[str], log: IO[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    # A session of its own, so that stopping it reaches dagster dev's webserver, daemon and code servers.
+    return subprocess.Popen(
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+    )
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _http_get(url: str, body: bytes | None = None) -> tuple[int, bytes]:
+    # Only our own http://127.0.0.1 URLs reach here.
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, b""
+
+
+def dagster_location_status(dagster_url: str) -> tuple[bool, str]:
+    """(loaded, detail) of the code location as the webserver reports it."""
+    code, body = _http_get(f"{dagster_url}/graphql", _LOCATION_QUERY.encode())
+    if code != 200:
+        return False, "webserver not answering yet"
+    entries = json.loads(body)["data"]["workspaceOrError"].get("locationEntries", [])
+    for entry in entries:
+        located = entry.get("locationOrLoadError") or {}
+        if located.get("__typename") == "PythonError":
+            raise RuntimeError(f"code location {entry['name']} failed to load: {located.get('message')}")
+        if entry.get("loadStatus") == "LOADED" and located.get("__typename") == "RepositoryLocation":
+            return True, f"code location {entry['name']} loaded"
+    return False, "code location loading"
+
+
+def _wait_until_ready(checks: dict[str, object], processes: list[subprocess.Popen[bytes]], logs: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    pending = dict(checks)
+    while pending:
+        for process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{process.args!r} exited early; see the logs in {logs}")
+        for name, check in list(pending.items()):
+            ready, detail = check()  # type: ignore[operator]
+            if ready:
+                print(f"  ready: {name} ({detail})", flush=True)
+                del pending[name]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not ready after {READY_TIMEOUT_SECONDS}s: {', '.join(pending)}; see {logs}")
+        time.sleep(1)
+
+
+def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bool = True) -> int:
+    root = project_root()
+    logs = settings.home.resolve() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    started_embedded = False
+    if settings.uses_embedded_database:
+        status = EmbeddedPostgres(settings.home, settings.embedded_port).start()
+        started_embedded = status.note != "already running"
+        print(status.describe(), flush=True)
+    url = warehouse_url(settings)
+    report = migrate(url)
+    print(
+        f"warehouse {redacted(url)}: schema version {report.version} ({len(report.applied)} migration(s) applied)",
+        flush=True,
+    )
+
+    dagster_home = settings.resolved_dagster_home
+    write_dagster_yaml(dagster_home, settings.max_concurrent_runs)
+    env = {
+        **os.environ,
+        **dagster_environment(dagster_home, dagster_storage_url(settings, url)),
+        "HEALTHPIPE_DATABASE_URL": url.render_as_string(hide_password=False),
+        "HEALTHPIPE_HOME": str(settings.home.resolve()),
+    }
+    dagster_url = f"http://{settings.dagster_host}:{settings.dagster_port}"
+    api_url = f"http://{settings.api_host}:{settings.api_port}"
+
+    processes: list[subprocess.Popen[bytes]] = []
+    checks: dict[str, object] = {
+        "Dagster UI": lambda: dagster_location_status(dagster_url),
+    }
+    with open(logs / "dagster.log", "a") as dagster_log, open(logs / "api.log", "a") as api_log:
+        try:
+            processes.append(
+                _spawn(
+                    [
+                        sys.executable,
+                        "-m",
+                        "dagster",
+                        "dev",
+                        "-w",
+                        str(root / "workspace.yaml"),
+                        "-h",
+                        settings.dagster_host,
+                        "-p",
+                        str(settings.dagster_port),
+                    ],
+                    dagster_log,
+                    env,
+                    root,
+                )
+            )
+            if with_api:
+                processes.append(
+                    _spawn(
+                        [
+                            sys.executable,
+                            "-m",
+                            "uvicorn",
+                            "api.main:app",
+                            "--host",
+                            settings.api_host,
+                            "--port",
+                            str(settings.api_port),
+                        ],
+                        api_log,
+                        env,
+                        root,
+                    )
+                )
+                checks["API"] = lambda: (_http_get(f"{api_url}/health")[0] == 200, f"{api_url}/health")
+            print(f"starting Dagster and the API (logs in {logs}) ...", flush=True)
+            _wait_until_ready(checks, processes, logs)
+            print(f"\nDagster UI: {dagster_url}", flush=True)
+            if with_api:
+                print(f"API:        {api_url}  (OpenAPI docs at {api_url}/docs)", flush=True)
+            if exit_when_ready:
+                return 0
+            print("Press Ctrl-C to stop.", flush=True)
+            while all(p.poll() is None for p in processes):
+                time.sleep(1)
+            print(f"a service exited; see {logs}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            print("stopping ...", flush=True)
+            for process in processes:
+                _stop(process)
+            if started_embedded:
+                EmbeddedPostgres(settings.home, settings.embedded_port).stop()

@@ -1,0 +1,73 @@
+"""Test fixtures: a real PostgreSQL for every database test.
+
+By default a throwaway embedded server is started for the session. Set ``HEALTHPIPE_TEST_DATABASE_URL`` to an
+external server's maintenance database (e.g. ``postgresql://postgres@127.0.0.1:5432/postgres``) to run the same
+tests there instead; each test database is created fresh and dropped afterwards, so the server is left as found.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+
+from pipeline.infra.database import create_warehouse_engine, libpq_url, parse_postgres_url, with_driver
+from pipeline.infra.embedded_server import EmbeddedPostgres
+from pipeline.infra.migrations import migrate
+
+EXTERNAL_URL_ENV = "HEALTHPIPE_TEST_DATABASE_URL"
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def server_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
+    """A URL to a maintenance database on the server the tests use."""
+    external = os.environ.get(EXTERNAL_URL_ENV)
+    if external:
+        yield parse_postgres_url(external)
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("embedded") / "home")
+    status = server.start()
+    try:
+        yield parse_postgres_url(status.url("postgres"))
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def make_database(server_admin_url: URL) -> Iterator[Callable[[], URL]]:
+    """Factory of fresh, empty databases on the test server; all dropped at the end of the session."""
+    created: list[str] = []
+
+    def create() -> URL:
+        name = f"hp_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(libpq_url(server_admin_url), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"'.encode())
+        created.append(name)
+        return with_driver(server_admin_url.set(database=name), "psycopg")
+
+    yield create
+    with psycopg.connect(libpq_url(server_admin_url), autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+
+
+@pytest.fixture(scope="session")
+def migrated_url(make_database: Callable[[], URL]) -> URL:
+    """One migrated database shared by the tests that only read the schema or own their rows."""
+    url = make_database()
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(migrated_url: URL) -> Iterator[Engine]:
+    engine = create_warehouse_engine(migrated_url)
+    yield engine
+    engine.dispose()
