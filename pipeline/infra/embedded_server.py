@@ -180,6 +180,9 @@ class EmbeddedPostgres:
             if current.note:
                 self._recover_from_killed_server()
                 notes.append("recovered from a server that was killed: removed its stale postmaster.pid")
+            self.pgdata.mkdir(parents=True, exist_ok=True)
+            if _running_as_root():
+                self._prepare_os_user()
             if self._data_version() is None:
                 self._initdb()
                 notes.append("initialised a new data folder")
@@ -238,9 +241,6 @@ class EmbeddedPostgres:
         (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
 
     def _initdb(self) -> None:
-        self.pgdata.mkdir(parents=True, exist_ok=True)
-        if _running_as_root():
-            self._prepare_os_user()
         subprocess.run(
             [
                 str(POSTGRES_BIN / "initdb"),
@@ -259,6 +259,8 @@ class EmbeddedPostgres:
         )
 
     def _prepare_os_user(self) -> None:
+        """Let the server's OS user reach the binaries and own the data folder. Like the wheel itself, this opens
+        read/traverse permission on the folders above them (a venv inside a 0700 folder is otherwise unreachable)."""
         import pwd
         import warnings
 
@@ -268,6 +270,7 @@ class EmbeddedPostgres:
 
         pg_utils.ensure_user_exists(SERVER_OS_USER)
         pg_utils.ensure_prefix_permissions(self.pgdata)
+        pg_utils.ensure_prefix_permissions(POSTGRES_BIN)
         readable = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
         pg_utils.ensure_folder_permissions(POSTGRES_BIN, readable)
         pg_utils.ensure_folder_permissions(POSTGRES_BIN.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
