@@ -1,0 +1,155 @@
+"""The metric catalogue: the one source of truth for metric names, canonical units, unit conversions, aggregation
+strategies, plausibility limits, goals and LOINC codes. The landing, the pipeline, the API and the FHIR export all
+read it; nothing else hard-codes a unit or a range.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+
+
+class Strategy(StrEnum):
+    SUM = "sum"  # cumulative: split proportionally, summed
+    AVERAGE = "average"  # discrete: sum / count, min, max kept too
+    LATEST = "latest"  # discrete: the last reading of the bucket
+
+
+class Kind(StrEnum):
+    CUMULATIVE = "cumulative"  # a quantity accumulated over [start, end): steps, metres, kcal
+    DISCRETE = "discrete"  # a reading at an instant (or short window): bpm, %, mg/dL, kg
+    INTERVAL = "interval"  # a state over [start, end) with a stage: sleep
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Hard limits reject a sample; soft limits only flag it. ``None`` means unbounded on that side."""
+
+    hard_min: float | None
+    hard_max: float | None
+    soft_min: float | None = None
+    soft_max: float | None = None
+    max_duration_hours: float | None = None  # samples longer than this are rejected
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    display_name: str
+    canonical_unit: str
+    ucum_unit: str
+    strategy: Strategy
+    kind: Kind
+    # accepted unit spellings (lower-cased) -> factor to the canonical unit
+    units: dict[str, float]
+    limits: Limits
+    loinc_sample: str
+    loinc_daily: str | None = None
+    goal: float | None = None
+    # values at or below 1 in these units are fractions (Apple writes SpO2 0.97 with unit "%")
+    fraction_units: frozenset[str] = field(default_factory=frozenset)
+    # readings of two sources this close in time are one measurement (discrete metrics, DESIGN §5.4)
+    match_tolerance_seconds: float = 0.0
+
+
+_COUNT = {"count": 1.0, "steps": 1.0, "step": 1.0, "": 1.0}
+_BPM = {"count/min": 1.0, "bpm": 1.0, "beats/min": 1.0, "/min": 1.0}
+_PERCENT = {"%": 1.0, "percent": 1.0, "fraction": 100.0}
+# 1 mmol/L of glucose = 18.0156 mg/dL (molar mass 180.156 g/mol); Apple writes the molar mass into the unit.
+GLUCOSE_MG_DL_PER_MMOL_L = 18.0156
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        Metric(
+            "STEPS", "Steps", "count", "{steps}", Strategy.SUM, Kind.CUMULATIVE, _COUNT,
+            Limits(0, 100_000, soft_max=50_000, max_duration_hours=24, source="DESIGN §3"),
+            loinc_sample="55423-8", loinc_daily="41950-7", goal=10_000,
+        ),
+        Metric(
+            "DISTANCE", "Distance", "m", "m", Strategy.SUM, Kind.CUMULATIVE,
+            {"m": 1.0, "meters": 1.0, "metre": 1.0, "km": 1000.0, "mi": 1609.344, "ft": 0.3048, "yd": 0.9144},
+            Limits(0, 100_000, soft_max=50_000, max_duration_hours=24, source="100 km in one sample rejected"),
+            loinc_sample="55430-3", loinc_daily="41953-1",
+        ),
+        Metric(
+            "ACTIVE_ENERGY", "Active energy", "kcal", "kcal", Strategy.SUM, Kind.CUMULATIVE,
+            {"kcal": 1.0, "cal": 1.0, "kilocalories": 1.0, "kj": 1 / 4.184},
+            Limits(0, 10_000, soft_max=3_000, max_duration_hours=24),
+            loinc_sample="41981-2", goal=500,
+        ),
+        Metric(
+            "SLEEP_ANALYSIS", "Sleep", "min", "min", Strategy.SUM, Kind.INTERVAL,
+            {"min": 1.0, "minutes": 1.0, "h": 60.0, "hr": 60.0, "s": 1 / 60},
+            Limits(0, 24 * 60, max_duration_hours=24), loinc_sample="93832-4",
+        ),
+        Metric(
+            "HEART_RATE", "Heart rate", "bpm", "/min", Strategy.AVERAGE, Kind.DISCRETE, _BPM,
+            Limits(20, 300, soft_min=30, soft_max=220), loinc_sample="8867-4", match_tolerance_seconds=30,
+        ),
+        Metric(
+            "RESTING_HEART_RATE", "Resting heart rate", "bpm", "/min", Strategy.AVERAGE, Kind.DISCRETE, _BPM,
+            Limits(20, 300, soft_min=30, soft_max=120), loinc_sample="40443-4", match_tolerance_seconds=3600,
+        ),
+        Metric(
+            "OXYGEN_SATURATION", "SpO2", "%", "%", Strategy.AVERAGE, Kind.DISCRETE, _PERCENT,
+            Limits(50, 100, soft_min=90), loinc_sample="59408-5", loinc_daily="2708-6",
+            fraction_units=frozenset({"%", "percent"}), match_tolerance_seconds=60,
+        ),
+        Metric(
+            "BLOOD_GLUCOSE", "Glucose", "mg/dL", "mg/dL", Strategy.AVERAGE, Kind.DISCRETE,
+            {"mg/dl": 1.0, "mmol/l": GLUCOSE_MG_DL_PER_MMOL_L},
+            Limits(10, 1000, soft_min=40, soft_max=400), loinc_sample="2339-0", match_tolerance_seconds=300,
+        ),
+        Metric(
+            "WEIGHT", "Weight", "kg", "kg", Strategy.LATEST, Kind.DISCRETE,
+            {"kg": 1.0, "g": 0.001, "lb": 0.45359237, "lbs": 0.45359237, "st": 6.35029318},
+            Limits(1, 700), loinc_sample="29463-7", match_tolerance_seconds=600,
+        ),
+        Metric(
+            "BODY_FAT", "Body fat", "%", "%", Strategy.LATEST, Kind.DISCRETE, _PERCENT,
+            Limits(1, 80, soft_min=3, soft_max=60), loinc_sample="41982-0",
+            fraction_units=frozenset({"%", "percent"}), match_tolerance_seconds=600,
+        ),
+    ]
+}  # fmt: skip
+
+SLEEP_STAGES = ("in_bed", "asleep", "core", "deep", "rem", "awake")
+ASLEEP_STAGES = frozenset({"asleep", "core", "deep", "rem"})
+
+# Apple writes glucose as mmol<molar mass>/L, e.g. "mmol<180.1558800000541>/L": mg/dL = mmol/L x molar mass / 10.
+_MOLAR_UNIT = re.compile(r"^mmol<(?P<molar_mass>[0-9.]+)>/l$")
+
+
+def normalize_unit_spelling(units: pd.Series) -> pd.Series:
+    """Lower-cased, trimmed unit strings (NaN becomes the empty string)."""
+    return units.fillna("").astype(str).str.strip().str.lower()
+
+
+def canonical_factors(metrics: pd.Series, units: pd.Series, values: pd.Series) -> pd.Series:
+    """Factor that turns each ``value`` in ``unit`` into the metric's canonical unit; NaN where not convertible.
+
+    Vectorized: one lookup per distinct (metric, unit) pair, then a map over the rows.
+    """
+    spelled = normalize_unit_spelling(units)
+    factors = pd.Series(np.nan, index=metrics.index, dtype="float64")
+    for (metric_name, unit), index in pd.DataFrame({"m": metrics, "u": spelled}).groupby(["m", "u"]).groups.items():
+        metric = METRICS.get(str(metric_name))
+        if metric is None:
+            continue
+        factor = metric.units.get(str(unit))
+        molar = _MOLAR_UNIT.match(str(unit))
+        if factor is None and molar and metric.name == "BLOOD_GLUCOSE":
+            factor = float(molar.group("molar_mass")) / 10.0
+        if factor is None:
+            continue
+        factors.loc[index] = factor
+        if unit in metric.fraction_units:
+            fractional = index[values.loc[index].to_numpy() <= 1.0]
+            factors.loc[fractional] = 100.0
+    return factors

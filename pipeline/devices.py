@@ -1,0 +1,69 @@
+"""Device classes, their default priority, and how a class is derived from what a source calls itself."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+import pandas as pd
+
+
+class DeviceClass(StrEnum):
+    WATCH = "watch"
+    PHONE = "phone"
+    TABLET = "tablet"
+    WEARABLE = "wearable"  # third-party wearable: Fitbit, Garmin, Oura, Whoop, Polar, CGM sensors
+    SCALE_OR_APP = "scale_or_app"  # third-party scale or app: Withings Health Mate, MyFitnessPal, ...
+    MANUAL = "manual"  # typed in by the person
+
+
+# Highest first; the seed's order (apple_watch 100 > iphone 80 > ipad 70 > third_party_wearable 50 >
+# third_party_scale 40 > manual_entry 10). A user may reorder it (app.users.source_priority).
+DEFAULT_PRIORITY: tuple[DeviceClass, ...] = (
+    DeviceClass.WATCH,
+    DeviceClass.PHONE,
+    DeviceClass.TABLET,
+    DeviceClass.WEARABLE,
+    DeviceClass.SCALE_OR_APP,
+    DeviceClass.MANUAL,
+)
+
+_RULES: list[tuple[DeviceClass, re.Pattern[str]]] = [
+    (DeviceClass.WATCH, re.compile(r"apple\s*watch|\bwatch\d|model:watch", re.IGNORECASE)),
+    (DeviceClass.TABLET, re.compile(r"\bipad\b|model:ipad", re.IGNORECASE)),
+    (DeviceClass.PHONE, re.compile(r"\biphone\b|model:iphone|\bpixel\b|\bgalaxy\b|android", re.IGNORECASE)),
+    (
+        DeviceClass.WEARABLE,
+        re.compile(r"fitbit|garmin|\boura\b|whoop|polar|suunto|coros|amazfit|dexcom|libre|\bmi band", re.IGNORECASE),
+    ),
+]
+# The Health app itself, in the locales seen in real exports; it writes the phone's own motion data.
+_HEALTH_APP_NAMES = {"health", "здоровье", "salud", "santé", "gesundheit", "salute", "saúde", "健康", "건강"}
+
+
+def classify_source(source_name: str, device: str | None, user_entered: bool) -> DeviceClass:
+    """The device class of one source, from its name, its device descriptor and whether a person typed it in."""
+    if user_entered:
+        return DeviceClass.MANUAL
+    text = f"{source_name} {device or ''}"
+    for device_class, pattern in _RULES:
+        if pattern.search(text):
+            return device_class
+    if source_name.strip().lower() in _HEALTH_APP_NAMES:
+        return DeviceClass.PHONE
+    return DeviceClass.SCALE_OR_APP
+
+
+def classify_sources(source_names: pd.Series, devices: pd.Series, user_entered: pd.Series) -> pd.Series:
+    """Vectorized `classify_source`: evaluated once per distinct (name, device, user_entered) combination."""
+    frame = pd.DataFrame(
+        {"name": source_names.fillna(""), "device": devices.fillna(""), "manual": user_entered.fillna(False)}
+    )
+    distinct = frame.drop_duplicates()
+    distinct = distinct.assign(
+        device_class=[
+            classify_source(n, d, bool(m))
+            for n, d, m in zip(distinct["name"], distinct["device"], distinct["manual"], strict=True)
+        ]
+    )
+    return frame.merge(distinct, on=["name", "device", "manual"], how="left")["device_class"].set_axis(frame.index)

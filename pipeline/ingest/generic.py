@@ -1,0 +1,144 @@
+"""Reader of the seed's ``HealthSample`` shape as NDJSON (one JSON object per line) or CSV, in bounded chunks.
+
+Fields: ``type, value, unit, startDate, endDate, sourceDevice`` and optionally ``sourceApp, metadata, userId,
+stage, timezone, deviceClass, id``; snake_case spellings are accepted too. Lines that are not JSON objects (or CSV
+rows with the wrong number of fields) are not dropped: they come back as rejects with the line as payload.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+FIELD_NAMES = {
+    "type": "metric",
+    "metric": "metric",
+    "value": "value",
+    "unit": "unit",
+    "startDate": "start",
+    "start_date": "start",
+    "start": "start",
+    "endDate": "end",
+    "end_date": "end",
+    "end": "end",
+    "sourceDevice": "source_name",
+    "source_device": "source_name",
+    "sourceName": "source_name",
+    "source_name": "source_name",
+    "sourceApp": "source_app",
+    "source_app": "source_app",
+    "metadata": "metadata",
+    "userId": "user_id",
+    "user_id": "user_id",
+    "stage": "stage",
+    "timezone": "timezone",
+    "timeZone": "timezone",
+    "deviceClass": "device_class",
+    "device_class": "device_class",
+    "device": "device",
+    "id": "external_id",
+    "externalId": "external_id",
+}
+
+
+@dataclass(frozen=True)
+class GenericChunk:
+    samples: pd.DataFrame  # incoming columns (landing.INCOMING_COLUMNS)
+    malformed: pd.DataFrame  # user_id, reason, payload
+
+
+def to_incoming(records: pd.DataFrame, default_user: str | None) -> pd.DataFrame:
+    """Rename HealthSample fields to the landing's incoming columns; fill the user where the file has none."""
+    renamed = records.rename(columns={k: v for k, v in FIELD_NAMES.items() if k in records.columns})
+    renamed = renamed.loc[:, ~renamed.columns.duplicated()]
+    if default_user is not None:
+        users = renamed["user_id"] if "user_id" in renamed else pd.Series(None, index=renamed.index, dtype=object)
+        renamed["user_id"] = users.where(users.notna() & (users.astype(str) != ""), default_user)
+    metadata = renamed.get("metadata")
+    if metadata is not None:
+        renamed["user_entered"] = metadata.map(
+            lambda m: isinstance(m, dict) and str(m.get("HKWasUserEntered", m.get("userEntered", ""))) in ("1", "True"),
+            na_action="ignore",
+        )
+    return renamed
+
+
+def _malformed(lines: list[str], reason: str, default_user: str | None) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "user_id": [default_user] * len(lines),
+            "reason": reason,
+            "payload": [json.dumps({"line": line}, ensure_ascii=False) for line in lines],
+        }
+    )
+
+
+def read_ndjson(path: Path, default_user: str | None, chunk_size: int = 100_000,
+                on_progress: Callable[[int, int], None] | None = None) -> Iterator[GenericChunk]:  # fmt: skip
+    total = path.stat().st_size
+    done = 0
+    with open(path, encoding="utf-8") as handle:
+        while True:
+            lines = [line for _, line in zip(range(chunk_size), handle, strict=False)]
+            if not lines:
+                return
+            done += sum(len(line.encode()) for line in lines)
+            text_lines = [line.strip() for line in lines if line.strip()]
+            try:
+                records = pd.read_json(io.StringIO("\n".join(text_lines)), lines=True, dtype=False)
+                bad: list[str] = []
+            except ValueError:
+                # Isolate the broken lines; the rest of the chunk still lands.
+                parsed, bad = [], []
+                for line in text_lines:
+                    try:
+                        value = json.loads(line)
+                    except json.JSONDecodeError:
+                        bad.append(line)
+                        continue
+                    (parsed if isinstance(value, dict) else bad).append(value if isinstance(value, dict) else line)
+                records = pd.DataFrame(parsed)
+            if on_progress:
+                on_progress(done, total)
+            yield GenericChunk(to_incoming(records, default_user), _malformed(bad, "malformed JSON line", default_user))
+
+
+def read_csv(path: Path, default_user: str | None, chunk_size: int = 100_000,
+             on_progress: Callable[[int, int], None] | None = None) -> Iterator[GenericChunk]:  # fmt: skip
+    bad_lines: list[list[str]] = []
+
+    def keep_bad_line(fields: list[str]) -> None:
+        bad_lines.append(fields)
+        return None
+
+    total = path.stat().st_size
+    with open(path, "rb") as handle:
+        reader = pd.read_csv(handle, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_size,
+                             engine="python", on_bad_lines=keep_bad_line, encoding="utf-8")  # fmt: skip
+        for records in reader:
+            if "metadata" in records:
+                records["metadata"] = records["metadata"].map(_json_or_text, na_action="ignore")
+            if on_progress:
+                on_progress(min(handle.tell(), total), total)
+            malformed = _malformed([_csv_line(f) for f in bad_lines], "malformed CSV row", default_user)
+            bad_lines.clear()
+            yield GenericChunk(to_incoming(records, default_user), malformed)
+
+
+def _json_or_text(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return {"text": text}
+
+
+def _csv_line(fields: list[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerow(fields)
+    return out.getvalue().rstrip("\r\n")

@@ -1,0 +1,188 @@
+"""Structural checks of incoming samples before they land in ``raw.samples``. Pure pandas, no database.
+
+A chunk of incoming rows (any importer's output) is split into rows that can land and rows that go to quarantine
+with their reasons and original payload. Only *structural* problems are rejected here (unparseable dates, unknown
+type, unconvertible unit, end before start, non-numeric value, unknown time zone); plausibility (a heart rate of
+400) is the pipeline's validate step, which keeps the raw row and rejects it there with its own reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zoneinfo
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import pandas as pd
+
+from pipeline.catalog import METRICS, SLEEP_STAGES, canonical_factors
+from pipeline.devices import DeviceClass, classify_sources
+
+# Columns an importer provides; missing optional ones are filled with nulls.
+INCOMING_COLUMNS = (
+    "user_id",
+    "metric",
+    "value",
+    "unit",
+    "stage",
+    "start",
+    "end",
+    "timezone",
+    "source_name",
+    "device_class",
+    "source_app",
+    "device",
+    "external_id",
+    "metadata",
+    "user_entered",
+)
+# Columns of raw.samples written by the landing (identity is computed in SQL).
+LANDED_COLUMNS = (
+    "user_id",
+    "metric",
+    "value",
+    "unit",
+    "stage",
+    "start_utc",
+    "end_utc",
+    "timezone",
+    "source_name",
+    "device_class",
+    "source_app",
+    "device",
+    "external_id",
+    "metadata",
+)
+
+APPLE_DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
+_HAS_OFFSET = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
+_OFFSET_ZONE = re.compile(r"^[+-]\d{2}:?\d{2}$")
+_DEVICE_CLASSES = frozenset(c.value for c in DeviceClass)
+
+
+@dataclass(frozen=True)
+class LandingSplit:
+    accepted: pd.DataFrame  # LANDED_COLUMNS
+    rejected: pd.DataFrame  # user_id, reason, payload (JSON text)
+
+
+@cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _parse_instants(texts: pd.Series, date_format: str) -> tuple[pd.Series, pd.Series]:
+    """(UTC instants, offset-missing mask). Values already datetime pass through."""
+    if pd.api.types.is_datetime64_any_dtype(texts):
+        parsed = pd.to_datetime(texts, utc=True)
+        return parsed, pd.Series(False, index=texts.index)
+    as_text = texts.astype("string").str.strip()
+    if date_format == "ISO8601":
+        missing_offset = as_text.notna() & ~as_text.str.contains(_HAS_OFFSET, na=False)
+        parsed = pd.to_datetime(as_text.where(~missing_offset), format="ISO8601", utc=True, errors="coerce")
+        return parsed, missing_offset
+    parsed = pd.to_datetime(as_text, format=date_format, utc=True, errors="coerce")
+    return parsed, pd.Series(False, index=texts.index)
+
+
+def _add_reason(reasons: pd.Series, mask: pd.Series | np.ndarray, reason: str | pd.Series) -> pd.Series:
+    mask = pd.Series(mask, index=reasons.index).fillna(False).astype(bool)
+    if not mask.any():
+        return reasons
+    text = reason if isinstance(reason, str) else reason[mask]
+    joined = reasons[mask].where(reasons[mask] == "", reasons[mask] + "; ") + text
+    reasons = reasons.copy()
+    reasons[mask] = joined
+    return reasons
+
+
+def _payloads(frame: pd.DataFrame) -> list[str]:
+    """JSON of the original fields of rejected rows (few rows: rejects are the exception)."""
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    return [json.dumps(record, default=str, ensure_ascii=False) for record in records]
+
+
+def split_for_landing(incoming: pd.DataFrame, date_format: str = "ISO8601") -> LandingSplit:
+    """Split a chunk of incoming samples into landable rows and quarantined rejects (vectorized)."""
+    frame = incoming.reindex(columns=list(INCOMING_COLUMNS))
+    reasons = pd.Series("", index=frame.index, dtype=object)
+
+    metric = frame["metric"].astype("string").str.strip().str.upper()
+    known_metric = metric.isin(list(METRICS))
+    reasons = _add_reason(reasons, ~known_metric, "unknown metric type '" + frame["metric"].astype(str) + "'")
+    reasons = _add_reason(reasons, frame["user_id"].isna() | (frame["user_id"].astype(str) == ""), "missing user")
+
+    value = pd.to_numeric(frame["value"], errors="coerce")
+    reasons = _add_reason(reasons, value.isna() | ~np.isfinite(value.fillna(0)), "value is not a number")
+
+    start, start_naive = _parse_instants(frame["start"], date_format)
+    end, end_naive = _parse_instants(frame["end"], date_format)
+    reasons = _add_reason(reasons, start_naive | end_naive, "timestamp without UTC offset")
+    reasons = _add_reason(reasons, start.isna() & ~start_naive, "unparseable start date")
+    reasons = _add_reason(reasons, end.isna() & ~end_naive, "unparseable end date")
+    reasons = _add_reason(reasons, start.notna() & end.notna() & (end < start), "end before start")
+
+    unit = frame["unit"].astype("string").fillna("")
+    factors = canonical_factors(metric.where(known_metric, ""), unit, value.fillna(0))
+    reasons = _add_reason(
+        reasons,
+        known_metric & factors.isna(),
+        "unit '" + unit.astype(str) + "' not convertible for " + metric.astype(str),
+    )
+
+    is_sleep = metric == "SLEEP_ANALYSIS"
+    stage = frame["stage"].astype("string").str.strip().str.lower()
+    stage = stage.where(~is_sleep | stage.notna(), "asleep").where(is_sleep)
+    reasons = _add_reason(
+        reasons, is_sleep & ~stage.isin(SLEEP_STAGES), "unknown sleep stage '" + stage.astype(str) + "'"
+    )
+
+    zone = frame["timezone"].astype("string").str.strip().replace("", pd.NA)
+    distinct_zones = zone.dropna().unique()
+    bad_zones = [z for z in distinct_zones if z not in _known_zones() and not _OFFSET_ZONE.match(z)]
+    reasons = _add_reason(reasons, zone.isin(bad_zones), "unknown time zone '" + zone.astype(str) + "'")
+
+    source_name = frame["source_name"].astype("string").str.strip().fillna("").replace("", "unknown")
+    given_class = frame["device_class"].astype("string").str.strip().str.lower()
+    reasons = _add_reason(
+        reasons,
+        given_class.notna() & ~given_class.isin(list(_DEVICE_CLASSES)),
+        "unknown device class '" + given_class.astype(str) + "'",
+    )
+    derived_class = classify_sources(source_name, frame["device"], frame["user_entered"].fillna(False).astype(bool))
+    device_class = given_class.fillna(derived_class)
+
+    ok = reasons == ""
+    metadata = frame["metadata"].map(
+        lambda m: m if (m is None or isinstance(m, str)) else json.dumps(m, ensure_ascii=False), na_action="ignore"
+    )
+    accepted = pd.DataFrame(
+        {
+            "user_id": frame["user_id"].astype(str),
+            "metric": metric,
+            "value": value,
+            "unit": unit,
+            "stage": stage,
+            "start_utc": start,
+            "end_utc": end,
+            "timezone": zone,
+            "source_name": source_name,
+            "device_class": device_class,
+            "source_app": frame["source_app"],
+            "device": frame["device"],
+            "external_id": frame["external_id"],
+            "metadata": metadata,
+        }
+    )[ok]
+    rejected_rows = incoming.loc[~ok]
+    rejected = pd.DataFrame(
+        {
+            "user_id": frame.loc[~ok, "user_id"],
+            "reason": reasons[~ok],
+            "payload": _payloads(rejected_rows) if len(rejected_rows) else [],
+        },
+        index=rejected_rows.index,
+    )
+    return LandingSplit(accepted.reset_index(drop=True), rejected.reset_index(drop=True))
