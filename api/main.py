@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api.routers import health
+from api.routers import devices, health, me
 from pipeline.infra.database import create_warehouse_engine, warehouse_url
 from pipeline.infra.settings import Settings
 
@@ -33,6 +33,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         lifespan=lifespan,
     )
     app.include_router(health.router)
+    app.include_router(me.router)
+    app.include_router(devices.router)
     return app
 
 

@@ -138,12 +138,14 @@ def canonical_factors(metrics: pd.Series, units: pd.Series, values: pd.Series) -
     """
     spelled = normalize_unit_spelling(units)
     factors = pd.Series(np.nan, index=metrics.index, dtype="float64")
-    for (metric_name, unit), index in pd.DataFrame({"m": metrics, "u": spelled}).groupby(["m", "u"]).groups.items():
-        metric = METRICS.get(str(metric_name))
+    groups = pd.DataFrame({"m": metrics, "u": spelled}).groupby(["m", "u"]).groups
+    for key, index in groups.items():
+        metric_name, unit = (str(part) for part in key)  # type: ignore[attr-defined]
+        metric = METRICS.get(metric_name)
         if metric is None:
             continue
-        factor = metric.units.get(str(unit))
-        molar = _MOLAR_UNIT.match(str(unit))
+        factor = metric.units.get(unit)
+        molar = _MOLAR_UNIT.match(unit)
         if factor is None and molar and metric.name == "BLOOD_GLUCOSE":
             factor = float(molar.group("molar_mass")) / 10.0
         if factor is None:

@@ -9,11 +9,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from pipeline.infra.database import redacted, warehouse_url
+from sqlalchemy import Engine
+
+from pipeline import accounts
+from pipeline.infra.database import create_warehouse_engine, redacted, warehouse_url
 from pipeline.infra.embedded_server import EmbeddedPostgres, EmbeddedServerError
 from pipeline.infra.migrations import MigrationError, current_version, migrate
 from pipeline.infra.settings import Settings
+from pipeline.ingest.apple_health import AppleExportError
+from pipeline.ingest.importer import FORMATS, import_file
+from pipeline.ingest.store import psycopg_connection
+from pipeline.progress import ProgressBar
 
 
 def _embedded(settings: Settings) -> EmbeddedPostgres:
@@ -60,6 +68,63 @@ def cmd_db_migrate(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def _engine(settings: Settings) -> Engine:
+    return create_warehouse_engine(warehouse_url(settings))
+
+
+def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
+    with psycopg_connection(_engine(settings)) as conn:
+        accounts.create_user(conn, args.user_id, args.timezone, args.name)
+    print(f"user {args.user_id} added (home time zone {args.timezone})")
+    return 0
+
+
+def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    with psycopg_connection(_engine(settings)) as conn:
+        key = accounts.create_api_key(conn, args.user, args.admin, args.label)
+    print(key)
+    print(f"# {'admin key' if args.admin else 'key for user ' + args.user}; shown once, store it now. "
+          f"Revoke with: healthpipe keys revoke {key[:11]}", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def cmd_keys_list(settings: Settings, _: argparse.Namespace) -> int:
+    with psycopg_connection(_engine(settings)) as conn:
+        keys = accounts.list_api_keys(conn)
+    for k in keys:
+        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+        owner = "admin" if k.is_admin else f"user {k.user_id}"
+        print(f"{k.prefix}  {owner:<20} {state:<18} created {k.created_at:%Y-%m-%d}  {k.label or ''}")
+    return 0
+
+
+def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    with psycopg_connection(_engine(settings)) as conn:
+        revoked = accounts.revoke_api_key(conn, args.prefix)
+    if not revoked:
+        print(f"healthpipe: no active key with prefix {args.prefix}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.prefix}")
+    return 0
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    engine = _engine(settings)
+    if args.user is not None:
+        with psycopg_connection(engine) as conn:
+            if not accounts.user_exists(conn, args.user):
+                if not args.create_user:
+                    raise accounts.AccountError(f"no user {args.user!r}; add it or pass --create-user")
+                accounts.create_user(conn, args.user, args.timezone)
+    progress = ProgressBar(f"importing {args.file.name}")
+    try:
+        report = import_file(engine, args.file, args.user, args.format, on_progress=progress)
+    finally:
+        progress.close()
+    print(report.describe())
+    return 0
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.stack import run_stack
 
@@ -90,6 +155,34 @@ def build_parser() -> argparse.ArgumentParser:
         ("migrate", cmd_db_migrate, "apply pending schema migrations (idempotent)"),
     ]:
         db.add_parser(name, help=text).set_defaults(handler=handler)
+
+    users = commands.add_parser("users", help="people whose data this is").add_subparsers(dest="users_command",
+                                                                                          required=True)  # fmt: skip
+    add = users.add_parser("add", help="add a user")
+    add.add_argument("user_id")
+    add.add_argument("--timezone", default="UTC", help="home time zone, an IANA name (default UTC)")
+    add.add_argument("--name", help="display name")
+    add.set_defaults(handler=cmd_users_add)
+
+    keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="create a key (printed once)")
+    owner = create.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--user", help="the user the key acts as")
+    owner.add_argument("--admin", action="store_true", help="an admin key (may read any user)")
+    create.add_argument("--label", help="a note, e.g. which app holds it")
+    create.set_defaults(handler=cmd_keys_create)
+    keys.add_parser("list", help="list keys (prefixes only)").set_defaults(handler=cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key by its prefix")
+    revoke.add_argument("prefix")
+    revoke.set_defaults(handler=cmd_keys_revoke)
+
+    imp = commands.add_parser("import", help="import an Apple Health export or HealthSample NDJSON/CSV")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--user", help="whose data it is (required for Apple exports; fills missing userId otherwise)")
+    imp.add_argument("--format", choices=FORMATS, help="default: from the file name")
+    imp.add_argument("--create-user", action="store_true", help="add the user if missing")
+    imp.add_argument("--timezone", default="UTC", help="home time zone of a user created by --create-user")
+    imp.set_defaults(handler=cmd_import)
     return parser
 
 
@@ -98,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[Settings, argparse.Namespace], int] = args.handler
     try:
         return handler(Settings(), args)
-    except (EmbeddedServerError, MigrationError, ValueError) as exc:
+    except (EmbeddedServerError, MigrationError, AppleExportError, ValueError, FileNotFoundError) as exc:
         print(f"healthpipe: error: {exc}", file=sys.stderr)
         return 2
 

@@ -168,7 +168,7 @@ class _Collector:
 
     def drain(self, user_id: str) -> pd.DataFrame:
         """The collected records as an incoming-samples frame (see landing.INCOMING_COLUMNS); resets."""
-        raw = pd.DataFrame(self.columns)
+        raw = pd.DataFrame(self.columns, dtype="string")
         metric = raw["type"].map(HK_TYPES)
         is_sleep = metric == "SLEEP_ANALYSIS"
         value = raw["value"]
@@ -182,7 +182,9 @@ class _Collector:
             stage = stage.where(~is_sleep, raw["value"].map(SLEEP_VALUES).fillna(raw["value"]))
             value = value.astype(object).where(~is_sleep, minutes)
             unit = unit.where(~is_sleep, "min")
-        source_app = raw["sourceName"].where(raw["sourceVersion"].isna(), raw["sourceName"] + " " + raw["sourceVersion"])
+        source_app = raw["sourceName"].where(
+            raw["sourceVersion"].isna(), raw["sourceName"] + " " + raw["sourceVersion"]
+        )
         frame = pd.DataFrame(
             {
                 "user_id": user_id,

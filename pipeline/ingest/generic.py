@@ -95,14 +95,16 @@ def read_ndjson(path: Path, default_user: str | None, chunk_size: int = 100_000,
                 bad: list[str] = []
             except ValueError:
                 # Isolate the broken lines; the rest of the chunk still lands.
-                parsed, bad = [], []
+                parsed: list[dict[str, object]] = []
                 for line in text_lines:
                     try:
                         value = json.loads(line)
                     except json.JSONDecodeError:
+                        value = None
+                    if isinstance(value, dict):
+                        parsed.append(value)
+                    else:
                         bad.append(line)
-                        continue
-                    (parsed if isinstance(value, dict) else bad).append(value if isinstance(value, dict) else line)
                 records = pd.DataFrame(parsed)
             if on_progress:
                 on_progress(done, total)

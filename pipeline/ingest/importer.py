@@ -74,7 +74,10 @@ def _splits(path: Path, fmt: str, user_id: str | None, chunk_size: int,
     reader = generic.read_ndjson if fmt == "ndjson" else generic.read_csv
     for chunk in reader(path, user_id, chunk_size, on_progress):
         split = split_for_landing(chunk.samples, "ISO8601")
-        yield LandingSplit(split.accepted, pd.concat([split.rejected, chunk.malformed], ignore_index=True)), BatchCounts()
+        yield (
+            LandingSplit(split.accepted, pd.concat([split.rejected, chunk.malformed], ignore_index=True)),
+            BatchCounts(),
+        )
 
 
 def import_file(engine: Engine, path: Path, user_id: str | None, fmt: str | None = None,
@@ -90,7 +93,6 @@ def import_file(engine: Engine, path: Path, user_id: str | None, fmt: str | None
     counts = BatchCounts()
     other: dict[str, int] = {}
     with psycopg_connection(engine) as conn:
-        conn.autocommit = True
         batch_id = create_batch(conn, user_id, fmt if fmt != "apple" else "apple_health", path.name)
         try:
             for split, extra in _splits(path, fmt, user_id, chunk_size, on_progress, other):
@@ -101,4 +103,3 @@ def import_file(engine: Engine, path: Path, user_id: str | None, fmt: str | None
             raise
         finish_batch(conn, batch_id, counts)
     return ImportReport(batch_id, fmt, counts, other, time.perf_counter() - started)
-

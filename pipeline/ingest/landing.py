@@ -65,7 +65,7 @@ _DEVICE_CLASSES = frozenset(c.value for c in DeviceClass)
 @dataclass(frozen=True)
 class LandingSplit:
     accepted: pd.DataFrame  # LANDED_COLUMNS
-    rejected: pd.DataFrame  # user_id, reason, payload (JSON text)
+    rejected: pd.DataFrame  # user_id, reason, payload (JSON text); indexed by the incoming row's label
 
 
 @cache
@@ -139,7 +139,8 @@ def split_for_landing(incoming: pd.DataFrame, date_format: str = "ISO8601") -> L
         reasons, is_sleep & ~stage.isin(SLEEP_STAGES), "unknown sleep stage '" + stage.astype(str) + "'"
     )
 
-    zone = frame["timezone"].astype("string").str.strip().replace("", pd.NA)
+    zone = frame["timezone"].astype("string").str.strip()
+    zone = zone.where(zone != "")
     distinct_zones = zone.dropna().unique()
     bad_zones = [z for z in distinct_zones if z not in _known_zones() and not _OFFSET_ZONE.match(z)]
     reasons = _add_reason(reasons, zone.isin(bad_zones), "unknown time zone '" + zone.astype(str) + "'")
@@ -185,4 +186,4 @@ def split_for_landing(incoming: pd.DataFrame, date_format: str = "ISO8601") -> L
         },
         index=rejected_rows.index,
     )
-    return LandingSplit(accepted.reset_index(drop=True), rejected.reset_index(drop=True))
+    return LandingSplit(accepted.reset_index(drop=True), rejected)

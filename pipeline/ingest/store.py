@@ -49,13 +49,18 @@ class BatchCounts:
 
 @contextmanager
 def psycopg_connection(engine: Engine) -> Iterator[Connection]:
-    """A psycopg 3 connection from the engine's pool (COPY needs the driver's own API)."""
+    """A psycopg 3 connection from the engine's pool (COPY needs the driver's own API), in autocommit mode:
+    callers open explicit ``conn.transaction()`` blocks. The pool gets it back as it lent it."""
     raw = engine.raw_connection()
+    driver = raw.driver_connection
+    assert isinstance(driver, psycopg.Connection)
     try:
-        driver = raw.driver_connection
-        assert isinstance(driver, psycopg.Connection)
+        driver.rollback()
+        driver.autocommit = True
         yield driver
     finally:
+        if not driver.closed:
+            driver.autocommit = False
         raw.close()
 
 
@@ -75,7 +80,7 @@ def create_batch(conn: Connection, user_id: str | None, source: str, source_ref:
         (user_id, source, source_ref),
     ).fetchone()
     assert row is not None
-    return int(row[0])  # type: ignore[call-overload]
+    return int(str(row[0]))
 
 
 def finish_batch(conn: Connection, batch_id: int, counts: BatchCounts, status: str = "done") -> None:

@@ -1,0 +1,39 @@
+"""Bearer API keys: every route that serves personal data depends on `CurrentUserDep` (or `PrincipalDep`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.deps import EngineDep
+from pipeline.accounts import Principal, authenticate
+from pipeline.ingest.store import psycopg_connection
+
+_bearer = HTTPBearer(auto_error=False, description="API key created with `healthpipe keys create`")
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def get_principal(
+    engine: EngineDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer API key", headers=_CHALLENGE)
+    with psycopg_connection(engine) as conn:
+        principal = authenticate(conn, credentials.credentials)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers=_CHALLENGE)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_current_user_id(principal: PrincipalDep) -> str:
+    if principal.user_id is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this admin key belongs to no user: it has no /v1/me data")
+    return principal.user_id
+
+
+CurrentUserDep = Annotated[str, Depends(get_current_user_id)]

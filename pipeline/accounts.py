@@ -1,0 +1,119 @@
+"""Users, devices and API keys in the ``app`` schema. Used by the CLI, the API and the tests."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipeline.devices import DeviceClass
+from pipeline.ingest.store import Connection
+
+KEY_PREFIX = "hp_"
+
+
+class AccountError(ValueError):
+    """Bad input for an account operation; the message says what."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts as."""
+
+    key_id: int
+    user_id: str | None
+    is_admin: bool
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    key_id: int
+    prefix: str
+    user_id: str | None
+    is_admin: bool
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+def hash_key(key: str) -> bytes:
+    # Keys carry 256 random bits, so a fast hash is enough; a slow password hash would only cost latency.
+    return hashlib.sha256(key.encode()).digest()
+
+
+def create_user(conn: Connection, user_id: str, home_timezone: str = "UTC", display_name: str | None = None) -> None:
+    if home_timezone not in zoneinfo.available_timezones():
+        raise AccountError(f"unknown time zone {home_timezone!r} (use an IANA name such as Europe/London)")
+    cursor = conn.execute(
+        "INSERT INTO app.users (user_id, home_timezone, display_name) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+        (user_id, home_timezone, display_name),
+    )
+    if cursor.rowcount == 0:
+        raise AccountError(f"user {user_id!r} already exists")
+
+
+def user_exists(conn: Connection, user_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM app.users WHERE user_id = %s", (user_id,)).fetchone() is not None
+
+
+def register_device(conn: Connection, user_id: str, device_id: str, device_class: str, name: str) -> bool:
+    """Create or update a device of the user; True if it was new."""
+    if device_class not in {c.value for c in DeviceClass}:
+        raise AccountError(f"unknown device class {device_class!r}; one of {', '.join(c.value for c in DeviceClass)}")
+    row = conn.execute(
+        """INSERT INTO app.devices (user_id, device_id, device_class, name) VALUES (%s, %s, %s, %s)
+           ON CONFLICT (user_id, device_id) DO UPDATE SET device_class = EXCLUDED.device_class, name = EXCLUDED.name
+           RETURNING (xmax = 0)""",
+        (user_id, device_id, device_class, name),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def create_api_key(conn: Connection, user_id: str | None, is_admin: bool = False, label: str | None = None) -> str:
+    """A new key; the only time the full key exists outside the caller is this return value."""
+    if user_id is None and not is_admin:
+        raise AccountError("a key belongs to a user, or is an admin key")
+    if user_id is not None and not user_exists(conn, user_id):
+        raise AccountError(f"no user {user_id!r}; create it first (healthpipe users add)")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    conn.execute(
+        "INSERT INTO app.api_keys (prefix, key_hash, user_id, is_admin, label) VALUES (%s, %s, %s, %s, %s)",
+        (key[:11], hash_key(key), user_id, is_admin, label),
+    )
+    return key
+
+
+def revoke_api_key(conn: Connection, prefix: str) -> bool:
+    cursor = conn.execute(
+        "UPDATE app.api_keys SET revoked_at = now() WHERE prefix = %s AND revoked_at IS NULL", (prefix,)
+    )
+    return cursor.rowcount == 1
+
+
+def list_api_keys(conn: Connection) -> list[ApiKeyInfo]:
+    rows = conn.execute(
+        """SELECT key_id, prefix, user_id, is_admin, label, created_at, revoked_at, last_used_at
+           FROM app.api_keys ORDER BY key_id"""
+    ).fetchall()
+    return [ApiKeyInfo(*row) for row in rows]  # type: ignore[arg-type]
+
+
+def authenticate(conn: Connection, key: str) -> Principal | None:
+    """The principal of a valid, unrevoked key; None otherwise. ``last_used_at`` is refreshed at most once a
+    minute, so a busy key does not turn every read into a write."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    row = conn.execute(
+        """SELECT key_id, user_id, is_admin, last_used_at IS NULL OR last_used_at < now() - interval '1 minute'
+           FROM app.api_keys WHERE key_hash = %s AND revoked_at IS NULL""",
+        (hash_key(key),),
+    ).fetchone()
+    if row is None:
+        return None
+    key_id, user_id, is_admin, stale = row
+    if stale:
+        conn.execute("UPDATE app.api_keys SET last_used_at = now() WHERE key_id = %s", (key_id,))
+    return Principal(int(key_id), user_id, bool(is_admin))  # type: ignore[call-overload, arg-type]

@@ -1,0 +1,222 @@
+"""The Apple Health importer on the real fixture files and on constructed broken exports."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+
+from pipeline.ingest.apple_health import AppleExportError, read_export
+from pipeline.ingest.importer import import_file
+from tests.conftest import FIXTURES
+from tests.helpers import APPLE_HEADER, apple_record, landed, new_user
+
+APPLE = FIXTURES / "apple_health"
+needs_fixtures = pytest.mark.skipif(not APPLE.exists(), reason="../shared/fixtures is not beside the checkout")
+
+
+@needs_fixtures
+def test_tdda_steps_give_2517_on_the_day_with_1309_and_1208_by_hour(engine: Engine) -> None:
+    user = new_user(engine, "Europe/London")  # the export was made at +0100: London summer time
+    report = import_file(engine, APPLE / "applehealthdata_export6s3sample.xml", user)
+    assert (report.counts.read, report.counts.landed, report.counts.rejected) == (15, 15, 0)
+    assert report.other_elements == {"ActivitySummary": 2, "Workout": 1}
+
+    samples = landed(engine, user)
+    steps = samples[samples["metric"] == "STEPS"]
+    on_day = steps[steps["local_start"].dt.date == pd.Timestamp("2014-09-13").date()]
+    assert on_day["canonical"].sum() == 2517
+    assert on_day.groupby(on_day["local_start"].dt.hour)["canonical"].sum().to_dict() == {10: 1309, 11: 1208}
+    distance = samples[(samples["metric"] == "DISTANCE")]
+    assert distance["canonical"].sum() == pytest.approx(19.43)
+    assert set(distance["local_start"].dt.date.astype(str)) == {"2014-09-20"}
+    assert set(steps["device_class"]) == {"phone"}
+
+
+@needs_fixtures
+def test_the_no_break_space_in_apple_watch_is_kept(engine: Engine) -> None:
+    user = new_user(engine, "America/Los_Angeles")
+    import_file(engine, APPLE / "healthkit-to-sqlite_export.xml", user)
+    samples = landed(engine, user)
+    assert samples[["metric", "value", "source_name", "device_class"]].values.tolist() == [
+        ["HEART_RATE", 72.0, "Apple\u00a0Watch", "watch"]
+    ]
+
+
+@needs_fixtures
+def test_the_macos_zip_gives_heart_rates_74_75_on_2024_01_01_and_02_and_reimport_lands_nothing(
+    engine: Engine,
+) -> None:
+    user = new_user(engine, "Europe/Amsterdam")
+    first = import_file(engine, APPLE / "apple-health-parser_export.zip", user)
+    assert (first.counts.landed, first.counts.skipped, first.counts.duplicates) == (6, 2, 0)
+    samples = landed(engine, user)
+    assert samples.loc[samples["metric"] == "HEART_RATE", "value"].tolist() == [74.0, 75.0]
+    energy = samples.loc[samples["metric"] == "ACTIVE_ENERGY", "canonical"]
+    assert energy.sum() == pytest.approx(0.20)
+    readings = samples[samples["metric"].isin(["HEART_RATE", "ACTIVE_ENERGY"])]
+    assert set(readings["local_start"].dt.date.astype(str)) == {"2024-01-01", "2024-01-02"}
+    # Every date in the file is written at +0200, the phone's offset at export time (June). Amsterdam is at +0100
+    # in January, so the in-bed record written "2024-01-01 00:55:28 +0200" began at 23:55:28 on 31 December.
+    in_bed = samples[samples["stage"] == "in_bed"]
+    assert in_bed["local_start"].astype(str).tolist() == ["2023-12-31 23:55:28"]
+    sleep = samples[samples["metric"] == "SLEEP_ANALYSIS"]
+    assert sleep[["stage", "timezone", "device_class"]].values.tolist() == [
+        ["in_bed", "Europe/Amsterdam", "phone"],
+        ["core", "Europe/Amsterdam", "watch"],
+    ]
+    assert sleep["value"].tolist() == pytest.approx([85 / 60, 12.5])  # minutes of each interval
+
+    again = import_file(engine, APPLE / "apple-health-parser_export.zip", user)
+    assert (again.counts.read, again.counts.landed, again.counts.duplicates, again.counts.skipped) == (8, 0, 6, 2)
+    assert len(landed(engine, user)) == 6
+    # the same records from the bare XML are the same samples
+    assert import_file(engine, APPLE / "apple-health-parser_export.xml", user).counts.landed == 0
+
+
+@needs_fixtures
+def test_65_kg_typed_into_zdorovye_is_a_manual_weight(engine: Engine) -> None:
+    user = new_user(engine, "Europe/Moscow")
+    report = import_file(engine, APPLE / "applehealth-go_testdata_ru_RU.xml", user)
+    assert report.counts.skipped_types == {"HKQuantityTypeIdentifierHeight": 1}
+    samples = landed(engine, user)
+    assert samples[["metric", "canonical", "source_name", "device_class"]].values.tolist() == [
+        ["WEIGHT", 65.0, "Здоровье", "manual"]
+    ]
+    assert str(samples["local_start"].dt.date.iloc[0]) == "2017-07-25"
+
+
+def write_broken_export(path: Path) -> None:
+    body = "".join(
+        [
+            apple_record("HKQuantityTypeIdentifierStepCount", "120", "count",
+                         "2024-03-01 10:00:00 +0100", "2024-03-01 10:05:00 +0100"),
+            apple_record("HKQuantityTypeIdentifierStepCount", "abc", "count",
+                         "2024-03-01 10:05:00 +0100", "2024-03-01 10:10:00 +0100"),
+            apple_record("HKQuantityTypeIdentifierStepCount", "80", "count",
+                         "2024-03-01 11:00:00 +0100", "2024-03-01 10:00:00 +0100"),
+            apple_record("HKQuantityTypeIdentifierHeartRate", "60", "count/min",
+                         "yesterday", "2024-03-01 10:00:00 +0100"),
+            apple_record("HKQuantityTypeIdentifierBodyMass", "70", "furlong",
+                         "2024-03-01 07:00:00 +0100", "2024-03-01 07:00:00 +0100"),
+            apple_record("HKQuantityTypeIdentifierHeartRate", "61", "count/min",
+                         "2024-03-01 10:00:00 +0100", "2024-03-01 10:00:00 +0100",
+                         meta={"HKTimeZone": "Mars/Olympus"}),
+            apple_record("HKCategoryTypeIdentifierSleepAnalysis", "HKCategoryValueSleepAnalysisAsleepDeep", None,
+                         "2024-03-01 01:00:00 +0100", "2024-03-01 02:30:00 +0100",
+                         meta={"HKTimeZone": "Europe/Berlin"}),
+            apple_record("HKQuantityTypeIdentifierBloodGlucose", "5.5", "mmol&lt;180.1558800000541&gt;/L",
+                         "2024-03-01 08:00:00 +0100", "2024-03-01 08:00:00 +0100", source="Dexcom G7"),
+            apple_record("HKQuantityTypeIdentifierOxygenSaturation", "0.97", "%",
+                         "2024-03-01 03:00:00 +0100", "2024-03-01 03:00:00 +0100", source="Apple Watch"),
+            apple_record("HKQuantityTypeIdentifierFlightsClimbed", "3", "count",
+                         "2024-03-01 09:00:00 +0100", "2024-03-01 09:01:00 +0100"),
+            # a blood pressure correlation: its child records repeat top-level ones and are not read twice
+            ' <Correlation type="HKCorrelationTypeIdentifierBloodPressure" sourceName="Omron" '
+            'startDate="2024-03-01 09:00:00 +0100" endDate="2024-03-01 09:00:00 +0100">\n  '
+            + apple_record("HKQuantityTypeIdentifierHeartRate", "66", "count/min",
+                           "2024-03-01 09:00:00 +0100", "2024-03-01 09:00:00 +0100", source="Omron")
+            + " </Correlation>\n",
+        ]
+    )  # fmt: skip
+    path.write_text(APPLE_HEADER + body + "</HealthData>\n", encoding="utf-8")
+
+
+def test_a_broken_export_lands_the_good_records_and_quarantines_the_rest_with_reasons(
+    engine: Engine, tmp_path: Path
+) -> None:
+    user = new_user(engine, "Europe/Berlin")
+    path = tmp_path / "export.xml"
+    write_broken_export(path)
+    report = import_file(engine, path, user)
+    c = report.counts
+    assert (c.read, c.landed, c.rejected, c.skipped, c.duplicates) == (10, 4, 5, 1, 0)
+    assert c.read == c.landed + c.duplicates + c.rejected + c.skipped
+    assert report.other_elements == {"Correlation": 1}
+
+    with engine.connect() as conn:
+        reasons = conn.execute(
+            text("SELECT reason, payload->>'value' FROM raw.quarantine WHERE batch_id = :b ORDER BY 2"),
+            {"b": report.batch_id},
+        ).all()
+        batch = conn.execute(
+            text("SELECT status, read_count, landed_count, rejected_count, skipped_count, skipped_types "
+                 "FROM app.ingest_batches WHERE batch_id = :b"), {"b": report.batch_id}
+        ).one()  # fmt: skip
+    assert sorted(reasons) == sorted(
+        [
+            ("unparseable start date", "60"),
+            ("unknown time zone 'Mars/Olympus'", "61"),
+            ("unit 'furlong' not convertible for WEIGHT", "70"),
+            ("end before start", "80"),
+            ("value is not a number", "abc"),
+        ]
+    )
+    assert tuple(batch) == ("done", 10, 4, 5, 1, {"HKQuantityTypeIdentifierFlightsClimbed": 1})
+
+    samples = landed(engine, user)
+    by_metric = samples.set_index("metric")
+    assert by_metric.loc["BLOOD_GLUCOSE", "canonical"] == pytest.approx(5.5 * 18.01558800000541)
+    assert by_metric.loc["BLOOD_GLUCOSE", "device_class"] == "wearable"
+    assert by_metric.loc["OXYGEN_SATURATION", "canonical"] == pytest.approx(97.0)
+    assert by_metric.loc["SLEEP_ANALYSIS", ["stage", "value", "unit"]].tolist() == ["deep", 90.0, "min"]
+    assert by_metric.loc["STEPS", "canonical"] == 120
+
+
+def test_a_spanish_zip_with_macos_junk_is_read(tmp_path: Path) -> None:
+    xml = APPLE_HEADER + apple_record(
+        "HKQuantityTypeIdentifierStepCount", "42", "count", "2024-03-01 10:00:00 +0100", "2024-03-01 10:01:00 +0100"
+    ) + "</HealthData>\n"  # fmt: skip
+    archive = tmp_path / "exportar.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("apple_health_export/", "")
+        zf.writestr("apple_health_export/.DS_Store", b"\0\0junk")
+        zf.writestr("__MACOSX/apple_health_export/._exportar.xml", b"\0\5\26\7 junk")
+        zf.writestr("apple_health_export/export_cda.xml", "<ClinicalDocument/>")
+        zf.writestr("apple_health_export/exportar.xml", xml)
+    chunks = list(read_export(archive, "someone"))
+    frame = pd.concat([c for c, _ in chunks])
+    assert frame[["metric", "value"]].values.tolist() == [["STEPS", "42"]]
+
+
+def test_not_an_export_is_a_clear_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "export.xml"
+    bogus.write_text("this is not xml")
+    with pytest.raises(AppleExportError, match="not well-formed"):
+        list(read_export(bogus, "someone"))
+
+
+def test_a_killed_import_is_finished_by_running_it_again(engine: Engine, tmp_path: Path) -> None:
+    """Chunks commit one by one; a rerun lands exactly what the interrupted run had not."""
+    user = new_user(engine, "UTC")
+    total = 15_000  # about 3 MB: several 1 MiB reads, so progress is reported between landed chunks
+    stamps = pd.date_range("2024-03-01", periods=total, freq="s").strftime("%Y-%m-%d %H:%M:%S +0000")
+    records = "".join(
+        apple_record("HKQuantityTypeIdentifierHeartRate", str(60 + i % 40), "count/min", stamp, stamp)
+        for i, stamp in enumerate(stamps)
+    )
+    path = tmp_path / "export.xml"
+    path.write_text(APPLE_HEADER + records + "</HealthData>\n")
+
+    class InterruptedImportError(Exception):
+        pass
+
+    def interrupt_after_first_chunk(done: int, total: int) -> None:
+        if landed(engine, user).shape[0] > 0:
+            raise InterruptedImportError
+
+    with pytest.raises(InterruptedImportError):
+        import_file(engine, path, user, chunk_size=1000, on_progress=interrupt_after_first_chunk)
+    partial = len(landed(engine, user))
+    assert 0 < partial < total
+    rerun = import_file(engine, path, user, chunk_size=1000)
+    assert (rerun.counts.landed, rerun.counts.duplicates) == (total - partial, partial)
+    assert len(landed(engine, user)) == total
+    with psycopg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
+        statuses = [r[0] for r in conn.execute(
+            "SELECT status FROM app.ingest_batches WHERE user_id = %s ORDER BY batch_id", (user,))]  # fmt: skip
+    assert statuses == ["failed", "done"]
