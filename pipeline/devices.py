@@ -57,7 +57,11 @@ def classify_source(source_name: str, device: str | None, user_entered: bool) ->
 def classify_sources(source_names: pd.Series, devices: pd.Series, user_entered: pd.Series) -> pd.Series:
     """Vectorized `classify_source`: evaluated once per distinct (name, device, user_entered) combination."""
     frame = pd.DataFrame(
-        {"name": source_names.fillna(""), "device": devices.fillna(""), "manual": user_entered.fillna(False)}
+        {
+            "name": source_names.astype("string").fillna(""),
+            "device": devices.astype("string").fillna(""),
+            "manual": user_entered.astype("boolean").fillna(False),
+        }
     )
     distinct = frame.drop_duplicates()
     distinct = distinct.assign(

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.ingest.generic import to_incoming
-from pipeline.ingest.landing import split_for_landing
+from pipeline.ingest.landing import LandingSplit, split_for_landing
 from pipeline.ingest.store import Connection, create_batch, finish_batch, land_chunk
 
 MAX_SAMPLES_PER_REQUEST = 10_000
@@ -86,14 +86,29 @@ def _replay(conn: Connection, user_id: str, key: str, body_hash: str) -> SyncOut
 def _land(conn: Connection, user_id: str, device_id: str, device_class: str, device_name: str,
           samples: list[Any]) -> dict[str, Any]:  # fmt: skip
     batch_id = create_batch(conn, user_id, "device_sync", device_id)
-    objects = [s if isinstance(s, dict) else {"_not_an_object": s} for s in samples]
-    incoming = to_incoming(pd.DataFrame(objects, index=range(len(objects))), user_id)
+    positions = [i for i, sample in enumerate(samples) if isinstance(sample, dict)]
+    incoming = to_incoming(pd.DataFrame([samples[i] for i in positions], index=positions), user_id)
     incoming["user_id"] = user_id  # a device syncs for its owner only, whatever the body says
     incoming["device_class"] = device_class
     incoming["device"] = device_id
     names = incoming["source_name"] if "source_name" in incoming else pd.Series(None, index=incoming.index)
     incoming["source_name"] = names.where(names.notna() & (names.astype(str) != ""), device_name)
     split = split_for_landing(incoming, "ISO8601")
+    not_objects = [i for i in range(len(samples)) if not isinstance(samples[i], dict)]
+    rejected = pd.concat(
+        [
+            split.rejected,
+            pd.DataFrame(
+                {
+                    "user_id": user_id,
+                    "reason": "sample is not a JSON object",
+                    "payload": [json.dumps({"sample": samples[i]}, default=str) for i in not_objects],
+                },
+                index=not_objects,
+            ),
+        ]
+    ).sort_index()
+    split = LandingSplit(split.accepted, rejected)
     details = [
         {"index": int(index), "sample": samples[int(index)], "error": reason}
         for index, reason in zip(split.rejected.index[:MAX_ERROR_DETAILS], split.rejected["reason"], strict=False)

@@ -90,9 +90,9 @@ def read_ndjson(path: Path, default_user: str | None, chunk_size: int = 100_000,
                 return
             done += sum(len(line.encode()) for line in lines)
             text_lines = [line.strip() for line in lines if line.strip()]
+            bad: list[str] = []
             try:
                 records = pd.read_json(io.StringIO("\n".join(text_lines)), lines=True, dtype=False)
-                bad: list[str] = []
             except ValueError:
                 # Isolate the broken lines; the rest of the chunk still lands.
                 parsed: list[dict[str, object]] = []

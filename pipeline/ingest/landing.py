@@ -57,7 +57,7 @@ LANDED_COLUMNS = (
 )
 
 APPLE_DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
-_HAS_OFFSET = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
+_HAS_OFFSET = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
 _OFFSET_ZONE = re.compile(r"^[+-]\d{2}:?\d{2}$")
 _DEVICE_CLASSES = frozenset(c.value for c in DeviceClass)
 
@@ -91,7 +91,7 @@ def _add_reason(reasons: pd.Series, mask: pd.Series | np.ndarray, reason: str | 
     mask = pd.Series(mask, index=reasons.index).fillna(False).astype(bool)
     if not mask.any():
         return reasons
-    text = reason if isinstance(reason, str) else reason[mask]
+    text = reason if isinstance(reason, str) else reason[mask].fillna("?")
     joined = reasons[mask].where(reasons[mask] == "", reasons[mask] + "; ") + text
     reasons = reasons.copy()
     reasons[mask] = joined
@@ -111,7 +111,11 @@ def split_for_landing(incoming: pd.DataFrame, date_format: str = "ISO8601") -> L
 
     metric = frame["metric"].astype("string").str.strip().str.upper()
     known_metric = metric.isin(list(METRICS))
-    reasons = _add_reason(reasons, ~known_metric, "unknown metric type '" + frame["metric"].astype(str) + "'")
+    missing_metric = metric.isna() | (metric == "")
+    reasons = _add_reason(reasons, missing_metric, "missing metric type")
+    reasons = _add_reason(
+        reasons, ~known_metric & ~missing_metric, "unknown metric type '" + frame["metric"].astype(str) + "'"
+    )
     reasons = _add_reason(reasons, frame["user_id"].isna() | (frame["user_id"].astype(str) == ""), "missing user")
 
     value = pd.to_numeric(frame["value"], errors="coerce")
@@ -152,7 +156,9 @@ def split_for_landing(incoming: pd.DataFrame, date_format: str = "ISO8601") -> L
         given_class.notna() & ~given_class.isin(list(_DEVICE_CLASSES)),
         "unknown device class '" + given_class.astype(str) + "'",
     )
-    derived_class = classify_sources(source_name, frame["device"], frame["user_entered"].fillna(False).astype(bool))
+    derived_class = classify_sources(
+        source_name, frame["device"], frame["user_entered"].astype("boolean").fillna(False)
+    )
     device_class = given_class.fillna(derived_class)
 
     ok = reasons == ""

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from pipeline.ingest.importer import import_file
+from tests.helpers import landed, new_user
+
+
+def test_ndjson_health_samples_land_and_broken_lines_are_quarantined(engine: Engine, tmp_path: Path) -> None:
+    user = new_user(engine, "America/New_York")
+    lines = [
+        {"type": "STEPS", "value": 1200, "unit": "steps", "startDate": "2024-03-10T06:30:00-05:00",
+         "endDate": "2024-03-10T07:30:00-05:00", "sourceDevice": "Pixel 8"},
+        {"type": "DISTANCE", "value": 1.2, "unit": "km", "startDate": "2024-03-10T11:30:00Z",
+         "endDate": "2024-03-10T12:30:00Z", "sourceDevice": "Pixel 8", "timezone": "America/New_York"},
+        {"type": "SLEEP_ANALYSIS", "value": 420, "unit": "min", "startDate": "2024-03-09T23:00:00-05:00",
+         "endDate": "2024-03-10T07:00:00-04:00", "sourceDevice": "Oura Ring", "stage": "asleep"},
+        {"type": "WEIGHT", "value": 154.3, "unit": "lb", "startDate": "2024-03-10T07:00:00-04:00",
+         "endDate": "2024-03-10T07:00:00-04:00", "sourceDevice": "Manual", "metadata": {"HKWasUserEntered": 1}},
+        {"type": "HEART_RATE", "value": 70, "unit": "bpm", "startDate": "2024-03-10T07:00:00",
+         "endDate": "2024-03-10T07:00:00", "sourceDevice": "Pixel 8"},
+        {"type": "TEMPERATURE", "value": 37, "unit": "degC", "startDate": "2024-03-10T07:00:00Z",
+         "endDate": "2024-03-10T07:00:00Z", "sourceDevice": "Pixel 8"},
+    ]  # fmt: skip
+    path = tmp_path / "samples.ndjson"
+    path.write_text("\n".join([json.dumps(x) for x in lines] + ['{"type": "STEPS", "value": 5', "[1, 2]"]) + "\n")
+    report = import_file(engine, path, user)
+    c = report.counts
+    assert (c.read, c.landed, c.rejected, c.duplicates) == (8, 4, 4, 0)
+    with engine.connect() as conn:
+        reasons = sorted(r[0] for r in conn.execute(
+            text("SELECT reason FROM raw.quarantine WHERE batch_id = :b"), {"b": report.batch_id}))  # fmt: skip
+    assert reasons == [
+        "malformed JSON line",
+        "malformed JSON line",
+        "timestamp without UTC offset",
+        "unknown metric type 'TEMPERATURE'",
+    ]
+    samples = landed(engine, user).set_index("metric")
+    assert samples.loc["WEIGHT", "canonical"] == pytest.approx(69.98930, abs=1e-5)
+    assert samples.loc["WEIGHT", "device_class"] == "manual"
+    assert samples.loc["SLEEP_ANALYSIS", ["stage", "device_class"]].tolist() == ["asleep", "wearable"]
+    assert samples.loc["STEPS", "device_class"] == "phone"
+    assert samples.loc["DISTANCE", "timezone"] == "America/New_York"
+    assert import_file(engine, path, user).counts.landed == 0
+
+
+def test_csv_health_samples_with_a_user_column(engine: Engine, tmp_path: Path) -> None:
+    alice, bob = new_user(engine, "UTC"), new_user(engine, "UTC")
+    path = tmp_path / "samples.csv"
+    path.write_text(
+        "userId,type,value,unit,startDate,endDate,sourceDevice\n"
+        f"{alice},STEPS,100,count,2024-01-01T10:00:00Z,2024-01-01T10:10:00Z,iPhone\n"
+        f"{bob},STEPS,200,count,2024-01-01T10:00:00Z,2024-01-01T10:10:00Z,iPhone\n"
+        f"nobody,STEPS,300,count,2024-01-01T10:00:00Z,2024-01-01T10:10:00Z,iPhone\n"
+        f"{alice},STEPS,400,count,2024-01-01T11:00:00Z,2024-01-01T10:10:00Z,iPhone,extra,fields\n"
+    )
+    report = import_file(engine, path, None)
+    assert (report.counts.read, report.counts.landed, report.counts.rejected) == (4, 2, 2)
+    assert landed(engine, alice)["value"].tolist() == [100.0]
+    assert landed(engine, bob)["value"].tolist() == [200.0]
+    with engine.connect() as conn:
+        reasons = sorted(r[0] for r in conn.execute(
+            text("SELECT reason FROM raw.quarantine WHERE batch_id = :b"), {"b": report.batch_id}))  # fmt: skip
+    assert reasons == ["malformed CSV row", "unknown user 'nobody'"]
+
+
+def test_unknown_format_is_a_clear_error(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "samples.parquet"
+    path.write_bytes(b"PAR1")
+    with pytest.raises(ValueError, match=r"cannot tell the format of samples\.parquet"):
+        import_file(engine, path, "x")
