@@ -42,6 +42,18 @@ SERVER_OS_USER = "embedded_postgres"
 SUPERUSER = "postgres"
 LISTEN_HOST = "127.0.0.1"
 DATABASES = ("healthpipe",)
+# Server settings for a bulk-loading workload on a developer machine (PostgreSQL's defaults are sized for a tiny
+# VM: 128 MB of buffers, and a checkpoint, with full-page writes doubling the WAL, every 1 GB of WAL). Durability
+# settings (fsync, synchronous_commit, full_page_writes) are left at their safe defaults.
+SERVER_SETTINGS = {
+    "shared_buffers": "512MB",
+    "max_wal_size": "8GB",
+    "min_wal_size": "1GB",
+    "checkpoint_timeout": "30min",
+    "wal_compression": "on",
+    "work_mem": "64MB",
+    "maintenance_work_mem": "256MB",
+}
 
 
 class EmbeddedServerError(RuntimeError):
@@ -292,7 +304,8 @@ class EmbeddedPostgres:
 
     def _pg_ctl_start(self, port: int) -> None:
         # unix_socket_directories='' : TCP only, so no socket path length limits and no /tmp clutter.
-        server_options = f"-h {LISTEN_HOST} -p {port} -c unix_socket_directories=''"
+        settings = " ".join(f"-c {name}={value}" for name, value in SERVER_SETTINGS.items())
+        server_options = f"-h {LISTEN_HOST} -p {port} -c unix_socket_directories='' {settings}"
         result = subprocess.run(
             [
                 str(POSTGRES_BIN / "pg_ctl"),

@@ -56,7 +56,7 @@ SLEEP_VALUES: dict[str, str] = {
     "HKCategoryValueSleepAnalysisAwake": "awake",
 }
 XML_NAMES = ("export.xml", "exportar.xml", "exporter.xml", "exportieren.xml")
-_READ_SIZE = 2 << 20  # with 25,000-record chunks this bounds the working set (see benchmarks/import_apple_export.py)
+_READ_SIZE = 1 << 20  # with 15,000-record chunks this bounds the working set (benchmarks/import_apple_export.py)
 _RECORD_FIELDS = ("type", "value", "unit", "startDate", "endDate", "sourceName", "sourceVersion", "device",
                   "creationDate")  # fmt: skip
 # Elements that are structure or belong to records/workouts, not worth reporting as "not imported".
@@ -304,7 +304,7 @@ def _to_incoming(raw: pd.DataFrame, user_id: str, summary: ReadSummary) -> pd.Da
 def read_export(
     path: Path,
     user_id: str,
-    chunk_size: int = 25_000,
+    chunk_size: int = 15_000,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[tuple[pd.DataFrame, ReadSummary]]:
     """Yield (chunk of incoming samples, running summary). ``on_progress(bytes_read, total_bytes)``.

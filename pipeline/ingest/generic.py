@@ -79,7 +79,7 @@ def _malformed(lines: list[str], reason: str, default_user: str | None) -> pd.Da
     )
 
 
-def read_ndjson(path: Path, default_user: str | None, chunk_size: int = 25_000,
+def read_ndjson(path: Path, default_user: str | None, chunk_size: int = 15_000,
                 on_progress: Callable[[int, int], None] | None = None) -> Iterator[GenericChunk]:  # fmt: skip
     total = path.stat().st_size
     done = 0
@@ -111,7 +111,7 @@ def read_ndjson(path: Path, default_user: str | None, chunk_size: int = 25_000,
             yield GenericChunk(to_incoming(records, default_user), _malformed(bad, "malformed JSON line", default_user))
 
 
-def read_csv(path: Path, default_user: str | None, chunk_size: int = 25_000,
+def read_csv(path: Path, default_user: str | None, chunk_size: int = 15_000,
              on_progress: Callable[[int, int], None] | None = None) -> Iterator[GenericChunk]:  # fmt: skip
     bad_lines: list[list[str]] = []
 

@@ -89,7 +89,7 @@ def _splits(path: Path, fmt: str, user_id: str | None, chunk_size: int,
 
 
 def import_file(engine: Engine, path: Path, user_id: str | None, fmt: str | None = None,
-                chunk_size: int = 25_000,
+                chunk_size: int = 15_000,
                 on_progress: Callable[[int, int], None] | None = None) -> ImportReport:  # fmt: skip
     """Import one file as one ingest batch. Re-importing the same file lands nothing new (all duplicates)."""
     if not path.exists():

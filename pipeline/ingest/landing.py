@@ -16,6 +16,8 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.catalog import METRICS, SLEEP_STAGES, canonical_factors
 from pipeline.devices import DeviceClass, classify_sources
@@ -58,7 +60,6 @@ LANDED_COLUMNS = (
 
 APPLE_DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
 _HAS_OFFSET = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
-_APPLE_OFFSET = re.compile(r"^ (?P<sign>[+-])(?P<hours>\d{2})(?P<minutes>\d{2})$")
 _OFFSET_ZONE = re.compile(r"^[+-]\d{2}:?\d{2}$")
 _DEVICE_CLASSES = frozenset(c.value for c in DeviceClass)
 
@@ -91,23 +92,10 @@ def _parse_instants(texts: pd.Series, date_format: str) -> tuple[pd.Series, pd.S
 
 
 def parse_apple_instants(texts: pd.Series) -> pd.Series:
-    """``YYYY-MM-DD HH:MM:SS +HHMM`` to UTC, NaT where malformed. The wall-clock part goes through pandas' fast
-    ISO parser and the few distinct offsets are decoded once each, ~20x faster than a %z format string."""
-    wall = pd.to_datetime(texts.str.slice(0, 19), format="%Y-%m-%d %H:%M:%S", errors="coerce")
-    offsets = texts.str.slice(19)
-    decoded = {o: _offset_minutes(o) for o in offsets.dropna().unique()}
-    minutes = offsets.map(decoded).astype("float64")
-    well_formed = texts.str.len().isin([25]) & minutes.notna()
-    instants = (wall - pd.to_timedelta(minutes, unit="min")).dt.tz_localize("UTC")
-    return instants.where(well_formed)
-
-
-def _offset_minutes(text: str) -> float:
-    match = _APPLE_OFFSET.match(text)
-    if not match:
-        return float("nan")
-    value = int(match["hours"]) * 60 + int(match["minutes"])
-    return float(-value if match["sign"] == "-" else value)
+    """``YYYY-MM-DD HH:MM:SS +HHMM`` to UTC instants, NaT where malformed (Arrow's strptime: ~20x pandas')."""
+    values = pa.array(texts.astype("string").array, type=pa.string(), from_pandas=True)
+    parsed = pc.strptime(values, format=APPLE_DATE_FORMAT, unit="us", error_is_null=True)
+    return pd.Series(parsed.to_pandas().array, index=texts.index, dtype="datetime64[us, UTC]")
 
 
 def _add_reason(reasons: pd.Series, mask: pd.Series | np.ndarray, reason: str | pd.Series) -> pd.Series:

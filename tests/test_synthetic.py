@@ -1,0 +1,92 @@
+"""The synthetic generator: deterministic, realistic overlaps, and ground truth that is what the devices saw."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, text
+
+from pipeline.synthetic.generator import SyntheticConfig, SyntheticDataset, _chunks, generate
+from pipeline.synthetic.load import load_dataset
+
+
+@pytest.fixture(scope="module")
+def dataset() -> SyntheticDataset:
+    return generate(SyntheticConfig(users=12, days=14, start=dt.date(2024, 3, 4), seed=3))
+
+
+def test_the_same_seed_gives_the_same_data() -> None:
+    config = SyntheticConfig(users=3, days=4, seed=5)
+    first, second = generate(config), generate(config)
+    pd.testing.assert_frame_equal(first.samples, second.samples)
+    pd.testing.assert_frame_equal(first.truth, second.truth)
+    other = generate(SyntheticConfig(users=3, days=4, seed=6))
+    assert not other.truth["steps"].equals(first.truth["steps"])
+
+
+def test_volume_and_mix_are_realistic(dataset: SyntheticDataset) -> None:
+    per_user_day = len(dataset.samples) / (12 * 14)
+    assert 1_000 < per_user_day < 2_000  # the seed's ~1,500 samples per user-day
+    truth = dataset.truth
+    assert len(truth) == 12 * 14
+    assert 6_000 < truth["steps"].median() < 13_000
+    assert 300 < truth["active_energy_kcal"].median() < 700
+    assert (truth["distance_m"] / truth["steps"].where(truth["steps"] > 0)).dropna().between(0.7, 1.2).all()
+    classes = set(dataset.samples["device_class"])
+    assert {"watch", "phone", "wearable", "scale_or_app", "manual"} <= classes
+
+
+def test_watch_and_phone_overlap_so_the_naive_sum_double_counts(dataset: SyntheticDataset) -> None:
+    steps = dataset.samples[(dataset.samples["metric"] == "STEPS") & dataset.samples["start"].notna()]
+    naive = pd.to_numeric(steps["value"], errors="coerce").sum()
+    assert naive > 1.3 * dataset.truth["steps"].sum()
+
+
+def test_every_user_day_has_its_local_date_and_the_traveller_changes_zone(dataset: SyntheticDataset) -> None:
+    history = dataset.timezone_history
+    travellers = history.groupby("user_id").size()
+    assert (travellers > 1).sum() >= 1
+    traveller = travellers[travellers > 1].index[0]
+    assert "Asia/Singapore" in set(history.loc[history["user_id"] == traveller, "timezone"])
+    days = dataset.truth.groupby("user_id")["local_date"].agg(["min", "max", "count"])
+    assert (days["min"] == dt.date(2024, 3, 4)).all() and (days["count"] == 14).all()
+
+
+def test_mess_is_there_in_the_stated_proportions(dataset: SyntheticDataset) -> None:
+    samples = dataset.samples
+    n = len(samples)
+    non_numeric = pd.to_numeric(samples["value"], errors="coerce").isna().sum()
+    bad_units = (samples["unit"] == "furlong").sum()
+    flipped = (samples["end"] < samples["start"]).sum()
+    no_start = samples["start"].isna().sum()
+    malformed = non_numeric + bad_units + flipped + no_start
+    assert 0.003 * n < malformed < 0.008 * n
+    assert (samples["external_id"] == "rewritten").sum() > 0
+    assert samples.duplicated(subset=["user_id", "metric", "start", "end", "source_name", "external_id"]).sum() > 0
+    assert samples["arrival_day"].nunique() > 14  # late batches arrive after the period
+
+
+def test_chunks_cover_exactly_the_masked_minutes() -> None:
+    mask = np.array([0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 1], dtype=bool)
+    starts, ends = _chunks(mask, np.random.default_rng(1), mean_length=3.0)
+    covered = np.zeros(mask.size, dtype=int)
+    for s, e in zip(starts, ends, strict=True):
+        covered[s:e] += 1
+    assert covered.tolist() == mask.astype(int).tolist()  # every masked minute once, no other minute
+
+
+def test_loading_lands_every_batch_and_counts_add_up(engine: Engine) -> None:
+    small = generate(SyntheticConfig(users=2, days=3, seed=9))
+    counts = load_dataset(engine, small)
+    assert counts.read == len(small.samples)
+    assert counts.balanced
+    assert counts.rejected > 0 and counts.duplicates > 0  # malformed rows and exact retries
+    again = load_dataset(engine, small)
+    assert again.landed == 0 and again.duplicates == counts.landed + counts.duplicates
+    with engine.connect() as conn:
+        users = conn.execute(text("SELECT count(*) FROM app.users WHERE user_id IN ('u0001', 'u0002')")).scalar()
+        zones = conn.execute(text("SELECT count(*) FROM app.user_timezones WHERE user_id = 'u0001'")).scalar()
+    assert users == 2 and zones == 1
