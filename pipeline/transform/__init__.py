@@ -1,0 +1,1 @@
+"""Pure transformations of the pipeline: deduplication, local time, aggregation."""

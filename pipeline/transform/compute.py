@@ -1,0 +1,122 @@
+"""From validated samples to deduplicated slices and hourly/daily buckets, for a set of user-days at once. Pure.
+
+``samples`` columns: user_id, metric, value (canonical unit), stage, start_utc, end_utc, source_name, device_class,
+identity, priority (0 = most trusted), zone. It must hold every sample that can touch the wanted user-days (the
+loader pads the window); outputs are cut to ``days`` (user_id, local_date pairs) at the end, so a user-day's rows
+are the same whether it is computed alone or with the rest of the user's history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pipeline.catalog import ASLEEP_STAGES
+from pipeline.transform.aggregate import (
+    cumulative_points,
+    daily_from_hourly,
+    discrete_points,
+    hourly_from_points,
+    sleep_daily,
+)
+from pipeline.transform.dedupe import (
+    CUMULATIVE,
+    DISCRETE,
+    INTERVAL,
+    deduplicate_cumulative,
+    deduplicate_discrete,
+    deduplicate_sleep,
+    drop_exact_duplicates,
+    kind_of,
+    sleep_sessions,
+)
+from pipeline.transform.local_time import hour_buckets
+
+
+@dataclass(frozen=True)
+class Computed:
+    slices: pd.DataFrame  # cumulative and sleep slices, winners and losers (won flag), with local_date
+    readings: pd.DataFrame  # discrete readings with kept flag and matched_identity
+    sessions: pd.DataFrame  # sleep nights with wake_date
+    hourly: pd.DataFrame
+    daily: pd.DataFrame
+    source_totals: pd.DataFrame  # user_id, metric, local_date, source_name, device_class, raw, kept
+    exact_duplicates: int
+
+
+def _in_days(frame: pd.DataFrame, days: pd.DataFrame | None, date_column: str = "local_date") -> pd.DataFrame:
+    if days is None or frame.empty:
+        return frame
+    wanted = pd.MultiIndex.from_frame(days[["user_id", "local_date"]])
+    mask = pd.MultiIndex.from_arrays([frame["user_id"], frame[date_column]]).isin(wanted)
+    return frame[mask]
+
+
+def _concat(frames: list[pd.DataFrame | None]) -> pd.DataFrame:
+    present = [f for f in frames if f is not None and not f.empty]
+    return pd.concat(present, ignore_index=True) if present else pd.DataFrame()
+
+
+def _with_buckets(frame: pd.DataFrame, instant: str) -> pd.DataFrame:
+    return pd.concat([frame, hour_buckets(frame[instant], frame["zone"])], axis=1) if len(frame) else frame
+
+
+def compute(samples: pd.DataFrame, days: pd.DataFrame | None = None) -> Computed:
+    """Deduplicate and aggregate. ``days``: the (user_id, local_date) pairs to return; None = all."""
+    unique, exact = drop_exact_duplicates(samples)
+    kinds = kind_of(unique["metric"])
+
+    cumulative = deduplicate_cumulative(unique[kinds == CUMULATIVE]).rows
+    sleep = deduplicate_sleep(unique[kinds == INTERVAL]).rows
+    slices = _with_buckets(_concat([cumulative, sleep]), "slice_start_utc")
+
+    discrete = unique[kinds == DISCRETE].reset_index(drop=True)
+    kept, matched = deduplicate_discrete(discrete)
+    readings = discrete.assign(
+        kept=discrete["identity"].isin(kept["identity"]),
+        matched_identity=pd.Series(matched, dtype=object).reindex(discrete.index),
+    )
+    readings = _with_buckets(readings, "start_utc")
+
+    won = slices[slices["won"]] if len(slices) else slices
+    won_cumulative = won[won["metric"] != "SLEEP_ANALYSIS"] if len(won) else won
+    stages = won[(won["metric"] == "SLEEP_ANALYSIS") & (won["stage"] != "in_bed")] if len(won) else won
+    asleep = stages[stages["stage"].isin(list(ASLEEP_STAGES))] if len(stages) else stages
+    hourly = _concat(
+        [
+            hourly_from_points(cumulative_points(won_cumulative)) if len(won_cumulative) else None,
+            hourly_from_points(discrete_points(readings[readings["kept"]])) if len(readings) else None,
+            hourly_from_points(cumulative_points(asleep)) if len(asleep) else None,  # asleep minutes per hour
+        ]
+    )
+    wake_dates = hour_buckets(stages["slice_end_utc"], stages["zone"])["local_date"] if len(stages) else None
+    sessions = sleep_sessions(stages, wake_dates) if len(stages) else sleep_sessions(stages, pd.Series(dtype=object))
+    not_sleep = hourly[hourly["metric"] != "SLEEP_ANALYSIS"] if len(hourly) else hourly
+    daily = _concat([daily_from_hourly(not_sleep) if len(not_sleep) else None, sleep_daily(sessions)])
+
+    return Computed(
+        slices=_in_days(slices, days),
+        readings=_in_days(readings, days),
+        sessions=_in_days(sessions, days, "wake_date"),
+        hourly=_in_days(hourly, days),
+        daily=_in_days(daily, days),
+        source_totals=_in_days(_source_totals(slices, readings), days),
+        exact_duplicates=exact,
+    )
+
+
+def _source_totals(slices: pd.DataFrame, readings: pd.DataFrame) -> pd.DataFrame:
+    """Per user, metric, local day and source: what the source reported (raw) and what was kept after the rules.
+    Sums for cumulative metrics and sleep minutes, counts of readings for discrete metrics."""
+    keys = ["user_id", "metric", "local_date", "source_name", "device_class"]
+    parts = []
+    if not slices.empty:
+        frame = slices.assign(kept_value=slices["value"].where(slices["won"], 0.0))
+        parts.append(frame.groupby(keys).agg(raw=("value", "sum"), kept=("kept_value", "sum")).reset_index())
+    if not readings.empty:
+        frame = readings.assign(one=1.0, kept_one=readings["kept"].astype(float))
+        parts.append(frame.groupby(keys).agg(raw=("one", "sum"), kept=("kept_one", "sum")).reset_index())
+    if not parts:
+        return pd.DataFrame(columns=[*keys, "raw", "kept"])
+    return pd.concat(parts, ignore_index=True)

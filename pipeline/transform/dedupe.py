@@ -1,0 +1,189 @@
+"""Deduplication rules of DESIGN §5 over DataFrames of validated samples. Pure: no database, no Dagster.
+
+Input columns (canonical units): user_id, metric, value, stage, start_utc, end_utc (tz-aware UTC), source_name,
+device_class, identity, priority (0 = the user's most trusted device class), zone (for local time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.catalog import ASLEEP_STAGES, METRICS, Kind
+from pipeline.devices import DEFAULT_PRIORITY, DeviceClass
+from pipeline.transform.sweep import QUARTER_MS, sweep
+
+EXACT_KEY = ["user_id", "metric", "source_name", "start_utc", "end_utc", "value", "stage"]
+SLEEP_SESSION_GAP = pd.Timedelta(hours=2)
+_GENERIC_SLEEP = frozenset({"asleep"})
+
+
+def priorities(
+    device_class: pd.Series, user_id: pd.Series, user_orders: dict[str, list[str]] | None = None
+) -> pd.Series:
+    """0 for the most trusted class; a user's own order (app.users.source_priority) replaces the default."""
+    default = {c.value: i for i, c in enumerate(DEFAULT_PRIORITY)}
+    result = device_class.map(default).astype("int64")
+    for user, order in (user_orders or {}).items():
+        ranks = {c: i for i, c in enumerate(order)}
+        ranks |= {c.value: len(order) + default[c.value] for c in DeviceClass if c.value not in ranks}
+        mine = user_id == user
+        result[mine] = device_class[mine].map(ranks).astype("int64")
+    return result
+
+
+def drop_exact_duplicates(samples: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rule 1: same user, type, source, start, end, value (and stage) is one sample; the lowest identity stays."""
+    ordered = samples.sort_values("identity", kind="stable")
+    kept = ordered.drop_duplicates(subset=EXACT_KEY, keep="first")
+    return kept.sort_index(), len(samples) - len(kept)
+
+
+def _ranks(frame: pd.DataFrame, extra: list[str] | None = None) -> np.ndarray:
+    """A unique rank per row, lower is better: priority, then source name, then ``extra``, start, identity, so that
+    the result never depends on input order."""
+    keys = ["priority", "source_name", *(extra or []), "start_utc", "identity"]
+    order = frame.sort_values(keys, kind="stable").index
+    rank = pd.Series(np.arange(len(frame), dtype=np.int64), index=order)
+    return rank.reindex(frame.index).to_numpy()
+
+
+def _ms(instants: pd.Series, origin: pd.Timestamp) -> np.ndarray:
+    return ((instants - origin) // pd.Timedelta(milliseconds=1)).to_numpy(dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Slices:
+    """One row per (sample, slice) pair; ``won`` marks the contributions that count."""
+
+    rows: pd.DataFrame  # user_id, metric, stage, slice_start_utc, slice_end_utc, value, source_name, device_class,
+    # identity, zone, won
+
+
+def sweep_frame(samples: pd.DataFrame, rank_extra: list[str] | None = None, layer: pd.Series | None = None) -> Slices:
+    """Run the priority sweep for every (user, metric[, layer]) group of ``samples`` at once."""
+    if samples.empty:
+        return Slices(pd.DataFrame(columns=[*_SLICE_COLUMNS]))
+    frame = samples.reset_index(drop=True)
+    keys = [frame["user_id"], frame["metric"]] + ([layer.reset_index(drop=True)] if layer is not None else [])
+    group = pd.MultiIndex.from_arrays(keys).factorize()[0] if len(keys) > 1 else keys[0].factorize()[0]
+    origin = frame["start_utc"].min().floor("15min")
+    assert (origin - origin.floor("15min")) == pd.Timedelta(0)
+    result = sweep(group, _ms(frame["start_utc"], origin), _ms(frame["end_utc"], origin), _ranks(frame, rank_extra),
+                   frame["value"].to_numpy(dtype=float))  # fmt: skip
+    taken = frame.iloc[result.sample]
+    rows = pd.DataFrame(
+        {
+            "user_id": taken["user_id"].to_numpy(),
+            "metric": taken["metric"].to_numpy(),
+            "stage": taken["stage"].to_numpy() if "stage" in taken else None,
+            "slice_start_utc": origin + pd.to_timedelta(result.slice_start, unit="ms"),
+            "slice_end_utc": origin + pd.to_timedelta(result.slice_end, unit="ms"),
+            "value": result.share,
+            "source_name": taken["source_name"].to_numpy(),
+            "device_class": taken["device_class"].to_numpy(),
+            "identity": taken["identity"].to_numpy(),
+            "zone": taken["zone"].to_numpy(),
+            "won": result.won,
+        }
+    )
+    return Slices(rows)
+
+
+_SLICE_COLUMNS = ("user_id", "metric", "stage", "slice_start_utc", "slice_end_utc", "value", "source_name",
+                  "device_class", "identity", "zone", "won")  # fmt: skip
+assert QUARTER_MS == 900_000
+
+
+def deduplicate_cumulative(samples: pd.DataFrame) -> Slices:
+    """Rule 3 for steps, distance and active energy."""
+    return sweep_frame(samples)
+
+
+def deduplicate_sleep(samples: pd.DataFrame) -> Slices:
+    """Rule 5: the sweep per source priority, with two layers that do not compete: "in bed" intervals, and sleep
+    stages (asleep, core, deep, rem, awake). Within one source a detailed stage wins over a generic "asleep" wrapper.
+    A slice's value is its length in minutes."""
+    frame = samples.assign(
+        value=(samples["end_utc"] - samples["start_utc"]).dt.total_seconds() / 60.0,
+        generic=samples["stage"].isin(list(_GENERIC_SLEEP)).astype(int),
+    )
+    layer = (frame["stage"] == "in_bed").map({True: "in_bed", False: "stages"})
+    return sweep_frame(frame, rank_extra=["generic"], layer=layer)
+
+
+def deduplicate_discrete(samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Rule 4: a reading within the metric's tolerance of a reading from a better-ranked source is the same
+    measurement and is dropped (matched against every better-ranked reading, so a chain of sources collapses to the
+    best one); all other readings are kept. Returns (kept readings, the identity each dropped reading matched)."""
+    if samples.empty:
+        return samples, pd.Series(dtype=object)
+    frame = samples.reset_index(drop=True)
+    tolerance_ms = frame["metric"].map({m.name: m.match_tolerance_seconds * 1000 for m in METRICS.values()})
+    group = pd.MultiIndex.from_arrays([frame["user_id"], frame["metric"]]).factorize()[0].astype(np.int64)
+    origin = frame["start_utc"].min()
+    t = _ms(frame["start_utc"], origin)
+    # source level within the group: 0 for the best (priority, source name)
+    level = frame.groupby([group, frame["priority"], frame["source_name"]], sort=True).ngroup()
+    level = level - level.groupby(group).transform("min")
+    key = (group << 41) + t
+    dropped_by = pd.Series(pd.NA, index=frame.index, dtype=object)
+    for current in range(1, int(level.max()) + 1 if len(level) else 0):
+        better = np.flatnonzero(level.to_numpy() < current)
+        if not better.size:
+            continue
+        better_sorted = better[np.argsort(key[better], kind="stable")]
+        better_keys = key[better_sorted]
+        mine = np.flatnonzero(level.to_numpy() == current)
+        pos = np.searchsorted(better_keys, key[mine])
+        best_match = np.full(mine.size, -1)
+        best_gap = np.full(mine.size, np.inf)
+        for candidate in (pos - 1, pos):
+            ok = (candidate >= 0) & (candidate < better_keys.size)
+            c = np.clip(candidate, 0, max(better_keys.size - 1, 0))
+            other = better_sorted[c]
+            gap = np.abs(t[other] - t[mine]).astype(float)
+            ok &= (group[other] == group[mine]) & (gap <= tolerance_ms.to_numpy()[mine])
+            closer = ok & (gap < best_gap)
+            best_match = np.where(closer, other, best_match)
+            best_gap = np.where(closer, gap, best_gap)
+        matched = best_match >= 0
+        dropped_by.iloc[mine[matched]] = frame["identity"].to_numpy()[best_match[matched]]
+    kept = frame[dropped_by.isna().to_numpy()]
+    return kept, dropped_by.dropna()
+
+
+def sleep_sessions(stage_slices: pd.DataFrame, local_end_date: pd.Series) -> pd.DataFrame:
+    """Group winning stage slices into nights (gaps over 2 h start a new one); a night counts for the local date on
+    which it ends. Returns one row per session: user_id, session_start_utc, session_end_utc, wake_date,
+    asleep_minutes."""
+    if stage_slices.empty:
+        return pd.DataFrame(columns=["user_id", "session_start_utc", "session_end_utc", "wake_date", "asleep_minutes"])
+    frame = stage_slices.assign(wake_source=local_end_date).sort_values(["user_id", "slice_start_utc"])
+    previous_end = frame.groupby("user_id")["slice_end_utc"].shift()
+    new_session = previous_end.isna() | (frame["slice_start_utc"] - previous_end > SLEEP_SESSION_GAP)
+    session = new_session.cumsum()
+    asleep = frame["stage"].isin(list(ASLEEP_STAGES))
+    frame = frame.assign(session=session, asleep_minutes=np.where(asleep, frame["value"], 0.0))
+    grouped = frame.groupby("session")
+    sessions = pd.DataFrame(
+        {
+            "user_id": grouped["user_id"].first(),
+            "session_start_utc": grouped["slice_start_utc"].min(),
+            "session_end_utc": grouped["slice_end_utc"].max(),
+            "wake_date": grouped["wake_source"].last(),
+            "asleep_minutes": grouped["asleep_minutes"].sum(),
+        }
+    ).reset_index(drop=True)
+    return sessions
+
+
+def kind_of(metric: pd.Series) -> pd.Series:
+    return metric.map({m.name: m.kind.value for m in METRICS.values()})
+
+
+CUMULATIVE = Kind.CUMULATIVE.value
+DISCRETE = Kind.DISCRETE.value
+INTERVAL = Kind.INTERVAL.value
