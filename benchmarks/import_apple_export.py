@@ -44,11 +44,17 @@ def timed_import(url: str, path: Path, user: str) -> tuple[float, float, str]:
     """(seconds, peak RSS in MB, first report line) of one `healthpipe import` in a fresh child process, which
     reports its own peak resident set size as it exits."""
     env = os.environ | {"HEALTHPIPE_DATABASE_URL": url}
-    subprocess.run([sys.executable, "-m", "pipeline.cli", "users", "add", user], env=env, check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "users", "add", user], env=env, check=True, capture_output=True
+    )
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", _MEASURED_CHILD, "import", str(path), "--user", user], env=env,
-                            capture_output=True, text=True, check=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURED_CHILD, "import", str(path), "--user", user],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     seconds = time.perf_counter() - started
     peak_kb = int(result.stderr.rsplit("peak_rss_kb", 1)[1].split()[0])
     return seconds, peak_kb / 1024, result.stdout.strip().splitlines()[0]
@@ -68,8 +74,11 @@ def main() -> None:
             seconds, peak_mb, line = timed_import(rendered, path, f"bench_{label}")
             size_mb = path.stat().st_size / 1e6
             results.append((label, written, size_mb, seconds, peak_mb))
-            print(f"{label}: {written:,} records, {size_mb:,.0f} MB: {seconds:.1f} s, "
-                  f"{written / seconds:,.0f} records/s, peak RSS {peak_mb:,.0f} MB\n  {line}", flush=True)  # fmt: skip
+            print(
+                f"{label}: {written:,} records, {size_mb:,.0f} MB: {seconds:.1f} s, "
+                f"{written / seconds:,.0f} records/s, peak RSS {peak_mb:,.0f} MB\n  {line}",
+                flush=True,
+            )
             path.unlink()
         (_, n_small, _, _, rss_small), (_, n_large, _, s_large, rss_large) = results
         print(

@@ -85,8 +85,11 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     with psycopg_connection(_engine(settings)) as conn:
         key = accounts.create_api_key(conn, args.user, args.admin, args.label)
     print(key)
-    print(f"# {'admin key' if args.admin else 'key for user ' + args.user}; shown once, store it now. "
-          f"Revoke with: healthpipe keys revoke {key[:11]}", file=sys.stderr)  # fmt: skip
+    print(
+        f"# {'admin key' if args.admin else 'key for user ' + args.user}; shown once, store it now. "
+        f"Revoke with: healthpipe keys revoke {key[:11]}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -134,8 +137,10 @@ def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.synthetic.load import load_dataset
 
     config = SyntheticConfig(users=args.users, days=args.days, start=args.start, seed=args.seed)
-    print(f"generating {config.users} users x {config.days} days from {config.start} (seed {config.seed}) ...",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"generating {config.users} users x {config.days} days from {config.start} (seed {config.seed}) ...",
+        file=sys.stderr,
+    )
     dataset = generate(config)
     print(f"{len(dataset.samples):,} samples", file=sys.stderr)
     if args.apple_export is not None:
@@ -150,8 +155,10 @@ def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
         counts = load_dataset(_engine(settings), dataset, on_progress=progress)
     finally:
         progress.close()
-    print(f"landed {counts.landed:,}, duplicates {counts.duplicates:,}, rejected {counts.rejected:,} "
-          f"in {len(dataset.batches)} arrival batches")  # fmt: skip
+    print(
+        f"landed {counts.landed:,}, duplicates {counts.duplicates:,}, rejected {counts.rejected:,} "
+        f"in {len(dataset.batches)} arrival batches"
+    )
     return 0
 
 
@@ -186,8 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     ]:
         db.add_parser(name, help=text).set_defaults(handler=handler)
 
-    users = commands.add_parser("users", help="people whose data this is").add_subparsers(dest="users_command",
-                                                                                          required=True)  # fmt: skip
+    users = commands.add_parser("users", help="people whose data this is").add_subparsers(
+        dest="users_command", required=True
+    )
     add = users.add_parser("add", help="add a user")
     add.add_argument("user_id")
     add.add_argument("--timezone", default="UTC", help="home time zone, an IANA name (default UTC)")

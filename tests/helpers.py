@@ -50,8 +50,15 @@ APPLE_HEADER = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def apple_record(hk_type: str, value: str, unit: str | None, start: str, end: str, source: str = "Test iPhone",
-                 meta: dict[str, str] | None = None) -> str:  # fmt: skip
+def apple_record(
+    hk_type: str,
+    value: str,
+    unit: str | None,
+    start: str,
+    end: str,
+    source: str = "Test iPhone",
+    meta: dict[str, str] | None = None,
+) -> str:
     unit_attr = f' unit="{unit}"' if unit is not None else ""
     entries = "".join(f'<MetadataEntry key="{k}" value="{v}"/>' for k, v in (meta or {}).items())
     return (

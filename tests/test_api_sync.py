@@ -46,16 +46,37 @@ def auth(key: str) -> dict[str, str]:
 
 
 SAMPLES = [
-    {"type": "STEPS", "value": 812, "unit": "count", "startDate": "2024-05-01T08:00:00+02:00",
-     "endDate": "2024-05-01T08:10:00+02:00", "sourceDevice": "Anna's iPhone"},
-    {"type": "HEART_RATE", "value": 64, "unit": "bpm", "startDate": "2024-05-01T08:05:00Z",
-     "endDate": "2024-05-01T08:05:00Z"},
-    {"type": "STEPS", "value": "many", "unit": "count", "startDate": "2024-05-01T09:00:00Z",
-     "endDate": "2024-05-01T09:10:00Z"},
-    {"type": "GLUCOSE", "value": 5.4, "unit": "mmol/L", "startDate": "2024-05-01T09:00:00Z",
-     "endDate": "2024-05-01T09:00:00Z"},
+    {
+        "type": "STEPS",
+        "value": 812,
+        "unit": "count",
+        "startDate": "2024-05-01T08:00:00+02:00",
+        "endDate": "2024-05-01T08:10:00+02:00",
+        "sourceDevice": "Anna's iPhone",
+    },
+    {
+        "type": "HEART_RATE",
+        "value": 64,
+        "unit": "bpm",
+        "startDate": "2024-05-01T08:05:00Z",
+        "endDate": "2024-05-01T08:05:00Z",
+    },
+    {
+        "type": "STEPS",
+        "value": "many",
+        "unit": "count",
+        "startDate": "2024-05-01T09:00:00Z",
+        "endDate": "2024-05-01T09:10:00Z",
+    },
+    {
+        "type": "GLUCOSE",
+        "value": 5.4,
+        "unit": "mmol/L",
+        "startDate": "2024-05-01T09:00:00Z",
+        "endDate": "2024-05-01T09:00:00Z",
+    },
     "not an object",
-]  # fmt: skip
+]
 
 
 def test_requests_without_a_valid_key_get_401(engine: Engine, api_url: str) -> None:
@@ -78,16 +99,20 @@ def test_requests_without_a_valid_key_get_401(engine: Engine, api_url: str) -> N
 def test_keys_are_stored_hashed(engine: Engine) -> None:
     key = key_for(engine, new_user(engine))
     with engine.connect() as conn:
-        stored = conn.execute(text("SELECT prefix, key_hash FROM app.api_keys WHERE prefix = :p"),
-                              {"p": key[:11]}).one()  # fmt: skip
+        stored = conn.execute(
+            text("SELECT prefix, key_hash FROM app.api_keys WHERE prefix = :p"), {"p": key[:11]}
+        ).one()
     assert key not in str(stored) and len(stored.key_hash) == 32
 
 
 def test_a_key_never_reaches_another_users_devices(engine: Engine, api_url: str) -> None:
     anna, ben = new_user(engine), new_user(engine)
     anna_key, ben_key = key_for(engine, anna), key_for(engine, ben)
-    put = httpx.put(f"{api_url}/v1/me/devices/phone-1", headers=auth(anna_key),
-                    json={"deviceClass": "phone", "name": "Anna's iPhone"})  # fmt: skip
+    put = httpx.put(
+        f"{api_url}/v1/me/devices/phone-1",
+        headers=auth(anna_key),
+        json={"deviceClass": "phone", "name": "Anna's iPhone"},
+    )
     assert put.status_code == 201
     assert [d["deviceId"] for d in httpx.get(f"{api_url}/v1/me/devices", headers=auth(anna_key)).json()] == ["phone-1"]
     assert httpx.get(f"{api_url}/v1/me/devices", headers=auth(ben_key)).json() == []
@@ -125,8 +150,11 @@ def test_sync_lands_good_samples_reports_errors_and_replays_retries(engine: Engi
     reused = httpx.post(f"{api_url}/v1/me/devices/watch-7/sync", headers=headers, json={"samples": SAMPLES[:1]})
     assert reused.status_code == 422
     # the same samples under a new key are recognised sample by sample
-    other = httpx.post(f"{api_url}/v1/me/devices/watch-7/sync", headers=auth(key) | {"Idempotency-Key": "2"},
-                       json={"samples": SAMPLES[:2]})  # fmt: skip
+    other = httpx.post(
+        f"{api_url}/v1/me/devices/watch-7/sync",
+        headers=auth(key) | {"Idempotency-Key": "2"},
+        json={"samples": SAMPLES[:2]},
+    )
     assert (other.json()["synced"], other.json()["duplicates"]) == (0, 2)
     assert len(landed(engine, user)) == 2
     devices = httpx.get(f"{api_url}/v1/me/devices", headers=auth(key)).json()
@@ -149,8 +177,7 @@ def test_fifty_identical_requests_at_once_land_once(engine: Engine, api_url: str
     ]  # no Idempotency-Key: the body's hash is the key
 
     def post(_: int) -> httpx.Response:
-        return httpx.post(f"{api_url}/v1/me/devices/cgm/sync", headers=auth(key), json={"samples": samples},
-                          timeout=60)  # fmt: skip
+        return httpx.post(f"{api_url}/v1/me/devices/cgm/sync", headers=auth(key), json={"samples": samples}, timeout=60)
 
     with ThreadPoolExecutor(50) as pool:
         responses = list(pool.map(post, range(50)))

@@ -94,36 +94,90 @@ def test_65_kg_typed_into_zdorovye_is_a_manual_weight(engine: Engine) -> None:
 def write_broken_export(path: Path) -> None:
     body = "".join(
         [
-            apple_record("HKQuantityTypeIdentifierStepCount", "120", "count",
-                         "2024-03-01 10:00:00 +0100", "2024-03-01 10:05:00 +0100"),
-            apple_record("HKQuantityTypeIdentifierStepCount", "abc", "count",
-                         "2024-03-01 10:05:00 +0100", "2024-03-01 10:10:00 +0100"),
-            apple_record("HKQuantityTypeIdentifierStepCount", "80", "count",
-                         "2024-03-01 11:00:00 +0100", "2024-03-01 10:00:00 +0100"),
-            apple_record("HKQuantityTypeIdentifierHeartRate", "60", "count/min",
-                         "yesterday", "2024-03-01 10:00:00 +0100"),
-            apple_record("HKQuantityTypeIdentifierBodyMass", "70", "furlong",
-                         "2024-03-01 07:00:00 +0100", "2024-03-01 07:00:00 +0100"),
-            apple_record("HKQuantityTypeIdentifierHeartRate", "61", "count/min",
-                         "2024-03-01 10:00:00 +0100", "2024-03-01 10:00:00 +0100",
-                         meta={"HKTimeZone": "Mars/Olympus"}),
-            apple_record("HKCategoryTypeIdentifierSleepAnalysis", "HKCategoryValueSleepAnalysisAsleepDeep", None,
-                         "2024-03-01 01:00:00 +0100", "2024-03-01 02:30:00 +0100",
-                         meta={"HKTimeZone": "Europe/Berlin"}),
-            apple_record("HKQuantityTypeIdentifierBloodGlucose", "5.5", "mmol&lt;180.1558800000541&gt;/L",
-                         "2024-03-01 08:00:00 +0100", "2024-03-01 08:00:00 +0100", source="Dexcom G7"),
-            apple_record("HKQuantityTypeIdentifierOxygenSaturation", "0.97", "%",
-                         "2024-03-01 03:00:00 +0100", "2024-03-01 03:00:00 +0100", source="Apple Watch"),
-            apple_record("HKQuantityTypeIdentifierFlightsClimbed", "3", "count",
-                         "2024-03-01 09:00:00 +0100", "2024-03-01 09:01:00 +0100"),
+            apple_record(
+                "HKQuantityTypeIdentifierStepCount",
+                "120",
+                "count",
+                "2024-03-01 10:00:00 +0100",
+                "2024-03-01 10:05:00 +0100",
+            ),
+            apple_record(
+                "HKQuantityTypeIdentifierStepCount",
+                "abc",
+                "count",
+                "2024-03-01 10:05:00 +0100",
+                "2024-03-01 10:10:00 +0100",
+            ),
+            apple_record(
+                "HKQuantityTypeIdentifierStepCount",
+                "80",
+                "count",
+                "2024-03-01 11:00:00 +0100",
+                "2024-03-01 10:00:00 +0100",
+            ),
+            apple_record(
+                "HKQuantityTypeIdentifierHeartRate", "60", "count/min", "yesterday", "2024-03-01 10:00:00 +0100"
+            ),
+            apple_record(
+                "HKQuantityTypeIdentifierBodyMass",
+                "70",
+                "furlong",
+                "2024-03-01 07:00:00 +0100",
+                "2024-03-01 07:00:00 +0100",
+            ),
+            apple_record(
+                "HKQuantityTypeIdentifierHeartRate",
+                "61",
+                "count/min",
+                "2024-03-01 10:00:00 +0100",
+                "2024-03-01 10:00:00 +0100",
+                meta={"HKTimeZone": "Mars/Olympus"},
+            ),
+            apple_record(
+                "HKCategoryTypeIdentifierSleepAnalysis",
+                "HKCategoryValueSleepAnalysisAsleepDeep",
+                None,
+                "2024-03-01 01:00:00 +0100",
+                "2024-03-01 02:30:00 +0100",
+                meta={"HKTimeZone": "Europe/Berlin"},
+            ),
+            apple_record(
+                "HKQuantityTypeIdentifierBloodGlucose",
+                "5.5",
+                "mmol&lt;180.1558800000541&gt;/L",
+                "2024-03-01 08:00:00 +0100",
+                "2024-03-01 08:00:00 +0100",
+                source="Dexcom G7",
+            ),
+            apple_record(
+                "HKQuantityTypeIdentifierOxygenSaturation",
+                "0.97",
+                "%",
+                "2024-03-01 03:00:00 +0100",
+                "2024-03-01 03:00:00 +0100",
+                source="Apple Watch",
+            ),
+            apple_record(
+                "HKQuantityTypeIdentifierFlightsClimbed",
+                "3",
+                "count",
+                "2024-03-01 09:00:00 +0100",
+                "2024-03-01 09:01:00 +0100",
+            ),
             # a blood pressure correlation: its child records repeat top-level ones and are not read twice
             ' <Correlation type="HKCorrelationTypeIdentifierBloodPressure" sourceName="Omron" '
             'startDate="2024-03-01 09:00:00 +0100" endDate="2024-03-01 09:00:00 +0100">\n  '
-            + apple_record("HKQuantityTypeIdentifierHeartRate", "66", "count/min",
-                           "2024-03-01 09:00:00 +0100", "2024-03-01 09:00:00 +0100", source="Omron")
+            + apple_record(
+                "HKQuantityTypeIdentifierHeartRate",
+                "66",
+                "count/min",
+                "2024-03-01 09:00:00 +0100",
+                "2024-03-01 09:00:00 +0100",
+                source="Omron",
+            )
             + " </Correlation>\n",
         ]
-    )  # fmt: skip
+    )
     path.write_text(APPLE_HEADER + body + "</HealthData>\n", encoding="utf-8")
 
 
@@ -145,9 +199,12 @@ def test_a_broken_export_lands_the_good_records_and_quarantines_the_rest_with_re
             {"b": report.batch_id},
         ).all()
         batch = conn.execute(
-            text("SELECT status, read_count, landed_count, rejected_count, skipped_count, skipped_types "
-                 "FROM app.ingest_batches WHERE batch_id = :b"), {"b": report.batch_id}
-        ).one()  # fmt: skip
+            text(
+                "SELECT status, read_count, landed_count, rejected_count, skipped_count, skipped_types "
+                "FROM app.ingest_batches WHERE batch_id = :b"
+            ),
+            {"b": report.batch_id},
+        ).one()
     assert sorted(reasons) == sorted(
         [
             ("unparseable start date", "60"),
@@ -169,9 +226,13 @@ def test_a_broken_export_lands_the_good_records_and_quarantines_the_rest_with_re
 
 
 def test_a_spanish_zip_with_macos_junk_is_read(tmp_path: Path) -> None:
-    xml = APPLE_HEADER + apple_record(
-        "HKQuantityTypeIdentifierStepCount", "42", "count", "2024-03-01 10:00:00 +0100", "2024-03-01 10:01:00 +0100"
-    ) + "</HealthData>\n"  # fmt: skip
+    xml = (
+        APPLE_HEADER
+        + apple_record(
+            "HKQuantityTypeIdentifierStepCount", "42", "count", "2024-03-01 10:00:00 +0100", "2024-03-01 10:01:00 +0100"
+        )
+        + "</HealthData>\n"
+    )
     archive = tmp_path / "exportar.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("apple_health_export/", "")
@@ -194,10 +255,15 @@ def test_not_an_export_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_truncated_export_lands_what_came_before_the_break_and_says_so(engine: Engine, tmp_path: Path) -> None:
     user = new_user(engine, "UTC")
     whole = APPLE_HEADER + "".join(
-        apple_record("HKQuantityTypeIdentifierStepCount", str(10 + i), "count",
-                     f"2024-03-01 10:{i:02d}:00 +0000", f"2024-03-01 10:{i:02d}:30 +0000")
+        apple_record(
+            "HKQuantityTypeIdentifierStepCount",
+            str(10 + i),
+            "count",
+            f"2024-03-01 10:{i:02d}:00 +0000",
+            f"2024-03-01 10:{i:02d}:30 +0000",
+        )
         for i in range(20)
-    )  # fmt: skip
+    )
     path = tmp_path / "export.xml"
     path.write_text(whole[: whole.rindex("<Record") + 60])  # cut inside the last record
     with pytest.raises(AppleExportError, match="ends early"):
@@ -205,9 +271,17 @@ def test_a_truncated_export_lands_what_came_before_the_break_and_says_so(engine:
     samples = landed(engine, user)
     assert samples["value"].tolist() == [float(10 + i) for i in range(19)]
     with engine.connect() as conn:
-        reasons = conn.execute(
-            text("SELECT q.reason FROM raw.quarantine q JOIN app.ingest_batches b USING (batch_id) "
-                 "WHERE b.user_id = :u"), {"u": user}).scalars().all()  # fmt: skip
+        reasons = (
+            conn.execute(
+                text(
+                    "SELECT q.reason FROM raw.quarantine q JOIN app.ingest_batches b USING (batch_id) "
+                    "WHERE b.user_id = :u"
+                ),
+                {"u": user},
+            )
+            .scalars()
+            .all()
+        )
     assert reasons == ["value is not a number; unparseable start date; unparseable end date"]
 
 
@@ -241,6 +315,8 @@ def test_a_killed_import_is_finished_by_running_it_again(
     assert (rerun.counts.landed, rerun.counts.duplicates) == (total - partial, partial)
     assert len(landed(engine, user)) == total
     with psycopg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
-        statuses = [r[0] for r in conn.execute(
-            "SELECT status FROM app.ingest_batches WHERE user_id = %s ORDER BY batch_id", (user,))]  # fmt: skip
+        statuses = [
+            r[0]
+            for r in conn.execute("SELECT status FROM app.ingest_batches WHERE user_id = %s ORDER BY batch_id", (user,))
+        ]
     assert statuses == ["failed", "done"]

@@ -13,27 +13,68 @@ from tests.helpers import landed, new_user
 def test_ndjson_health_samples_land_and_broken_lines_are_quarantined(engine: Engine, tmp_path: Path) -> None:
     user = new_user(engine, "America/New_York")
     lines = [
-        {"type": "STEPS", "value": 1200, "unit": "steps", "startDate": "2024-03-10T06:30:00-05:00",
-         "endDate": "2024-03-10T07:30:00-05:00", "sourceDevice": "Pixel 8"},
-        {"type": "DISTANCE", "value": 1.2, "unit": "km", "startDate": "2024-03-10T11:30:00Z",
-         "endDate": "2024-03-10T12:30:00Z", "sourceDevice": "Pixel 8", "timezone": "America/New_York"},
-        {"type": "SLEEP_ANALYSIS", "value": 420, "unit": "min", "startDate": "2024-03-09T23:00:00-05:00",
-         "endDate": "2024-03-10T07:00:00-04:00", "sourceDevice": "Oura Ring", "stage": "asleep"},
-        {"type": "WEIGHT", "value": 154.3, "unit": "lb", "startDate": "2024-03-10T07:00:00-04:00",
-         "endDate": "2024-03-10T07:00:00-04:00", "sourceDevice": "Manual", "metadata": {"HKWasUserEntered": 1}},
-        {"type": "HEART_RATE", "value": 70, "unit": "bpm", "startDate": "2024-03-10T07:00:00",
-         "endDate": "2024-03-10T07:00:00", "sourceDevice": "Pixel 8"},
-        {"type": "TEMPERATURE", "value": 37, "unit": "degC", "startDate": "2024-03-10T07:00:00Z",
-         "endDate": "2024-03-10T07:00:00Z", "sourceDevice": "Pixel 8"},
-    ]  # fmt: skip
+        {
+            "type": "STEPS",
+            "value": 1200,
+            "unit": "steps",
+            "startDate": "2024-03-10T06:30:00-05:00",
+            "endDate": "2024-03-10T07:30:00-05:00",
+            "sourceDevice": "Pixel 8",
+        },
+        {
+            "type": "DISTANCE",
+            "value": 1.2,
+            "unit": "km",
+            "startDate": "2024-03-10T11:30:00Z",
+            "endDate": "2024-03-10T12:30:00Z",
+            "sourceDevice": "Pixel 8",
+            "timezone": "America/New_York",
+        },
+        {
+            "type": "SLEEP_ANALYSIS",
+            "value": 420,
+            "unit": "min",
+            "startDate": "2024-03-09T23:00:00-05:00",
+            "endDate": "2024-03-10T07:00:00-04:00",
+            "sourceDevice": "Oura Ring",
+            "stage": "asleep",
+        },
+        {
+            "type": "WEIGHT",
+            "value": 154.3,
+            "unit": "lb",
+            "startDate": "2024-03-10T07:00:00-04:00",
+            "endDate": "2024-03-10T07:00:00-04:00",
+            "sourceDevice": "Manual",
+            "metadata": {"HKWasUserEntered": 1},
+        },
+        {
+            "type": "HEART_RATE",
+            "value": 70,
+            "unit": "bpm",
+            "startDate": "2024-03-10T07:00:00",
+            "endDate": "2024-03-10T07:00:00",
+            "sourceDevice": "Pixel 8",
+        },
+        {
+            "type": "TEMPERATURE",
+            "value": 37,
+            "unit": "degC",
+            "startDate": "2024-03-10T07:00:00Z",
+            "endDate": "2024-03-10T07:00:00Z",
+            "sourceDevice": "Pixel 8",
+        },
+    ]
     path = tmp_path / "samples.ndjson"
     path.write_text("\n".join([json.dumps(x) for x in lines] + ['{"type": "STEPS", "value": 5', "[1, 2]"]) + "\n")
     report = import_file(engine, path, user)
     c = report.counts
     assert (c.read, c.landed, c.rejected, c.duplicates) == (8, 4, 4, 0)
     with engine.connect() as conn:
-        reasons = sorted(r[0] for r in conn.execute(
-            text("SELECT reason FROM raw.quarantine WHERE batch_id = :b"), {"b": report.batch_id}))  # fmt: skip
+        reasons = sorted(
+            r[0]
+            for r in conn.execute(text("SELECT reason FROM raw.quarantine WHERE batch_id = :b"), {"b": report.batch_id})
+        )
     assert reasons == [
         "malformed JSON line",
         "malformed JSON line",
@@ -64,8 +105,10 @@ def test_csv_health_samples_with_a_user_column(engine: Engine, tmp_path: Path) -
     assert landed(engine, alice)["value"].tolist() == [100.0]
     assert landed(engine, bob)["value"].tolist() == [200.0]
     with engine.connect() as conn:
-        reasons = sorted(r[0] for r in conn.execute(
-            text("SELECT reason FROM raw.quarantine WHERE batch_id = :b"), {"b": report.batch_id}))  # fmt: skip
+        reasons = sorted(
+            r[0]
+            for r in conn.execute(text("SELECT reason FROM raw.quarantine WHERE batch_id = :b"), {"b": report.batch_id})
+        )
     assert reasons == ["malformed CSV row", "unknown user 'nobody'"]
 
 

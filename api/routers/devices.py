@@ -70,8 +70,9 @@ def list_devices(user_id: CurrentUserDep, conn: ConnectionDep) -> list[DeviceOut
 
 
 @router.put("/{device_id}", response_model=DeviceOut, summary="Register or rename a device")
-def put_device(device_id: DeviceId, body: DeviceIn, user_id: CurrentUserDep, engine: EngineDep,
-               response: Response) -> DeviceOut:  # fmt: skip
+def put_device(
+    device_id: DeviceId, body: DeviceIn, user_id: CurrentUserDep, engine: EngineDep, response: Response
+) -> DeviceOut:
     with psycopg_connection(engine) as conn:
         try:
             created = register_device(conn, user_id, device_id, body.device_class.value, body.name)
@@ -81,12 +82,17 @@ def put_device(device_id: DeviceId, body: DeviceIn, user_id: CurrentUserDep, eng
             "SELECT last_sync_at FROM app.devices WHERE user_id = %s AND device_id = %s", (user_id, device_id)
         ).fetchone()
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return DeviceOut(device_id=device_id, device_class=body.device_class, name=body.name,
-                     last_sync_at=row[0] if row else None)  # fmt: skip
+    return DeviceOut(
+        device_id=device_id, device_class=body.device_class, name=body.name, last_sync_at=row[0] if row else None
+    )
 
 
-@router.post("/{device_id}/sync", response_model=SyncResponse, response_model_exclude_none=True,
-             summary="Land a batch of samples from one of the caller's devices, idempotently")  # fmt: skip
+@router.post(
+    "/{device_id}/sync",
+    response_model=SyncResponse,
+    response_model_exclude_none=True,
+    summary="Land a batch of samples from one of the caller's devices, idempotently",
+)
 def sync_device(
     device_id: DeviceId,
     body: SyncRequest,

@@ -57,12 +57,35 @@ SLEEP_VALUES: dict[str, str] = {
 }
 XML_NAMES = ("export.xml", "exportar.xml", "exporter.xml", "exportieren.xml")
 _READ_SIZE = 1 << 20  # with 15,000-record chunks this bounds the working set (benchmarks/import_apple_export.py)
-_RECORD_FIELDS = ("type", "value", "unit", "startDate", "endDate", "sourceName", "sourceVersion", "device",
-                  "creationDate")  # fmt: skip
+_RECORD_FIELDS = (
+    "type",
+    "value",
+    "unit",
+    "startDate",
+    "endDate",
+    "sourceName",
+    "sourceVersion",
+    "device",
+    "creationDate",
+)
 # Elements that are structure or belong to records/workouts, not worth reporting as "not imported".
-_QUIET_TAGS = frozenset({"HealthData", "ExportDate", "Me", "Record", "MetadataEntry", "Location", "WorkoutEvent",
-                         "WorkoutStatistics", "FileReference", "InstantaneousBeatsPerMinute",
-                         "HeartRateVariabilityMetadataList", "WorkoutActivity", "WorkoutRoute"})  # fmt: skip
+_QUIET_TAGS = frozenset(
+    {
+        "HealthData",
+        "ExportDate",
+        "Me",
+        "Record",
+        "MetadataEntry",
+        "Location",
+        "WorkoutEvent",
+        "WorkoutStatistics",
+        "FileReference",
+        "InstantaneousBeatsPerMinute",
+        "HeartRateVariabilityMetadataList",
+        "WorkoutActivity",
+        "WorkoutRoute",
+    }
+)
 _NAMED_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&"))
 
 
@@ -215,8 +238,9 @@ def _parse_piece(text: str, state: _ParseState, summary: ReadSummary) -> pd.Data
     summary.records += int(top_level.sum())
     record_tags = pc.filter(tags, pa.array(top_level))
     columns = _attributes(record_tags, _RECORD_FIELDS)
-    frame = pd.DataFrame({name: pd.Series(values, dtype=pd.ArrowDtype(pa.string())) for name, values in
-                          columns.items()}).astype("string")  # fmt: skip
+    frame = pd.DataFrame(
+        {name: pd.Series(values, dtype=pd.ArrowDtype(pa.string())) for name, values in columns.items()}
+    ).astype("string")
     # metadata: key/value pairs of entries inside a top-level record, as one JSON object per record
     entry_mask = (names_np == "MetadataEntry") & inside & (depth_at == 0)
     frame["metadata"] = None

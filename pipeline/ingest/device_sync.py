@@ -83,8 +83,9 @@ def _replay(conn: Connection, user_id: str, key: str, body_hash: str) -> SyncOut
     return SyncOutcome(dict(row[1]), replayed=True)  # type: ignore[call-overload]
 
 
-def _land(conn: Connection, user_id: str, device_id: str, device_class: str, device_name: str,
-          samples: list[Any]) -> dict[str, Any]:  # fmt: skip
+def _land(
+    conn: Connection, user_id: str, device_id: str, device_class: str, device_name: str, samples: list[Any]
+) -> dict[str, Any]:
     batch_id = create_batch(conn, user_id, "device_sync", device_id)
     positions = [i for i, sample in enumerate(samples) if isinstance(sample, dict)]
     incoming = to_incoming(pd.DataFrame([samples[i] for i in positions], index=positions), user_id)

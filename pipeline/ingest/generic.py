@@ -79,8 +79,12 @@ def _malformed(lines: list[str], reason: str, default_user: str | None) -> pd.Da
     )
 
 
-def read_ndjson(path: Path, default_user: str | None, chunk_size: int = 15_000,
-                on_progress: Callable[[int, int], None] | None = None) -> Iterator[GenericChunk]:  # fmt: skip
+def read_ndjson(
+    path: Path,
+    default_user: str | None,
+    chunk_size: int = 15_000,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Iterator[GenericChunk]:
     total = path.stat().st_size
     done = 0
     with open(path, encoding="utf-8") as handle:
@@ -111,8 +115,12 @@ def read_ndjson(path: Path, default_user: str | None, chunk_size: int = 15_000,
             yield GenericChunk(to_incoming(records, default_user), _malformed(bad, "malformed JSON line", default_user))
 
 
-def read_csv(path: Path, default_user: str | None, chunk_size: int = 15_000,
-             on_progress: Callable[[int, int], None] | None = None) -> Iterator[GenericChunk]:  # fmt: skip
+def read_csv(
+    path: Path,
+    default_user: str | None,
+    chunk_size: int = 15_000,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Iterator[GenericChunk]:
     bad_lines: list[list[str]] = []
 
     def keep_bad_line(fields: list[str]) -> None:
@@ -121,8 +129,16 @@ def read_csv(path: Path, default_user: str | None, chunk_size: int = 15_000,
 
     total = path.stat().st_size
     with open(path, "rb") as handle:
-        reader = pd.read_csv(handle, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_size,
-                             engine="python", on_bad_lines=keep_bad_line, encoding="utf-8")  # fmt: skip
+        reader = pd.read_csv(
+            handle,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            chunksize=chunk_size,
+            engine="python",
+            on_bad_lines=keep_bad_line,
+            encoding="utf-8",
+        )
         for records in reader:
             if "metadata" in records:
                 records["metadata"] = records["metadata"].map(_json_or_text, na_action="ignore")

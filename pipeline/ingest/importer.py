@@ -60,9 +60,14 @@ def detect_format(path: Path) -> str:
     raise ValueError(f"cannot tell the format of {path.name}; pass --format ({', '.join(FORMATS)})")
 
 
-def _splits(path: Path, fmt: str, user_id: str | None, chunk_size: int,
-            on_progress: Callable[[int, int], None] | None,
-            other_elements: dict[str, int]) -> Iterator[tuple[LandingSplit, BatchCounts]]:  # fmt: skip
+def _splits(
+    path: Path,
+    fmt: str,
+    user_id: str | None,
+    chunk_size: int,
+    on_progress: Callable[[int, int], None] | None,
+    other_elements: dict[str, int],
+) -> Iterator[tuple[LandingSplit, BatchCounts]]:
     """(split, extra counts) per chunk; extra counts carry records read but skipped before the split.
     ``other_elements`` is filled with the export's non-sample elements (Workout, ActivitySummary, ...)."""
     if fmt == "apple":
@@ -73,8 +78,11 @@ def _splits(path: Path, fmt: str, user_id: str | None, chunk_size: int,
         for frame, summary in apple_health.read_export(path, user_id, chunk_size, on_progress):
             skipped_now = sum(summary.skipped_types.values())
             new_types = {k: v - skipped_types_before.get(k, 0) for k, v in summary.skipped_types.items()}
-            extra = BatchCounts(read=skipped_now - skipped_before, skipped=skipped_now - skipped_before,
-                                skipped_types={k: v for k, v in new_types.items() if v})  # fmt: skip
+            extra = BatchCounts(
+                read=skipped_now - skipped_before,
+                skipped=skipped_now - skipped_before,
+                skipped_types={k: v for k, v in new_types.items() if v},
+            )
             skipped_before, skipped_types_before = skipped_now, dict(summary.skipped_types)
             other_elements.update(summary.other_elements)
             yield split_for_landing(frame, APPLE_DATE_FORMAT), extra
@@ -88,9 +96,14 @@ def _splits(path: Path, fmt: str, user_id: str | None, chunk_size: int,
         )
 
 
-def import_file(engine: Engine, path: Path, user_id: str | None, fmt: str | None = None,
-                chunk_size: int = 15_000,
-                on_progress: Callable[[int, int], None] | None = None) -> ImportReport:  # fmt: skip
+def import_file(
+    engine: Engine,
+    path: Path,
+    user_id: str | None,
+    fmt: str | None = None,
+    chunk_size: int = 15_000,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
     """Import one file as one ingest batch. Re-importing the same file lands nothing new (all duplicates)."""
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")

@@ -104,8 +104,10 @@ def frame_to_csv(frame: pd.DataFrame) -> str:
             micros = series.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]").astype("int64")
             text = pc.cast(pa.array(micros.to_numpy(), mask=series.isna().to_numpy()), pa.string())
         elif pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
-            text = pc.cast(pa.array(series.to_numpy(dtype=float if series.dtype.kind == "f" else None),
-                                    from_pandas=True), pa.string())  # fmt: skip
+            text = pc.cast(
+                pa.array(series.to_numpy(dtype=float if series.dtype.kind == "f" else None), from_pandas=True),
+                pa.string(),
+            )
         else:
             values = pa.array(series.astype("string").array, type=pa.string(), from_pandas=True)
             text = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")

@@ -46,10 +46,23 @@ def records_xml(samples: pd.DataFrame) -> str:
     zone = frame["timezone"].fillna("Europe/London")
     meta = ('><MetadataEntry key="HKTimeZone" value="' + zone + '"/></Record>').where(is_sleep, "/>")
     lines = (
-        ' <Record type="' + frame["metric"].map(_HK_BY_METRIC) + '" sourceName="' + frame["source_name"]
-        + '" sourceVersion="17.4"' + unit + ' creationDate="' + end + '" startDate="' + start + '" endDate="' + end
-        + '" value="' + value + '"' + meta
-    )  # fmt: skip
+        ' <Record type="'
+        + frame["metric"].map(_HK_BY_METRIC)
+        + '" sourceName="'
+        + frame["source_name"]
+        + '" sourceVersion="17.4"'
+        + unit
+        + ' creationDate="'
+        + end
+        + '" startDate="'
+        + start
+        + '" endDate="'
+        + end
+        + '" value="'
+        + value
+        + '"'
+        + meta
+    )
     return "\n".join(lines.tolist()) + "\n"
 
 

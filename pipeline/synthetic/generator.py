@@ -197,13 +197,16 @@ class _UserModel:
             parts += self._cumulative("watch", "Apple Watch", self.watch_worn & ~self.asleep, 1.0, ("ACTIVE_ENERGY",))
             parts.append(self._readings("watch", "Apple Watch", "HEART_RATE", self.watch_worn, 5, "count/min"))
             parts += self._sleep("watch", "Apple Watch", self.watch_worn & self.asleep, 1e9)
-        parts += self._cumulative("phone", "iPhone", self.phone_carried & moving, 9.0, ("STEPS", "DISTANCE"))
+        # iPhone pedometer samples are short (the real export in shared/fixtures has 5-second ones); 5 min on average
+        # here, still coarser than reality
+        parts += self._cumulative("phone", "iPhone", self.phone_carried & moving, 5.0, ("STEPS", "DISTANCE"))
         # the phone's sleep schedule: one in-bed interval per night
         parts += self._in_bed()
         if self.has_wearable:
             worn = self.wearable_worn
-            parts += self._cumulative("wearable", "Fitbit Charge 6", worn & moving, 15.0, ("STEPS",))
-            parts += self._cumulative("wearable", "Fitbit Charge 6", worn & ~self.asleep, 15.0, ("ACTIVE_ENERGY",))
+            # Fitbit's intraday steps and calories are per minute
+            parts += self._cumulative("wearable", "Fitbit Charge 6", worn & moving, 1.0, ("STEPS",))
+            parts += self._cumulative("wearable", "Fitbit Charge 6", worn & ~self.asleep, 1.0, ("ACTIVE_ENERGY",))
             parts.append(self._readings("wearable", "Fitbit Charge 6", "HEART_RATE", worn, 10, "bpm"))
             parts += self._sleep("wearable", "Fitbit Charge 6", worn & self.asleep, 5.0)
         if self.has_cgm:
@@ -223,8 +226,17 @@ class _UserModel:
             frame["timezone"] = None
         return frame
 
-    def _frame(self, device_class: str, source: str, metric: str, start_idx: np.ndarray, end_idx: np.ndarray,
-               values: np.ndarray, unit: str, stage: np.ndarray | None = None) -> pd.DataFrame:  # fmt: skip
+    def _frame(
+        self,
+        device_class: str,
+        source: str,
+        metric: str,
+        start_idx: np.ndarray,
+        end_idx: np.ndarray,
+        values: np.ndarray,
+        unit: str,
+        stage: np.ndarray | None = None,
+    ) -> pd.DataFrame:
         start = self.minutes[start_idx]
         return pd.DataFrame(
             {
@@ -242,8 +254,9 @@ class _UserModel:
             }
         )
 
-    def _cumulative(self, device_class: str, source: str, mask: np.ndarray, mean_length: float,
-                    metrics: tuple[str, ...]) -> list[pd.DataFrame]:  # fmt: skip
+    def _cumulative(
+        self, device_class: str, source: str, mask: np.ndarray, mean_length: float, metrics: tuple[str, ...]
+    ) -> list[pd.DataFrame]:
         starts, ends = _chunks(mask, self.rng, mean_length)
         truth = {
             "STEPS": (self.steps, "count"),
@@ -259,8 +272,9 @@ class _UserModel:
             out.append(self._frame(device_class, source, metric, starts, ends, values, unit))
         return out
 
-    def _readings(self, device_class: str, source: str, metric: str, mask: np.ndarray, every: int,
-                  unit: str) -> pd.DataFrame:  # fmt: skip
+    def _readings(
+        self, device_class: str, source: str, metric: str, mask: np.ndarray, every: int, unit: str
+    ) -> pd.DataFrame:
         offset = int(self.rng.integers(0, every))
         idx = np.flatnonzero(mask[offset::every]) * every + offset
         return self._frame(device_class, source, metric, idx, idx, self.heart_rate[idx], unit)
@@ -278,14 +292,32 @@ class _UserModel:
         first = np.flatnonzero(np.concatenate(([True], np.diff(seg) != 0)))
         starts = idx[first]
         ends = np.append(idx[first[1:] - 1], idx[-1]) + 1
-        return [self._frame(device_class, source, "SLEEP_ANALYSIS", starts, ends, (ends - starts).astype(float),
-                            "min", stage=stage[starts])]  # fmt: skip
+        return [
+            self._frame(
+                device_class,
+                source,
+                "SLEEP_ANALYSIS",
+                starts,
+                ends,
+                (ends - starts).astype(float),
+                "min",
+                stage=stage[starts],
+            )
+        ]
 
     def _in_bed(self) -> list[pd.DataFrame]:
         starts, ends = _runs(self.asleep)
         starts = np.maximum(starts - 10, 0)  # in bed a little before falling asleep
-        frame = self._frame("phone", "iPhone", "SLEEP_ANALYSIS", starts, ends, (ends - starts).astype(float), "min",
-                            stage=np.full(starts.size, "in_bed"))  # fmt: skip
+        frame = self._frame(
+            "phone",
+            "iPhone",
+            "SLEEP_ANALYSIS",
+            starts,
+            ends,
+            (ends - starts).astype(float),
+            "min",
+            stage=np.full(starts.size, "in_bed"),
+        )
         return [frame]
 
     def _body(self) -> list[pd.DataFrame]:
@@ -294,11 +326,24 @@ class _UserModel:
         rng = self.rng
         mornings = np.flatnonzero((self.minute_of_day == 7 * 60 + 5) & (rng.random(self.n) < 0.4))
         kg = 70 + 12 * rng.random() + np.cumsum(rng.normal(0, 0.15, mornings.size))
-        weight = self._frame("scale_or_app", "Withings Health Mate", "WEIGHT", mornings, mornings,
-                             (kg / 0.45359237).round(1) if self.pounds else kg.round(2),
-                             "lb" if self.pounds else "kg")  # fmt: skip
-        fat = self._frame("scale_or_app", "Withings Health Mate", "BODY_FAT", mornings, mornings,
-                          (0.18 + 0.05 * rng.random(mornings.size)).round(3), "%")  # fmt: skip
+        weight = self._frame(
+            "scale_or_app",
+            "Withings Health Mate",
+            "WEIGHT",
+            mornings,
+            mornings,
+            (kg / 0.45359237).round(1) if self.pounds else kg.round(2),
+            "lb" if self.pounds else "kg",
+        )
+        fat = self._frame(
+            "scale_or_app",
+            "Withings Health Mate",
+            "BODY_FAT",
+            mornings,
+            mornings,
+            (0.18 + 0.05 * rng.random(mornings.size)).round(3),
+            "%",
+        )
         # now and then the person also types the reading in: the same measurement from a lower-priority source
         typed = rng.random(mornings.size) < 0.3
         manual = weight[typed].assign(source_name="Health", device_class="manual", device=None)
@@ -310,11 +355,25 @@ class _UserModel:
         if not self.has_watch:
             return pd.DataFrame()
         noon = np.flatnonzero(self.minute_of_day == 12 * 60)
-        resting = self._frame("watch", "Apple Watch", "RESTING_HEART_RATE", noon, noon,
-                              (56 + self.rng.normal(0, 2, noon.size)).round(), "count/min")  # fmt: skip
+        resting = self._frame(
+            "watch",
+            "Apple Watch",
+            "RESTING_HEART_RATE",
+            noon,
+            noon,
+            (56 + self.rng.normal(0, 2, noon.size)).round(),
+            "count/min",
+        )
         night = np.flatnonzero(self.asleep & self.watch_worn & (self.rng.random(self.n) < 0.01))
-        spo2 = self._frame("watch", "Apple Watch", "OXYGEN_SATURATION", night, night,
-                           (0.95 + 0.03 * self.rng.random(night.size)).round(2), "%")  # fmt: skip
+        spo2 = self._frame(
+            "watch",
+            "Apple Watch",
+            "OXYGEN_SATURATION",
+            night,
+            night,
+            (0.95 + 0.03 * self.rng.random(night.size)).round(2),
+            "%",
+        )
         return pd.concat([resting, spo2], ignore_index=True)
 
     # ----- ground truth ------------------------------------------------------------------------------------------
@@ -359,18 +418,22 @@ def _mess(samples: pd.DataFrame, config: SyntheticConfig, rng: np.random.Generat
     retries = retries.assign(arrival_day=retries["arrival_day"] + 1)
     rewrites = samples.sample(frac=config.rewrite_rate, random_state=int(rng.integers(1 << 31)))
     rewrites = rewrites.assign(external_id="rewritten")
-    out = pd.concat([samples, retries, rewrites], ignore_index=True)
-    m = len(out)
-    broken = np.flatnonzero(rng.random(m) < config.malformed_rate)
-    kinds = rng.integers(0, 4, broken.size)
+    # Junk arrives as extra rows (a buggy app, a broken sync), beside the real measurements, which stay: what the
+    # devices saw is still all there, so the ground truth stays exact.
+    junk = samples.sample(frac=config.malformed_rate, random_state=int(rng.integers(1 << 31))).copy()
+    kinds = rng.integers(0, 4, len(junk))
+    junk["value"] = junk["value"].astype(object)
+    junk.loc[junk.index[kinds == 0], "value"] = "n/a"
+    junk.loc[junk.index[kinds == 1], "unit"] = "furlong"
+    flipped = junk.index[kinds == 2]
+    junk.loc[flipped, "end"] = junk.loc[flipped, "start"] - pd.Timedelta(minutes=5)
+    junk.loc[junk.index[kinds == 3], "start"] = pd.NaT
+    heart = samples[samples["metric"] == "HEART_RATE"]
+    implausible = heart.sample(
+        frac=min(1.0, config.implausible_rate * n / max(len(heart), 1)), random_state=int(rng.integers(1 << 31))
+    ).assign(value=400.0, external_id="glitch")
+    out = pd.concat([samples, retries, rewrites, junk, implausible], ignore_index=True)
     out["value"] = out["value"].astype(object)
-    out.loc[broken[kinds == 0], "value"] = "n/a"
-    out.loc[broken[kinds == 1], "unit"] = "furlong"
-    flipped = broken[kinds == 2]
-    out.loc[flipped, "end"] = out.loc[flipped, "start"] - pd.Timedelta(minutes=5)
-    out.loc[broken[kinds == 3], "start"] = pd.NaT
-    implausible = np.flatnonzero((rng.random(m) < config.implausible_rate) & (out["metric"] == "HEART_RATE").to_numpy())
-    out.loc[implausible, "value"] = 400.0
     return out
 
 

@@ -13,8 +13,20 @@ import pandas as pd
 from pipeline.catalog import METRICS, Strategy
 from pipeline.transform.local_time import hour_buckets
 
-HOURLY_COLUMNS = ["user_id", "metric", "local_date", "local_hour", "hour_start_utc", "value", "sum", "count", "min",
-                  "max", "latest_value", "latest_at"]  # fmt: skip
+HOURLY_COLUMNS = [
+    "user_id",
+    "metric",
+    "local_date",
+    "local_hour",
+    "hour_start_utc",
+    "value",
+    "sum",
+    "count",
+    "min",
+    "max",
+    "latest_value",
+    "latest_at",
+]
 DAILY_COLUMNS = ["user_id", "metric", "local_date", "value", "sum", "count", "min", "max", "latest_value", "latest_at"]
 
 
@@ -32,8 +44,14 @@ def _bucket(points: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """points: keys + amount, counted, at (instant for 'latest'), tiebreak."""
     ordered = points.sort_values([*keys, "at", "tiebreak"], kind="stable")
     grouped = ordered.groupby(keys, sort=True, dropna=False)
-    out = grouped.agg(sum=("amount", "sum"), count=("counted", "sum"), min=("amount", "min"), max=("amount", "max"),
-                      latest_value=("amount", "last"), latest_at=("at", "last"))  # fmt: skip
+    out = grouped.agg(
+        sum=("amount", "sum"),
+        count=("counted", "sum"),
+        min=("amount", "min"),
+        max=("amount", "max"),
+        latest_value=("amount", "last"),
+        latest_at=("at", "last"),
+    )
     return out.reset_index()
 
 
@@ -56,8 +74,14 @@ def daily_from_hourly(hourly: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=DAILY_COLUMNS)
     ordered = hourly.sort_values(["user_id", "metric", "local_date", "latest_at"], kind="stable")
     grouped = ordered.groupby(["user_id", "metric", "local_date"], sort=True)
-    daily = grouped.agg(sum=("sum", "sum"), count=("count", "sum"), min=("min", "min"), max=("max", "max"),
-                        latest_value=("latest_value", "last"), latest_at=("latest_at", "last")).reset_index()  # fmt: skip
+    daily = grouped.agg(
+        sum=("sum", "sum"),
+        count=("count", "sum"),
+        min=("min", "min"),
+        max=("max", "max"),
+        latest_value=("latest_value", "last"),
+        latest_at=("latest_at", "last"),
+    ).reset_index()
     return _finish(daily)[DAILY_COLUMNS]
 
 
@@ -96,8 +120,13 @@ def sleep_daily(sessions: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=DAILY_COLUMNS)
     ordered = sessions.sort_values(["user_id", "wake_date", "session_end_utc"])
     grouped = ordered.groupby(["user_id", "wake_date"], sort=True)
-    daily = grouped.agg(sum=("asleep_minutes", "sum"), count=("asleep_minutes", "size"),
-                        min=("asleep_minutes", "min"), max=("asleep_minutes", "max"),
-                        latest_value=("asleep_minutes", "last"), latest_at=("session_end_utc", "last")).reset_index()  # fmt: skip
+    daily = grouped.agg(
+        sum=("asleep_minutes", "sum"),
+        count=("asleep_minutes", "size"),
+        min=("asleep_minutes", "min"),
+        max=("asleep_minutes", "max"),
+        latest_value=("asleep_minutes", "last"),
+        latest_at=("session_end_utc", "last"),
+    ).reset_index()
     daily = daily.rename(columns={"wake_date": "local_date"}).assign(metric="SLEEP_ANALYSIS")
     return _finish(daily)[DAILY_COLUMNS]

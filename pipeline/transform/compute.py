@@ -90,8 +90,10 @@ def compute(samples: pd.DataFrame, days: pd.DataFrame | None = None) -> Computed
             hourly_from_points(cumulative_points(asleep)) if len(asleep) else None,  # asleep minutes per hour
         ]
     )
-    wake_dates = hour_buckets(stages["slice_end_utc"], stages["zone"])["local_date"] if len(stages) else None
-    sessions = sleep_sessions(stages, wake_dates) if len(stages) else sleep_sessions(stages, pd.Series(dtype=object))
+    wake_dates = (
+        hour_buckets(stages["slice_end_utc"], stages["zone"])["local_date"] if len(stages) else pd.Series(dtype=object)
+    )
+    sessions = sleep_sessions(stages, wake_dates)
     not_sleep = hourly[hourly["metric"] != "SLEEP_ANALYSIS"] if len(hourly) else hourly
     daily = _concat([daily_from_hourly(not_sleep) if len(not_sleep) else None, sleep_daily(sessions)])
 
@@ -120,3 +122,17 @@ def _source_totals(slices: pd.DataFrame, readings: pd.DataFrame) -> pd.DataFrame
     if not parts:
         return pd.DataFrame(columns=[*keys, "raw", "kept"])
     return pd.concat(parts, ignore_index=True)
+
+
+def prepare_samples(
+    validated: pd.DataFrame, users: pd.DataFrame, history: pd.DataFrame, orders: dict[str, list[str]] | None = None
+) -> pd.DataFrame:
+    """Validated rows (canonical values) plus each sample's zone and the user's priority of its source."""
+    from pipeline.transform.dedupe import priorities
+    from pipeline.transform.local_time import resolve_zones
+
+    frame = validated.reset_index(drop=True)
+    return frame.assign(
+        zone=resolve_zones(frame, users, history),
+        priority=priorities(frame["device_class"], frame["user_id"], orders),
+    )

@@ -71,8 +71,13 @@ def sweep_frame(samples: pd.DataFrame, rank_extra: list[str] | None = None, laye
     group = pd.MultiIndex.from_arrays(keys).factorize()[0] if len(keys) > 1 else keys[0].factorize()[0]
     origin = frame["start_utc"].min().floor("15min")
     assert (origin - origin.floor("15min")) == pd.Timedelta(0)
-    result = sweep(group, _ms(frame["start_utc"], origin), _ms(frame["end_utc"], origin), _ranks(frame, rank_extra),
-                   frame["value"].to_numpy(dtype=float))  # fmt: skip
+    result = sweep(
+        group,
+        _ms(frame["start_utc"], origin),
+        _ms(frame["end_utc"], origin),
+        _ranks(frame, rank_extra),
+        frame["value"].to_numpy(dtype=float),
+    )
     taken = frame.iloc[result.sample]
     rows = pd.DataFrame(
         {
@@ -92,8 +97,19 @@ def sweep_frame(samples: pd.DataFrame, rank_extra: list[str] | None = None, laye
     return Slices(rows)
 
 
-_SLICE_COLUMNS = ("user_id", "metric", "stage", "slice_start_utc", "slice_end_utc", "value", "source_name",
-                  "device_class", "identity", "zone", "won")  # fmt: skip
+_SLICE_COLUMNS = (
+    "user_id",
+    "metric",
+    "stage",
+    "slice_start_utc",
+    "slice_end_utc",
+    "value",
+    "source_name",
+    "device_class",
+    "identity",
+    "zone",
+    "won",
+)
 assert QUARTER_MS == 900_000
 
 

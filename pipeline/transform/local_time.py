@@ -16,8 +16,9 @@ def resolve_zones(samples: pd.DataFrame, users: pd.DataFrame, history: pd.DataFr
         left = frame.sort_values("start_utc")
         right = history.sort_values("valid_from").rename(columns={"timezone": "history_zone"})
         right["valid_from"] = pd.to_datetime(right["valid_from"], utc=True).astype(left["start_utc"].dtype)
-        matched = pd.merge_asof(left, right, left_on="start_utc", right_on="valid_from", by="user_id",
-                                direction="backward")  # fmt: skip
+        matched = pd.merge_asof(
+            left, right, left_on="start_utc", right_on="valid_from", by="user_id", direction="backward"
+        )
         by_row = matched.set_index("_row")["history_zone"].reindex(range(len(samples)))
         zone = zone.fillna(by_row.astype("string"))
     home = samples["user_id"].map(users.set_index("user_id")["home_timezone"]).astype("string").reset_index(drop=True)

@@ -56,8 +56,9 @@ def sweep(group: np.ndarray, start: np.ndarray, end: np.ndarray, rank: np.ndarra
     owner = np.repeat(np.arange(start.size), quarters)
     step = np.arange(owner.size) - np.repeat(np.cumsum(quarters) - quarters, quarters)
     grid = (first_quarter[owner] + step) * QUARTER_MS
-    points = np.unique(np.concatenate([base[interval] + start[interval], base[interval] + end[interval],
-                                       base[owner] + grid]))  # fmt: skip
+    points = np.unique(
+        np.concatenate([base[interval] + start[interval], base[interval] + end[interval], base[owner] + grid])
+    )
 
     # explode interval samples into the elementary slices they cover
     idx = np.flatnonzero(interval)

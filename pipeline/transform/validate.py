@@ -1,0 +1,122 @@
+"""The validate step: canonical units, then Great Expectations 1.x suites per metric built from the catalogue.
+
+Hard limits reject a sample (it goes to ``core.rejections`` with its reason); soft limits only flag it. The suites
+are generated from `pipeline.catalog.METRICS`, so the catalogue stays the single source of the ranges. GX runs
+directly (the dagster-ge integration pins GX < 1): an ephemeral context per validation, a pandas data source,
+``ValidationDefinition.run(batch_parameters={"dataframe": ...})`` with complete results, whose unexpected index
+lists name the failing rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.catalog import METRICS, Limits, Metric, canonical_factors
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@dataclass(frozen=True)
+class Rule:
+    column: str  # "value" (canonical) or "duration_hours"
+    low: float | None
+    high: float | None
+    hard: bool
+
+    def describe(self, metric: Metric) -> str:
+        unit = metric.canonical_unit if self.column == "value" else "h"
+        what = "duration" if self.column == "duration_hours" else "value"
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        kind = "plausible" if self.hard else "usual"
+        return f"{metric.name} {what} outside the {kind} range {low}..{high} {unit}"
+
+
+def rules_for(metric: Metric) -> list[Rule]:
+    limits: Limits = metric.limits
+    rules = [Rule("value", limits.hard_min, limits.hard_max, hard=True)]
+    if limits.max_duration_hours is not None:
+        rules.append(Rule("duration_hours", 0.0, limits.max_duration_hours, hard=True))
+    if limits.soft_min is not None or limits.soft_max is not None:
+        rules.append(Rule("value", limits.soft_min, limits.soft_max, hard=False))
+    return rules
+
+
+@dataclass
+class ValidationReport:
+    accepted: pd.DataFrame  # input columns + value (canonical), flags
+    rejected: pd.DataFrame  # identity, user_id, metric, reason
+    suites: dict[str, dict[str, Any]] = field(default_factory=dict)  # per metric: expectations evaluated, failures
+
+    @property
+    def pass_rate(self) -> float:
+        total = len(self.accepted) + len(self.rejected)
+        return len(self.accepted) / total if total else 1.0
+
+
+def _run_suite(metric: Metric, frame: pd.DataFrame) -> list[tuple[Rule, np.ndarray]]:
+    """Evaluate the metric's suite on ``frame`` (RangeIndex); returns (rule, failing positions) per rule."""
+    import great_expectations as gx
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    rules = rules_for(metric)
+    context = gx.get_context(mode="ephemeral")
+    batch = (
+        context.data_sources.add_pandas("samples")
+        .add_dataframe_asset(metric.name)
+        .add_batch_definition_whole_dataframe("all")
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name=f"{metric.name.lower()}_plausibility"))
+    for rule in rules:
+        suite.add_expectation(
+            gx.expectations.ExpectColumnValuesToBeBetween(  # type: ignore[attr-defined]
+                column=rule.column, min_value=rule.low, max_value=rule.high
+            )
+        )
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name=metric.name, data=batch, suite=suite))
+    result = definition.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"})
+    failing = []
+    for rule, outcome in zip(rules, result.results, strict=True):
+        indexes = outcome.result.get("unexpected_index_list") or []
+        failing.append((rule, np.asarray(indexes, dtype=np.int64)))
+    return failing
+
+
+def validate(samples: pd.DataFrame) -> ValidationReport:
+    """``samples``: raw rows (value and unit as received). Returns canonical accepted rows and rejects."""
+    frame = samples.reset_index(drop=True)
+    factors = canonical_factors(frame["metric"], frame["unit"], frame["value"])
+    frame = frame.assign(
+        value=frame["value"] * factors,
+        duration_hours=(frame["end_utc"] - frame["start_utc"]).dt.total_seconds() / 3600.0,
+    )
+    reasons = pd.Series("", index=frame.index, dtype=object)
+    flags = pd.Series("", index=frame.index, dtype=object)
+    suites: dict[str, dict[str, Any]] = {}
+    for name, positions in frame.groupby("metric").indices.items():
+        metric = METRICS[str(name)]
+        subset = frame.loc[positions, ["value", "duration_hours"]].reset_index(drop=True)
+        failures = _run_suite(metric, subset)
+        suites[metric.name] = {
+            "rows": len(subset),
+            "expectations": len(failures),
+            "failed_rows": {r.describe(metric): int(f.size) for r, f in failures},
+        }
+        for rule, failing in failures:
+            target = reasons if rule.hard else flags
+            rows = positions[failing]
+            text = rule.describe(metric)
+            current = target.to_numpy()[rows]
+            target.iloc[rows] = np.where(current == "", text, current + "; " + text)  # type: ignore[call-overload]
+    unconvertible = factors.isna()
+    reasons[unconvertible] = "unit not convertible to the canonical unit"
+    bad = reasons != ""
+    accepted = frame[~bad].drop(columns=["duration_hours"]).assign(flags=flags[~bad].replace("", None))
+    rejected = frame.loc[bad, ["identity", "user_id", "metric"]].assign(reason=reasons[bad])
+    return ValidationReport(accepted, rejected, suites)
