@@ -5,7 +5,13 @@ from __future__ import annotations
 from dagster import Definitions
 
 from pipeline.resources import WarehouseResource
+from pipeline.samples.assets import daily_aggregates, deduplicated_samples, hourly_aggregates
+from pipeline.samples.checks import CHECKS
+from pipeline.samples.sensors import new_raw_batches
 
 defs = Definitions(
+    assets=[deduplicated_samples, hourly_aggregates, daily_aggregates],
+    asset_checks=CHECKS,
+    sensors=[new_raw_batches],
     resources={"warehouse": WarehouseResource()},
 )

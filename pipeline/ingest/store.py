@@ -88,7 +88,7 @@ def psycopg_connection(engine: Engine) -> Iterator[Connection]:
         raw.close()
 
 
-def frame_to_csv(frame: pd.DataFrame) -> str:
+def frame_to_csv(frame: pd.DataFrame, instants_as_micros: bool = True) -> str:
     """CSV for COPY, built with Arrow's vectorized string kernels (several times faster than ``to_csv``).
 
     NULL is an unquoted empty field; every text value is quoted, so an empty string stays an empty string.
@@ -101,8 +101,12 @@ def frame_to_csv(frame: pd.DataFrame) -> str:
     for column in frame.columns:
         series = frame[column]
         if isinstance(series.dtype, pd.DatetimeTZDtype):
-            micros = series.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]").astype("int64")
-            text = pc.cast(pa.array(micros.to_numpy(), mask=series.isna().to_numpy()), pa.string())
+            naive = series.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
+            if instants_as_micros:
+                text = pc.cast(pa.array(naive.astype("int64").to_numpy(), mask=series.isna().to_numpy()), pa.string())
+            else:  # ISO 8601 in UTC, for timestamptz columns
+                iso = pc.cast(pa.array(naive.to_numpy(), mask=series.isna().to_numpy()), pa.string())
+                text = pc.binary_join_element_wise(iso, "+00", "")
         elif pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
             text = pc.cast(
                 pa.array(series.to_numpy(dtype=float if series.dtype.kind == "f" else None), from_pandas=True),

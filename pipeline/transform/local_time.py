@@ -13,8 +13,9 @@ def resolve_zones(samples: pd.DataFrame, users: pd.DataFrame, history: pd.DataFr
     frame = samples[["user_id", "start_utc"]].assign(_row=range(len(samples)))
     zone = samples["timezone"].astype("string").reset_index(drop=True)
     if not history.empty:
-        left = frame.sort_values("start_utc")
+        left = frame.assign(user_id=frame["user_id"].astype(object)).sort_values("start_utc")
         right = history.sort_values("valid_from").rename(columns={"timezone": "history_zone"})
+        right = right.assign(user_id=right["user_id"].astype(object))
         right["valid_from"] = pd.to_datetime(right["valid_from"], utc=True).astype(left["start_utc"].dtype)
         matched = pd.merge_asof(
             left, right, left_on="start_utc", right_on="valid_from", by="user_id", direction="backward"

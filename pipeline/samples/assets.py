@@ -1,0 +1,100 @@
+"""Assets of the samples domain. Each run handles all of its (user, day) partitions at once, and the backfill policy
+packs up to 1,000 partitions into one run (a run costs seconds to launch; a partition costs milliseconds)."""
+
+import pandas as pd
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+
+from pipeline.ingest.store import psycopg_connection
+from pipeline.resources import WarehouseResource
+from pipeline.samples.partitions import USER_SHARDS, keys_to_frame, shard_of, user_day_partitions
+from pipeline.samples.process import aggregate_partitions, deduplicate_partitions
+
+PARTITIONS_PER_RUN = 1000
+BACKFILL = BackfillPolicy.multi_run(max_partitions_per_run=PARTITIONS_PER_RUN)
+
+
+def run_user_days(context: AssetExecutionContext, warehouse: WarehouseResource) -> pd.DataFrame:
+    """The (user_id, local_date) pairs of this run (a shard key expands to its users)."""
+    shards: dict[str, list[str]] | None = None
+    if USER_SHARDS:
+        with warehouse.engine().connect() as conn:
+            users = [row[0] for row in conn.exec_driver_sql("SELECT user_id FROM app.users")]
+        shards = {}
+        for user in users:
+            shards.setdefault(shard_of(user), []).append(user)
+    return keys_to_frame(context.partition_keys, shards)
+
+
+@asset(
+    partitions_def=user_day_partitions,
+    backfill_policy=BACKFILL,
+    group_name="samples",
+    kinds={"postgres", "pandas"},
+    description="Raw samples of the partitions' windows, validated with Great Expectations and deduplicated across "
+    "sources: core.slices (who won each slice), core.readings, core.sleep_sessions, core.source_totals, "
+    "core.rejections, core.partition_stats.",
+)
+def deduplicated_samples(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    user_days = run_user_days(context, warehouse)
+    context.log.info(f"deduplicating {len(user_days)} user-days of {user_days['user_id'].nunique()} users")
+    with psycopg_connection(warehouse.engine()) as conn:
+        summary = deduplicate_partitions(conn, user_days)
+    return MaterializeResult(
+        metadata={
+            "user_days": summary.partitions,
+            "rows_in": summary.raw_rows,
+            "rejected": summary.rejected,
+            "accepted": summary.accepted,
+            "exact_duplicates_removed": summary.exact_duplicates,
+            "validation_pass_rate": MetadataValue.float(round(summary.pass_rate, 5)),
+            "slices_out": summary.slices,
+            "readings_out": summary.readings,
+            "kept_share_by_device_class": MetadataValue.json(summary.source_shares),
+            "great_expectations": MetadataValue.json(summary.suites),
+        }
+    )
+
+
+def _aggregate(context: AssetExecutionContext, warehouse: WarehouseResource, model: str) -> MaterializeResult:
+    user_days = run_user_days(context, warehouse)
+    with psycopg_connection(warehouse.engine()) as conn:
+        rows = aggregate_partitions(conn, user_days, model)
+        preview = (
+            conn.execute(
+                f"""SELECT user_id, local_date, metric, round(value::numeric, 2) FROM marts.{model}
+                WHERE user_id = %s AND local_date = %s ORDER BY metric LIMIT 12""".encode(),
+                (user_days["user_id"].iloc[0], user_days["local_date"].iloc[0]),
+            ).fetchall()
+            if len(user_days)
+            else []
+        )
+    table = "| user | day | metric | value |\n|---|---|---|---|\n" + "\n".join(
+        f"| {u} | {d} | {m} | {v} |" for u, d, m, v in preview
+    )
+    return MaterializeResult(
+        metadata={"user_days": len(user_days), "rows_out": rows, "preview": MetadataValue.md(table)}
+    )
+
+
+@asset(
+    partitions_def=user_day_partitions,
+    backfill_policy=BACKFILL,
+    group_name="samples",
+    kinds={"postgres", "sql"},
+    deps=[deduplicated_samples],
+    description="marts.hourly: value, sum, count, min, max, latest per user, metric and local hour (DST-aware).",
+)
+def hourly_aggregates(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    return _aggregate(context, warehouse, "hourly")
+
+
+@asset(
+    partitions_def=user_day_partitions,
+    backfill_policy=BACKFILL,
+    group_name="samples",
+    kinds={"postgres", "sql"},
+    deps=[hourly_aggregates],
+    description="marts.daily: the exact roll-up of marts.hourly; sleep by wake-up day.",
+)
+def daily_aggregates(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    return _aggregate(context, warehouse, "daily")
