@@ -34,7 +34,7 @@ def run_user_days(context: AssetExecutionContext, warehouse: WarehouseResource) 
     "sources: core.slices (who won each slice), core.readings, core.sleep_sessions, core.source_totals, "
     "core.rejections, core.partition_stats.",
 )
-def deduplicated_samples(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+def deduplicated_samples(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult[None]:
     user_days = run_user_days(context, warehouse)
     context.log.info(f"deduplicating {len(user_days)} user-days of {user_days['user_id'].nunique()} users")
     with psycopg_connection(warehouse.engine()) as conn:
@@ -55,7 +55,7 @@ def deduplicated_samples(context: AssetExecutionContext, warehouse: WarehouseRes
     )
 
 
-def _aggregate(context: AssetExecutionContext, warehouse: WarehouseResource, model: str) -> MaterializeResult:
+def _aggregate(context: AssetExecutionContext, warehouse: WarehouseResource, model: str) -> MaterializeResult[None]:
     user_days = run_user_days(context, warehouse)
     with psycopg_connection(warehouse.engine()) as conn:
         rows = aggregate_partitions(conn, user_days, model)
@@ -84,7 +84,7 @@ def _aggregate(context: AssetExecutionContext, warehouse: WarehouseResource, mod
     deps=[deduplicated_samples],
     description="marts.hourly: value, sum, count, min, max, latest per user, metric and local hour (DST-aware).",
 )
-def hourly_aggregates(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+def hourly_aggregates(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult[None]:
     return _aggregate(context, warehouse, "hourly")
 
 
@@ -96,5 +96,5 @@ def hourly_aggregates(context: AssetExecutionContext, warehouse: WarehouseResour
     deps=[hourly_aggregates],
     description="marts.daily: the exact roll-up of marts.hourly; sleep by wake-up day.",
 )
-def daily_aggregates(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+def daily_aggregates(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult[None]:
     return _aggregate(context, warehouse, "daily")

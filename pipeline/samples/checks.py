@@ -36,9 +36,9 @@ def winning_slices_do_not_overlap(warehouse: WarehouseResource) -> AssetCheckRes
         SELECT count(*) FROM (
             SELECT slice_start_utc < lag(slice_end_utc) OVER (
                        PARTITION BY user_id, metric, (stage = 'in_bed') ORDER BY slice_start_utc, slice_end_utc
-                   ) AS overlaps
+                   ) AS overlapping
             FROM core.slices WHERE won AND slice_end_utc > slice_start_utc
-        ) s WHERE overlaps""",
+        ) s WHERE overlapping""",
     )
     return AssetCheckResult(passed=overlaps == 0, metadata={"overlapping_slices": int(overlaps)})
 

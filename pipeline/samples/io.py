@@ -24,7 +24,7 @@ class Inputs:
     orders: dict[str, list[str]]  # users' own source priority
 
 
-def _copy_out(conn: Connection, query: str, params: dict[str, object]) -> pd.DataFrame:
+def _copy_out(conn: Connection, query: str, params: dict[str, list[object]]) -> pd.DataFrame:
     buffer = io.BytesIO()
     with conn.cursor().copy(query.encode(), params) as copy:
         for chunk in copy:
@@ -37,7 +37,11 @@ def _copy_out(conn: Connection, query: str, params: dict[str, object]) -> pd.Dat
 
 def load_inputs(conn: Connection, user_days: pd.DataFrame) -> Inputs:
     span = user_days.groupby("user_id")["local_date"].agg(["min", "max"]).reset_index()
-    params = {"users": span["user_id"].tolist(), "first_days": span["min"].tolist(), "last_days": span["max"].tolist()}
+    params: dict[str, list[object]] = {
+        "users": span["user_id"].tolist(),
+        "first_days": span["min"].tolist(),
+        "last_days": span["max"].tolist(),
+    }
     raw = _copy_out(conn, sql("load_window"), params)
     columns = [
         "identity",

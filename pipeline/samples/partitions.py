@@ -48,10 +48,10 @@ def partition_key(user_or_shard: str, day: dt.date | str) -> MultiPartitionKey:
 
 def keys_to_frame(keys: Iterable[str], users_of_shard: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """(user_id, local_date) pairs of a run's partition keys; shards expand to their users."""
-    rows = []
+    rows: list[tuple[str, dt.date]] = []
     for key in keys:
         parsed = key if isinstance(key, MultiPartitionKey) else user_day_partitions.get_partition_key_from_str(key)
-        parts = parsed.keys_by_dimension  # type: ignore[attr-defined]
+        parts = parsed.keys_by_dimension
         day = dt.date.fromisoformat(parts["day"])
         members: Sequence[str] = (users_of_shard or {}).get(parts["user"], []) if USER_SHARDS else [parts["user"]]
         rows.extend((user, day) for user in members)

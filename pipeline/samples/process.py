@@ -131,11 +131,10 @@ def _partition_stats(
         accepted.groupby(keys).size().rename("accepted") if len(accepted) else None,
         unique.groupby(keys).size().rename("unique") if len(unique) else None,
     ]
-    frame = (
-        user_days.set_index(keys).join([c for c in counts if c is not None] or None, how="left")
-        if any(c is not None for c in counts)
-        else user_days.set_index(keys)
-    )
+    frame = user_days.set_index(keys)
+    for count in counts:
+        if count is not None:
+            frame = frame.join(count, how="left")
     frame = frame.reindex(columns=["raw_rows", "rejected", "accepted", "unique"]).fillna(0).astype("int64")
     frame["exact_duplicates"] = frame["accepted"] - frame["unique"]
     return frame.reset_index()[["user_id", "local_date", "raw_rows", "rejected", "accepted", "exact_duplicates"]]

@@ -1,18 +1,20 @@
 -- marts.daily for a set of partitions: an exact roll-up of marts.hourly (sums and counts add, min of mins, max of
--- maxes, the latest of the latest), except sleep, which counts each night for the day it ends (wake-up day).
+-- maxes, the latest of the latest; sums in a fixed order, so reruns are bit-identical), except sleep, which counts each night for the day it ends (wake-up day).
 WITH parts AS (
     SELECT * FROM unnest(%(users)s::text[], %(days)s::date[]) AS p(user_id, local_date)
 ), strategy AS (
     SELECT * FROM unnest(%(metrics)s::text[], %(strategies)s::text[]) AS s(metric, strategy)
 ), rolled AS (
-    SELECT h.user_id, h.local_date, h.metric, sum(h.sum) AS sum, sum(h.count) AS count, min(h.min) AS min,
-           max(h.max) AS max, (array_agg(h.latest_value ORDER BY h.latest_at DESC))[1] AS latest_value,
+    SELECT h.user_id, h.local_date, h.metric, sum(h.sum ORDER BY h.hour_start_utc, h.local_hour) AS sum,
+           sum(h.count) AS count, min(h.min) AS min,
+           max(h.max) AS max, (array_agg(h.latest_value ORDER BY h.latest_at DESC, h.hour_start_utc DESC))[1] AS latest_value,
            max(h.latest_at) AS latest_at
     FROM marts.hourly h JOIN parts USING (user_id, local_date)
     WHERE h.metric <> 'SLEEP_ANALYSIS'
     GROUP BY h.user_id, h.local_date, h.metric
     UNION ALL
-    SELECT n.user_id, n.local_date, 'SLEEP_ANALYSIS', sum(n.asleep_minutes), count(*), min(n.asleep_minutes),
+    SELECT n.user_id, n.local_date, 'SLEEP_ANALYSIS', sum(n.asleep_minutes ORDER BY n.session_end_utc), count(*),
+           min(n.asleep_minutes),
            max(n.asleep_minutes), (array_agg(n.asleep_minutes ORDER BY n.session_end_utc DESC))[1],
            max(n.session_end_utc)
     FROM core.sleep_sessions n JOIN parts USING (user_id, local_date)

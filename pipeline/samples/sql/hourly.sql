@@ -16,7 +16,8 @@ WITH parts AS (
     WHERE r.kept
 ), buckets AS (
     SELECT user_id, local_date, metric, local_hour, hour_start_utc,
-           sum(amount) AS sum, count(DISTINCT identity) AS count, min(amount) AS min, max(amount) AS max,
+           sum(amount ORDER BY at, identity) AS sum, count(DISTINCT identity) AS count, min(amount) AS min,
+           max(amount) AS max,
            (array_agg(amount ORDER BY at DESC, identity DESC))[1] AS latest_value, max(at) AS latest_at
     FROM points
     GROUP BY user_id, local_date, metric, local_hour, hour_start_utc

@@ -9,4 +9,5 @@ COPY (
       ON s.user_id = w.user_id
      AND s.start_utc >= (w.first_day - 2)::timestamp AT TIME ZONE 'UTC'
      AND s.start_utc < (w.last_day + 3)::timestamp AT TIME ZONE 'UTC'
+    ORDER BY s.user_id, s.start_utc, s.identity  -- the primary key's order: a deterministic input, hence sums
 ) TO STDOUT WITH (FORMAT csv, HEADER)
