@@ -165,7 +165,7 @@ def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.stack import run_stack
 
-    return run_stack(settings, exit_when_ready=args.exit_when_ready, with_api=not args.no_api)
+    return run_stack(settings, exit_when_ready=args.exit_when_ready, with_api=not args.no_api, demo=not args.no_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -181,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop everything once the UI's code location and the API answer (a smoke test)",
     )
     up.add_argument("--no-api", action="store_true", help="do not start the API")
+    up.add_argument(
+        "--no-demo",
+        action="store_true",
+        help="do not generate demo data into an empty warehouse (by default 5 users x 14 days)",
+    )
     up.set_defaults(handler=cmd_up)
 
     db = commands.add_parser("db", help="the warehouse database").add_subparsers(dest="db_command", required=True)
@@ -238,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[Settings, argparse.Namespace], int] = args.handler
     try:
         return handler(Settings(), args)
-    except (EmbeddedServerError, MigrationError, AppleExportError, ValueError, FileNotFoundError) as exc:
+    except (EmbeddedServerError, MigrationError, AppleExportError, ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"healthpipe: error: {exc}", file=sys.stderr)
         return 2
 

@@ -2,7 +2,8 @@
 
 Starts the warehouse (embedded unless a URL is configured), applies migrations, writes the Dagster home, then runs
 ``dagster dev`` (webserver + daemon) and the API as child processes, waits until both answer, prints their URLs and
-keeps them running until Ctrl-C. Children's output goes to ``<home>/logs``.
+keeps them running until Ctrl-C, which stops them (the embedded database keeps running: `healthpipe db stop`).
+Children's output goes to ``<home>/logs``.
 """
 
 from __future__ import annotations
@@ -109,22 +110,76 @@ def _wait_until_ready(checks: dict[str, object], processes: list[subprocess.Pope
         time.sleep(1)
 
 
-def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bool = True) -> int:
+DEMO_USERS, DEMO_DAYS = 5, 14
+
+
+def load_demo_data(url: object, users: int = DEMO_USERS, days: int = DEMO_DAYS) -> str | None:
+    """Synthetic demo data for an empty warehouse (the last ``days`` finished days); None when it has users."""
+    import datetime as dt
+
+    from pipeline.infra.database import create_warehouse_engine
+    from pipeline.synthetic.generator import SyntheticConfig, generate
+    from pipeline.synthetic.load import load_dataset
+
+    engine = create_warehouse_engine(url)  # type: ignore[arg-type]
+    try:
+        with engine.connect() as conn:
+            if conn.exec_driver_sql("SELECT count(*) FROM app.users").scalar():
+                return None
+        start = dt.date.today() - dt.timedelta(days=days + 1)
+        dataset = generate(SyntheticConfig(users=users, days=days, start=start, seed=7))
+        counts = load_dataset(engine, dataset)
+        return (
+            f"demo data: {users} users x {days} days from {start}, {counts.landed:,} samples landed in "
+            f"{len(dataset.batches)} batches; the sensor starts the pipeline within a minute"
+        )
+    finally:
+        engine.dispose()
+
+
+def _require_free_port(host: str, port: int, what: str, variable: str) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            raise RuntimeError(
+                f"{host}:{port} is already in use, so the {what} cannot start there (another `healthpipe up`?). "
+                f"Stop that program or set {variable} to a free port."
+            ) from None
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a service manager, `kill`) shuts down like Ctrl-C, so the children are stopped, not orphaned."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bool = True, demo: bool = True) -> int:
+    _interrupt_on_sigterm()
     root = project_root()
+    _require_free_port(settings.dagster_host, settings.dagster_port, "Dagster UI", "HEALTHPIPE_DAGSTER_PORT")
+    if with_api:
+        _require_free_port(settings.api_host, settings.api_port, "API", "HEALTHPIPE_API_PORT")
     logs = settings.home.resolve() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
 
-    started_embedded = False
     if settings.uses_embedded_database:
-        status = EmbeddedPostgres(settings.home, settings.embedded_port).start()
-        started_embedded = status.note != "already running"
-        print(status.describe(), flush=True)
+        print(EmbeddedPostgres(settings.home, settings.embedded_port).start().describe(), flush=True)
     url = warehouse_url(settings)
     report = migrate(url)
     print(
         f"warehouse {redacted(url)}: schema version {report.version} ({len(report.applied)} migration(s) applied)",
         flush=True,
     )
+    if demo:
+        note = load_demo_data(url)
+        if note:
+            print(note, flush=True)
 
     dagster_home = settings.resolved_dagster_home
     write_dagster_yaml(dagster_home, settings.max_concurrent_runs)
@@ -183,7 +238,7 @@ def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bo
                 checks["API"] = lambda: (_http_get(f"{api_url}/health")[0] == 200, f"{api_url}/health")
             print(f"starting Dagster and the API (logs in {logs}) ...", flush=True)
             _wait_until_ready(checks, processes, logs)
-            print(f"\nDagster UI: {dagster_url}", flush=True)
+            print(f"\nDagster UI: {dagster_url}  (runs and backfills under Overview; assets under Assets)", flush=True)
             if with_api:
                 print(f"API:        {api_url}  (OpenAPI docs at {api_url}/docs)", flush=True)
             if exit_when_ready:
@@ -199,5 +254,6 @@ def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bo
             print("stopping ...", flush=True)
             for process in processes:
                 _stop(process)
-            if started_embedded:
-                EmbeddedPostgres(settings.home, settings.embedded_port).stop()
+            if settings.uses_embedded_database:
+                # Not stopped: other processes (the CLI, another terminal, tests) may be using it.
+                print("the embedded PostgreSQL keeps running; `healthpipe db stop` stops it", flush=True)

@@ -30,6 +30,13 @@ run_launcher:
   module: dagster.core.launcher
   class: DefaultRunLauncher
 
+# A run whose worker process dies (OOM, kill) is marked failed instead of staying STARTED forever.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 30
+
 telemetry:
   enabled: false
 

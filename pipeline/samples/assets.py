@@ -51,6 +51,7 @@ def deduplicated_samples(context: AssetExecutionContext, warehouse: WarehouseRes
             "readings_out": summary.readings,
             "kept_share_by_device_class": MetadataValue.json(summary.source_shares),
             "great_expectations": MetadataValue.json(summary.suites),
+            "seconds_by_phase": MetadataValue.json(summary.seconds),
         }
     )
 

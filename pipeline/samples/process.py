@@ -3,6 +3,7 @@ asset calls it, and so do tests and benchmarks."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,10 +37,22 @@ class Summary:
     readings: int = 0
     source_shares: dict[str, float] = field(default_factory=dict)  # kept share of cumulative totals per class
     suites: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # where the time went, by phase
 
     @property
     def pass_rate(self) -> float:
         return self.accepted / self.raw_rows if self.raw_rows else 1.0
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(self.laps.get(name, 0.0) + now - self._last, 3)
+        self._last = now
 
 
 def _partition_of(raw: pd.DataFrame, users: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
@@ -55,16 +68,20 @@ def _in(frame: pd.DataFrame, user_days: pd.DataFrame) -> pd.Series:
 
 def deduplicate_partitions(conn: Connection, user_days: pd.DataFrame) -> Summary:
     """Recompute the core rows of ``user_days`` (user_id, local_date) from raw samples, atomically."""
+    clock = _Clock()
     inputs = load_inputs(conn, user_days)
+    clock.lap("load")
     raw = (
         inputs.raw.assign(local_date=_partition_of(inputs.raw, inputs.users, inputs.history))
         if len(inputs.raw)
         else inputs.raw.assign(local_date=pd.Series(dtype=object))
     )
     report = validate(inputs.raw) if len(inputs.raw) else None
+    clock.lap("validate")
     accepted = report.accepted if report else inputs.raw.assign(flags=None)
     samples = prepare_samples(accepted, inputs.users, inputs.history, inputs.orders)
     result = compute(samples, user_days)
+    clock.lap("deduplicate")
 
     partition_by_identity = raw.set_index("identity")["local_date"]
     rejections = report.rejected if report else pd.DataFrame(columns=["identity", "user_id", "metric", "reason"])
@@ -95,6 +112,7 @@ def deduplicate_partitions(conn: Connection, user_days: pd.DataFrame) -> Summary
             result.source_totals[["user_id", "local_date", "metric", "source_name", "device_class", "raw", "kept"]],
         )
         replace_partitions(conn, "core.partition_stats", user_days, stats)
+    clock.lap("write")
 
     summary = Summary(
         partitions=len(user_days),
@@ -105,6 +123,7 @@ def deduplicate_partitions(conn: Connection, user_days: pd.DataFrame) -> Summary
         slices=len(result.slices),
         readings=len(result.readings),
         suites=report.suites if report else {},
+        seconds=clock.laps,
     )
     totals = result.source_totals
     cumulative = totals[totals["metric"].isin(["STEPS", "DISTANCE", "ACTIVE_ENERGY"])]
