@@ -151,12 +151,14 @@ def _require_free_port(host: str, port: int, what: str, variable: str) -> None:
 
 
 def _interrupt_on_sigterm() -> None:
-    """SIGTERM (a service manager, `kill`) shuts down like Ctrl-C, so the children are stopped, not orphaned."""
+    """SIGTERM (a service manager, `kill`) shuts down like Ctrl-C, so the children are stopped, not orphaned; and
+    SIGINT is restored to Python's default, which a shell may have set to "ignore" for a background job."""
 
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bool = True, demo: bool = True) -> int:

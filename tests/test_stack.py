@@ -44,8 +44,12 @@ def test_up_serves_the_dagster_ui_and_the_api(tmp_path: Path, make_database: Cal
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ready: Dagster UI (code location healthpipe loaded)" in result.stdout
     assert f"ready: API (http://127.0.0.1:{env['HEALTHPIPE_API_PORT']}/health)" in result.stdout
+    assert "demo data: 5 users x 14 days" in result.stdout
     if "HEALTHPIPE_DATABASE_URL" not in env:
-        # it started the embedded server, so it stops it again
+        # the embedded server outlives `up` (other processes may share it) until `healthpipe db stop`
         from pipeline.infra.embedded_server import EmbeddedPostgres
 
-        assert not EmbeddedPostgres(tmp_path / "home").status().running
+        server = EmbeddedPostgres(tmp_path / "home")
+        assert server.status().running
+        assert "the embedded PostgreSQL keeps running" in result.stdout
+        server.stop()

@@ -50,17 +50,18 @@ def load_inputs(conn: Connection, user_days: pd.DataFrame) -> Inputs:
         "value",
         "unit",
         "stage",
-        "start_utc",
-        "end_utc",
+        "start_us",
+        "end_us",
         "timezone",
         "source_name",
         "device_class",
     ]
     raw = raw.reindex(columns=columns)
-    for column in ("start_utc", "end_utc"):
-        raw[column] = pd.to_datetime(raw[column], utc=True, format="ISO8601").astype("datetime64[us, UTC]")
+    for column in ("start_us", "end_us"):  # integer microseconds: no timestamp text to parse
+        raw[column.replace("_us", "_utc")] = pd.to_datetime(raw[column].astype("int64"), unit="us", utc=True)
+    raw = raw.drop(columns=["start_us", "end_us"])
     for column in ("identity", "user_id", "metric", "unit", "stage", "timezone", "source_name", "device_class"):
-        raw[column] = raw[column].astype(object).where(raw[column].notna(), None)
+        raw[column] = raw[column].astype("string")  # Arrow-backed: no Python object per value
     raw["value"] = raw["value"].astype("float64")
     users = pd.DataFrame(
         conn.execute(

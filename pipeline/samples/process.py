@@ -80,7 +80,7 @@ def deduplicate_partitions(conn: Connection, user_days: pd.DataFrame) -> Summary
     clock.lap("validate")
     accepted = report.accepted if report else inputs.raw.assign(flags=None)
     samples = prepare_samples(accepted, inputs.users, inputs.history, inputs.orders)
-    result = compute(samples, user_days)
+    result = compute(samples, user_days, aggregate=False)
     clock.lap("deduplicate")
 
     partition_by_identity = raw.set_index("identity")["local_date"]
@@ -160,6 +160,8 @@ def _partition_stats(
 
 
 def _slices_rows(slices: pd.DataFrame) -> pd.DataFrame:
+    """The winning slices: which source counts for each slice. (What the losers reported is in core.source_totals.)"""
+    slices = slices[slices["won"]] if len(slices) else slices
     columns = [
         "user_id",
         "local_date",

@@ -62,8 +62,9 @@ def _with_buckets(frame: pd.DataFrame, instant: str) -> pd.DataFrame:
     return pd.concat([frame, hour_buckets(frame[instant], frame["zone"])], axis=1) if len(frame) else frame
 
 
-def compute(samples: pd.DataFrame, days: pd.DataFrame | None = None) -> Computed:
-    """Deduplicate and aggregate. ``days``: the (user_id, local_date) pairs to return; None = all."""
+def compute(samples: pd.DataFrame, days: pd.DataFrame | None = None, aggregate: bool = True) -> Computed:
+    """Deduplicate and aggregate. ``days``: the (user_id, local_date) pairs to return; None = all. Without
+    ``aggregate`` the hourly and daily frames are left empty (the database path aggregates in SQL)."""
     unique, exact = drop_exact_duplicates(samples)
     kinds = kind_of(unique["metric"])
 
@@ -83,19 +84,27 @@ def compute(samples: pd.DataFrame, days: pd.DataFrame | None = None) -> Computed
     won_cumulative = won[won["metric"] != "SLEEP_ANALYSIS"] if len(won) else won
     stages = won[(won["metric"] == "SLEEP_ANALYSIS") & (won["stage"] != "in_bed")] if len(won) else won
     asleep = stages[stages["stage"].isin(list(ASLEEP_STAGES))] if len(stages) else stages
-    hourly = _concat(
-        [
-            hourly_from_points(cumulative_points(won_cumulative)) if len(won_cumulative) else None,
-            hourly_from_points(discrete_points(readings[readings["kept"]])) if len(readings) else None,
-            hourly_from_points(cumulative_points(asleep)) if len(asleep) else None,  # asleep minutes per hour
-        ]
+    hourly = (
+        pd.DataFrame()
+        if not aggregate
+        else _concat(
+            [
+                hourly_from_points(cumulative_points(won_cumulative)) if len(won_cumulative) else None,
+                hourly_from_points(discrete_points(readings[readings["kept"]])) if len(readings) else None,
+                hourly_from_points(cumulative_points(asleep)) if len(asleep) else None,  # asleep minutes per hour
+            ]
+        )
     )
     wake_dates = (
         hour_buckets(stages["slice_end_utc"], stages["zone"])["local_date"] if len(stages) else pd.Series(dtype=object)
     )
     sessions = sleep_sessions(stages, wake_dates)
     not_sleep = hourly[hourly["metric"] != "SLEEP_ANALYSIS"] if len(hourly) else hourly
-    daily = _concat([daily_from_hourly(not_sleep) if len(not_sleep) else None, sleep_daily(sessions)])
+    daily = (
+        _concat([daily_from_hourly(not_sleep) if len(not_sleep) else None, sleep_daily(sessions)])
+        if aggregate
+        else pd.DataFrame()
+    )
 
     return Computed(
         slices=_in_days(slices, days),

@@ -66,7 +66,10 @@ def _run_suite(metric: Metric, frame: pd.DataFrame) -> list[tuple[Rule, np.ndarr
 
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     rules = rules_for(metric)
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in logs
     batch = (
         context.data_sources.add_pandas("samples")
         .add_dataframe_asset(metric.name)

@@ -2,7 +2,9 @@
 -- requested day to two days after its last (covers every zone offset, samples up to 24 h long, and nights that
 -- began the evening before). Parameters: user ids, first days, last days (parallel arrays).
 COPY (
-    SELECT s.identity, s.user_id, s.metric, s.value, s.unit, s.stage, s.start_utc, s.end_utc, s.timezone,
+    SELECT s.identity, s.user_id, s.metric, s.value, s.unit, s.stage,
+           (extract(epoch FROM s.start_utc) * 1000000)::bigint AS start_us,
+           (extract(epoch FROM s.end_utc) * 1000000)::bigint AS end_us, s.timezone,
            s.source_name, s.device_class
     FROM unnest(%(users)s::text[], %(first_days)s::date[], %(last_days)s::date[]) AS w(user_id, first_day, last_day)
     JOIN raw.samples s

@@ -1,0 +1,97 @@
+"""End-to-end pipeline throughput (load -> validate -> deduplicate -> aggregate) against a floor measured in the same
+run on the same server (DESIGN §10).
+
+    .venv/bin/python -m benchmarks.pipeline_end_to_end [--users 50] [--days 60]
+
+Untimed setup: synthetic data (about 1,300 samples per user-day) is generated and landed in raw.samples.
+Floor: COPY the same raw rows into a scratch table and one SQL GROUP BY into hourly buckets.
+Pipeline: every user-day recomputed, 1,000 user-days per call (the size of one backfill run), in this process.
+Target (issue 4): at least 100,000 samples/s and within 3x the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import time
+
+from benchmarks.common import scratch_database
+from pipeline.infra.database import create_warehouse_engine
+from pipeline.ingest.store import psycopg_connection
+from pipeline.samples.assets import PARTITIONS_PER_RUN
+from pipeline.samples.process import aggregate_partitions, deduplicate_partitions
+from pipeline.synthetic.generator import SyntheticConfig, generate
+from pipeline.synthetic.load import load_dataset
+
+FLOOR_COLUMNS = "user_id text, metric text, value float8, unit text, start_utc timestamptz, end_utc timestamptz"
+
+
+def floor_seconds(conn, raw_csv: bytes) -> float:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    with conn.transaction():
+        conn.execute(f"CREATE TEMP TABLE floor_raw ({FLOOR_COLUMNS}) ON COMMIT DROP".encode())
+        with conn.cursor().copy(b"COPY floor_raw FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(raw_csv)
+        conn.execute(
+            "CREATE TEMP TABLE floor_hourly ON COMMIT DROP AS SELECT user_id, metric, date_trunc('hour', start_utc) "
+            "AS hour, sum(value) AS sum, count(*) AS count FROM floor_raw GROUP BY 1, 2, 3"
+        )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--days", type=int, default=60)
+    args = parser.parse_args()
+    with scratch_database() as url:
+        engine = create_warehouse_engine(url)
+        t = time.perf_counter()
+        dataset = generate(SyntheticConfig(users=args.users, days=args.days, start=dt.date(2024, 3, 4), seed=7))
+        print(f"generated {len(dataset.samples):,} samples in {time.perf_counter() - t:.1f}s", flush=True)
+        t = time.perf_counter()
+        load_dataset(engine, dataset)
+        print(f"landed in {time.perf_counter() - t:.1f}s", flush=True)
+        user_days = dataset.truth[["user_id", "local_date"]].sort_values(["user_id", "local_date"])
+        with psycopg_connection(engine) as conn:
+            buffer = io.BytesIO()
+            with conn.cursor().copy(
+                b"COPY (SELECT user_id, metric, value, unit, start_utc, end_utc FROM raw.samples) "
+                b"TO STDOUT WITH (FORMAT csv)"
+            ) as copy:
+                for chunk in copy:
+                    buffer.write(chunk)
+            raw_rows = conn.execute("SELECT count(*) FROM raw.samples").fetchone()[0]  # type: ignore[index]
+            floor = floor_seconds(conn, buffer.getvalue())
+            print(
+                f"floor: {raw_rows:,} rows COPY + GROUP BY in {floor:.1f}s = {raw_rows / floor:,.0f} samples/s",
+                flush=True,
+            )
+            phases: dict[str, float] = {}
+            started = time.perf_counter()
+            for begin in range(0, len(user_days), PARTITIONS_PER_RUN):
+                chunk = user_days.iloc[begin : begin + PARTITIONS_PER_RUN]
+                summary = deduplicate_partitions(conn, chunk)
+                for phase, seconds in summary.seconds.items():
+                    phases[phase] = phases.get(phase, 0.0) + seconds
+                t = time.perf_counter()
+                aggregate_partitions(conn, chunk, "hourly")
+                aggregate_partitions(conn, chunk, "daily")
+                phases["aggregate (SQL)"] = phases.get("aggregate (SQL)", 0.0) + time.perf_counter() - t
+                print(f"  {begin + len(chunk):,}/{len(user_days):,} user-days", flush=True)
+            total = time.perf_counter() - started
+        print(
+            f"\npipeline: {len(user_days):,} user-days, {raw_rows:,} samples in {total:.1f}s = "
+            f"{raw_rows / total:,.0f} samples/s; {total / floor:.1f}x the floor"
+        )
+        print("where the time goes: " + ", ".join(f"{k} {v:.1f}s ({v / total:.0%})" for k, v in phases.items()))
+        print(
+            f"target >= 100,000 samples/s: {'met' if raw_rows / total >= 100_000 else 'NOT met'}; "
+            f"within 3x the floor: {'met' if total / floor <= 3 else 'NOT met'}"
+        )
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
