@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from pipeline import accounts
+from pipeline.backfill import BackfillError
 from pipeline.infra.database import create_warehouse_engine, redacted, warehouse_url
 from pipeline.infra.embedded_server import EmbeddedPostgres, EmbeddedServerError
 from pipeline.infra.migrations import MigrationError, current_version, migrate
@@ -162,6 +163,27 @@ def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline import backfill
+
+    base_url = f"http://{settings.dagster_host}:{settings.dagster_port}"
+    pairs = backfill.user_days(_engine(settings), args.users.split(",") if args.users else None, args.first, args.last)
+    if not pairs:
+        print("healthpipe: nothing to backfill: no raw samples yet", file=sys.stderr)
+        return 1
+    repository = {"repositoryLocationName": "healthpipe", "repositoryName": "__repository__"}
+    backfill_id = backfill.launch(base_url, pairs, repository)
+    users = len({u for u, _ in pairs})
+    print(
+        f"launched backfill {backfill_id}: {len(pairs):,} user-days of {users} user(s); "
+        f"{base_url}/overview/backfills/{backfill_id}"
+    )
+    if not args.wait:
+        return 0
+    status = backfill.wait(base_url, backfill_id, lambda line: print(line, flush=True))
+    return 0 if status == "COMPLETED_SUCCESS" else 1
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.stack import run_stack
 
@@ -235,6 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--truth", type=Path, help="also write the ground truth (CSV) here")
     gen.add_argument("--apple-export", type=Path, help="write an Apple Health export.xml instead of loading")
     gen.set_defaults(handler=cmd_generate)
+
+    fill = commands.add_parser("backfill", help="launch a Dagster backfill of user-days (needs `healthpipe up`)")
+    fill.add_argument("--users", help="comma-separated user ids (default: every user with data)")
+    fill.add_argument("--from", dest="first", type=date.fromisoformat, help="first local day (default: first data)")
+    fill.add_argument("--to", dest="last", type=date.fromisoformat, help="last local day (default: last data)")
+    fill.add_argument("--wait", action="store_true", help="follow it until it ends; exit 1 unless it succeeded")
+    fill.set_defaults(handler=cmd_backfill)
     return parser
 
 
@@ -243,7 +272,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[Settings, argparse.Namespace], int] = args.handler
     try:
         return handler(Settings(), args)
-    except (EmbeddedServerError, MigrationError, AppleExportError, ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (
+        EmbeddedServerError,
+        MigrationError,
+        AppleExportError,
+        BackfillError,
+        ValueError,
+        FileNotFoundError,
+        RuntimeError,
+    ) as exc:
         print(f"healthpipe: error: {exc}", file=sys.stderr)
         return 2
 

@@ -66,11 +66,11 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
         pass
 
 
-def _http_get(url: str, body: bytes | None = None) -> tuple[int, bytes]:
+def http_request(url: str, body: bytes | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
     # Only our own http://127.0.0.1 URLs reach here.
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return int(response.status), bytes(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -80,7 +80,7 @@ def _http_get(url: str, body: bytes | None = None) -> tuple[int, bytes]:
 
 def dagster_location_status(dagster_url: str) -> tuple[bool, str]:
     """(loaded, detail) of the code location as the webserver reports it."""
-    code, body = _http_get(f"{dagster_url}/graphql", _LOCATION_QUERY.encode())
+    code, body = http_request(f"{dagster_url}/graphql", _LOCATION_QUERY.encode())
     if code != 200:
         return False, "webserver not answering yet"
     entries = json.loads(body)["data"]["workspaceOrError"].get("locationEntries", [])
@@ -237,7 +237,7 @@ def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bo
                         root,
                     )
                 )
-                checks["API"] = lambda: (_http_get(f"{api_url}/health")[0] == 200, f"{api_url}/health")
+                checks["API"] = lambda: (http_request(f"{api_url}/health")[0] == 200, f"{api_url}/health")
             print(f"starting Dagster and the API (logs in {logs}) ...", flush=True)
             _wait_until_ready(checks, processes, logs)
             print(f"\nDagster UI: {dagster_url}  (runs and backfills under Overview; assets under Assets)", flush=True)

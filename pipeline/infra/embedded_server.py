@@ -107,7 +107,10 @@ def _free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether PostgreSQL could listen on ``port``. It binds with SO_REUSEADDR, so connections of a killed server
+    lingering in TIME_WAIT do not make the port busy; the probe binds the same way."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((LISTEN_HOST, port))
         except OSError:
