@@ -5,7 +5,7 @@ run on the same server (DESIGN §10).
 
 Untimed setup: synthetic data (about 1,300 samples per user-day) is generated and landed in raw.samples.
 Floor: COPY the same raw rows into a scratch table and one SQL GROUP BY into hourly buckets.
-Pipeline: every user-day recomputed, 1,000 user-days per call (the size of one backfill run), in this process.
+Pipeline: every user-day recomputed, 1,000 user-days per call (the asset's chunk), in this process.
 Target (issue 4): at least 100,000 samples/s and within 3x the floor.
 """
 
@@ -19,7 +19,7 @@ import time
 from benchmarks.common import scratch_database
 from pipeline.infra.database import create_warehouse_engine
 from pipeline.ingest.store import psycopg_connection
-from pipeline.samples.assets import PARTITIONS_PER_RUN
+from pipeline.samples.assets import PARTITIONS_PER_CHUNK
 from pipeline.samples.process import aggregate_partitions, deduplicate_partitions
 from pipeline.synthetic.generator import SyntheticConfig, generate
 from pipeline.synthetic.load import load_dataset
@@ -70,8 +70,8 @@ def main() -> None:
             )
             phases: dict[str, float] = {}
             started = time.perf_counter()
-            for begin in range(0, len(user_days), PARTITIONS_PER_RUN):
-                chunk = user_days.iloc[begin : begin + PARTITIONS_PER_RUN]
+            for begin in range(0, len(user_days), PARTITIONS_PER_CHUNK):
+                chunk = user_days.iloc[begin : begin + PARTITIONS_PER_CHUNK]
                 summary = deduplicate_partitions(conn, chunk)
                 for phase, seconds in summary.seconds.items():
                     phases[phase] = phases.get(phase, 0.0) + seconds

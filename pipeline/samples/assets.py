@@ -1,5 +1,7 @@
-"""Assets of the samples domain. Each run handles all of its (user, day) partitions at once, and the backfill policy
-packs up to 1,000 partitions into one run (a run costs seconds to launch; a partition costs milliseconds)."""
+"""Assets of the samples domain. A run works through its user-days 1,000 at a time, each chunk vectorized and replaced
+atomically, so memory stays bounded and progress shows in the run's log. The policy is single-run; Dagster's asset
+backfill daemon nevertheless splits a user x day backfill into one run per user (it packs only along the time
+dimension), whereas a run launched with partition-range tags covers a whole user x day rectangle."""
 
 import pandas as pd
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
@@ -7,10 +9,15 @@ from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, Me
 from pipeline.ingest.store import psycopg_connection
 from pipeline.resources import WarehouseResource
 from pipeline.samples.partitions import USER_SHARDS, keys_to_frame, shard_of, user_day_partitions
-from pipeline.samples.process import aggregate_partitions, deduplicate_partitions
+from pipeline.samples.process import Summary, aggregate_partitions, deduplicate_partitions
 
-PARTITIONS_PER_RUN = 1000
-BACKFILL = BackfillPolicy.multi_run(max_partitions_per_run=PARTITIONS_PER_RUN)
+PARTITIONS_PER_CHUNK = 1000
+BACKFILL = BackfillPolicy.single_run()
+
+
+def chunks(user_days: pd.DataFrame) -> list[pd.DataFrame]:
+    ordered = user_days.sort_values(["user_id", "local_date"]).reset_index(drop=True)
+    return [ordered.iloc[i : i + PARTITIONS_PER_CHUNK] for i in range(0, len(ordered), PARTITIONS_PER_CHUNK)]
 
 
 def run_user_days(context: AssetExecutionContext, warehouse: WarehouseResource) -> pd.DataFrame:
@@ -37,8 +44,14 @@ def run_user_days(context: AssetExecutionContext, warehouse: WarehouseResource) 
 def deduplicated_samples(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult[None]:
     user_days = run_user_days(context, warehouse)
     context.log.info(f"deduplicating {len(user_days)} user-days of {user_days['user_id'].nunique()} users")
+    summary = Summary()
     with psycopg_connection(warehouse.engine()) as conn:
-        summary = deduplicate_partitions(conn, user_days)
+        for chunk in chunks(user_days):
+            summary.add(deduplicate_partitions(conn, chunk))
+            context.log.info(
+                f"{summary.partitions}/{len(user_days)} user-days deduplicated ({summary.raw_rows:,} "
+                f"samples; seconds so far {summary.seconds})"
+            )
     return MaterializeResult(
         metadata={
             "user_days": summary.partitions,
@@ -58,8 +71,10 @@ def deduplicated_samples(context: AssetExecutionContext, warehouse: WarehouseRes
 
 def _aggregate(context: AssetExecutionContext, warehouse: WarehouseResource, model: str) -> MaterializeResult[None]:
     user_days = run_user_days(context, warehouse)
+    rows = 0
     with psycopg_connection(warehouse.engine()) as conn:
-        rows = aggregate_partitions(conn, user_days, model)
+        for chunk in chunks(user_days):
+            rows += aggregate_partitions(conn, chunk, model)
         preview = (
             conn.execute(
                 f"""SELECT user_id, local_date, metric, round(value::numeric, 2) FROM marts.{model}

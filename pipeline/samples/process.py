@@ -39,6 +39,24 @@ class Summary:
     suites: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # where the time went, by phase
 
+    def add(self, other: Summary) -> None:
+        """Fold another chunk's summary into this one (shares are re-weighted by raw rows)."""
+        weight_self, weight_other = self.raw_rows, other.raw_rows
+        shares = {}
+        for key in set(self.source_shares) | set(other.source_shares):
+            total = weight_self * self.source_shares.get(key, 0.0) + weight_other * other.source_shares.get(key, 0.0)
+            shares[key] = round(total / max(weight_self + weight_other, 1), 4)
+        self.source_shares = shares
+        for name in ("partitions", "raw_rows", "rejected", "accepted", "exact_duplicates", "slices", "readings"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for phase, seconds in other.seconds.items():
+            self.seconds[phase] = round(self.seconds.get(phase, 0.0) + seconds, 3)
+        for metric, suite in other.suites.items():
+            mine = self.suites.setdefault(metric, {"rows": 0, "expectations": suite["expectations"], "failed_rows": {}})
+            mine["rows"] += suite["rows"]
+            for rule, failed in suite["failed_rows"].items():
+                mine["failed_rows"][rule] = mine["failed_rows"].get(rule, 0) + failed
+
     @property
     def pass_rate(self) -> float:
         return self.accepted / self.raw_rows if self.raw_rows else 1.0
