@@ -8,8 +8,12 @@ from typing import TextIO
 
 
 class ProgressBar:
-    def __init__(self, label: str, stream: TextIO = sys.stderr, min_interval: float = 0.2) -> None:
+    def __init__(
+        self, label: str, stream: TextIO = sys.stderr, min_interval: float = 0.2, unit: str = "MB", scale: float = 1e6
+    ) -> None:
         self.label = label
+        self.unit = unit
+        self.scale = scale
         self.stream = stream
         self.min_interval = min_interval
         self.started = time.perf_counter()
@@ -23,10 +27,10 @@ class ProgressBar:
         fraction = done / total if total else 1.0
         width = 30
         filled = int(width * fraction)
-        rate = done / max(now - self.started, 1e-9) / 1e6
+        rate = done / max(now - self.started, 1e-9) / self.scale
         self.stream.write(
             f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {fraction:6.1%} "
-            f"{done / 1e6:,.1f}/{total / 1e6:,.1f} MB {rate:,.1f} MB/s"
+            f"{done / self.scale:,.1f}/{total / self.scale:,.1f} {self.unit} {rate:,.1f} {self.unit}/s"
         )
         self.stream.flush()
 

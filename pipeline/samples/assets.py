@@ -3,13 +3,18 @@ atomically, so memory stays bounded and progress shows in the run's log. The pol
 backfill daemon nevertheless splits a user x day backfill into one run per user (it packs only along the time
 dimension), whereas a run launched with partition-range tags covers a whole user x day rectangle."""
 
+import warnings
+
 import pandas as pd
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, BackfillPolicy, BetaWarning, MaterializeResult, MetadataValue, asset
 
 from pipeline.ingest.store import psycopg_connection
 from pipeline.resources import WarehouseResource
 from pipeline.samples.partitions import USER_SHARDS, keys_to_frame, shard_of, user_day_partitions
 from pipeline.samples.process import Summary, aggregate_partitions, deduplicate_partitions
+
+# backfill_policy is marked beta in Dagster 1.13; we use it knowingly, so do not print the warning on every import
+warnings.filterwarnings("ignore", category=BetaWarning, message=".*backfill_policy.*")
 
 PARTITIONS_PER_CHUNK = 1000
 BACKFILL = BackfillPolicy.single_run()
