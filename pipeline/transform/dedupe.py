@@ -13,7 +13,7 @@ import pandas as pd
 
 from pipeline.catalog import ASLEEP_STAGES, METRICS, Kind
 from pipeline.devices import DEFAULT_PRIORITY, DeviceClass
-from pipeline.transform.sweep import QUARTER_MS, sweep
+from pipeline.transform.sweep import sweep
 
 EXACT_KEY = ["user_id", "metric", "source_name", "start_utc", "end_utc", "value", "stage"]
 SLEEP_SESSION_GAP = pd.Timedelta(hours=2)
@@ -62,6 +62,21 @@ class Slices:
     # identity, zone, won
 
 
+_SLICE_COLUMNS = (
+    "user_id",
+    "metric",
+    "stage",
+    "slice_start_utc",
+    "slice_end_utc",
+    "value",
+    "source_name",
+    "device_class",
+    "identity",
+    "zone",
+    "won",
+)
+
+
 def sweep_frame(samples: pd.DataFrame, rank_extra: list[str] | None = None, layer: pd.Series | None = None) -> Slices:
     """Run the priority sweep for every (user, metric[, layer]) group of ``samples`` at once."""
     if samples.empty:
@@ -70,7 +85,6 @@ def sweep_frame(samples: pd.DataFrame, rank_extra: list[str] | None = None, laye
     keys = [frame["user_id"], frame["metric"]] + ([layer.reset_index(drop=True)] if layer is not None else [])
     group = pd.MultiIndex.from_arrays(keys).factorize()[0] if len(keys) > 1 else keys[0].factorize()[0]
     origin = frame["start_utc"].min().floor("15min")
-    assert (origin - origin.floor("15min")) == pd.Timedelta(0)
     result = sweep(
         group,
         _ms(frame["start_utc"], origin),
@@ -95,22 +109,6 @@ def sweep_frame(samples: pd.DataFrame, rank_extra: list[str] | None = None, laye
         }
     )
     return Slices(rows)
-
-
-_SLICE_COLUMNS = (
-    "user_id",
-    "metric",
-    "stage",
-    "slice_start_utc",
-    "slice_end_utc",
-    "value",
-    "source_name",
-    "device_class",
-    "identity",
-    "zone",
-    "won",
-)
-assert QUARTER_MS == 900_000
 
 
 def deduplicate_cumulative(samples: pd.DataFrame) -> Slices:
