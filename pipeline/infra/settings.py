@@ -1,11 +1,10 @@
-"""One settings object for every process (CLI, Dagster code location, API, tests), read from the environment.
+"""One settings class for every process (CLI, Dagster code location, API, tests), read from the environment.
 
 Every variable is prefixed ``HEALTHPIPE_`` and may also be put in a ``.env`` file in the working directory.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -47,9 +46,3 @@ class Settings(BaseSettings):
     @property
     def uses_embedded_database(self) -> bool:
         return self.database_url is None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings (tests build their own `Settings` instead of using this)."""
-    return Settings()

@@ -7,6 +7,10 @@ from pipeline.samples.assets import daily_aggregates, deduplicated_samples
 
 MIN_PASS_RATE = 0.95
 _TOLERANCE = 1e-6
+# Per user, day and cumulative metric: what was kept, what all sources reported, and the largest single source.
+_CUMULATIVE_DAY_TOTALS = """
+    SELECT sum(kept) AS kept, sum(raw) AS raw, max(raw) AS largest FROM core.source_totals
+    WHERE metric IN ('STEPS', 'DISTANCE', 'ACTIVE_ENERGY') GROUP BY user_id, local_date, metric"""
 
 
 def _scalar(warehouse: WarehouseResource, query: str) -> float:
@@ -53,10 +57,7 @@ def kept_never_above_raw_sum(warehouse: WarehouseResource) -> AssetCheckResult:
     above = _scalar(
         warehouse,
         f"""
-        SELECT count(*) FROM (
-            SELECT sum(kept) AS kept, sum(raw) AS raw FROM core.source_totals
-            WHERE metric IN ('STEPS', 'DISTANCE', 'ACTIVE_ENERGY') GROUP BY user_id, local_date, metric
-        ) t WHERE kept > raw * (1 + {_TOLERANCE}) + {_TOLERANCE}""",
+        SELECT count(*) FROM ({_CUMULATIVE_DAY_TOTALS}) t WHERE kept > raw * (1 + {_TOLERANCE}) + {_TOLERANCE}""",
     )
     return AssetCheckResult(passed=above == 0, metadata={"user_day_metrics_above": int(above)})
 
@@ -70,11 +71,8 @@ def kept_never_above_raw_sum(warehouse: WarehouseResource) -> AssetCheckResult:
 def kept_not_below_largest_source(warehouse: WarehouseResource) -> AssetCheckResult:
     below = _scalar(
         warehouse,
-        """
-        SELECT count(*) FROM (
-            SELECT sum(kept) AS kept, max(raw) AS largest FROM core.source_totals
-            WHERE metric IN ('STEPS', 'DISTANCE', 'ACTIVE_ENERGY') GROUP BY user_id, local_date, metric
-        ) t WHERE kept < largest * 0.99""",
+        f"""
+        SELECT count(*) FROM ({_CUMULATIVE_DAY_TOTALS}) t WHERE kept < largest * 0.99""",
     )
     return AssetCheckResult(
         passed=below == 0, severity=AssetCheckSeverity.WARN, metadata={"user_day_metrics_below": int(below)}
