@@ -1,14 +1,20 @@
-"""The pipeline through Dagster: one run over a range of user-day partitions, its asset checks, and the sensor."""
+"""The pipeline through Dagster: one run over a range of user-day partitions, its asset checks, the sensors that
+launch such runs (new batches, recompute requests from the UI), and the run-time check of a run's range."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
 
+import pandas as pd
 import pytest
 from dagster import (
+    AssetKey,
     AssetSelection,
     DagsterInstance,
+    PartitionKeyRange,
+    RunRequest,
+    SensorResult,
     build_sensor_context,
     define_asset_job,
 )
@@ -19,10 +25,22 @@ from pipeline.definitions import defs
 from pipeline.infra.database import create_warehouse_engine
 from pipeline.infra.migrations import migrate
 from pipeline.ingest.store import psycopg_connection
-from pipeline.samples.partitions import USERS_PARTITION, partition_key
-from pipeline.samples.sensors import new_raw_batches
+from pipeline.samples.partitions import USERS_PARTITION, partition_key, user_day_partitions
+from pipeline.samples.requests import REQUEST_JOB
+from pipeline.samples.run_plan import PARTITIONS_TAG, plan_runs
+from pipeline.samples.sensors import new_raw_batches, recompute_requests
 from pipeline.synthetic.generator import SyntheticConfig, generate
 from pipeline.synthetic.load import load_dataset
+
+ASSET_NAMES = ("deduplicated_samples", "hourly_aggregates", "daily_aggregates")
+CHECK_NAMES = {
+    "conservation",
+    "winning_slices_do_not_overlap",
+    "kept_never_above_raw_sum",
+    "kept_not_below_largest_source",
+    "validation_pass_rate",
+    "hourly_sums_equal_daily",
+}
 
 
 @pytest.fixture
@@ -64,7 +82,23 @@ def test_one_run_materializes_a_range_of_partitions_and_its_checks_pass(warehous
     engine.dispose()
 
 
-def test_the_sensor_requests_exactly_the_days_a_new_batch_touches(warehouse_url: URL) -> None:
+def expand(request: RunRequest, instance: DagsterInstance) -> set[tuple[str, str]]:
+    """The (user, day) partitions a range-tagged run request covers, as Dagster expands them."""
+    keys = user_day_partitions.get_partition_keys_in_range(
+        PartitionKeyRange(request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[ASSET_PARTITION_RANGE_END_TAG]),
+        dynamic_partitions_store=instance,
+    )
+    assert len(keys) == int(request.tags[PARTITIONS_TAG])
+    return {(k.keys_by_dimension["user"], k.keys_by_dimension["day"]) for k in keys}
+
+
+def apply_partition_requests(result: SensorResult, instance: DagsterInstance) -> None:
+    """What the sensor daemon does before it launches the runs."""
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+
+
+def test_the_sensor_requests_range_runs_over_exactly_the_days_a_new_batch_touches(warehouse_url: URL) -> None:
     engine = create_warehouse_engine(warehouse_url)
     dataset = generate(SyntheticConfig(users=2, days=3, start=dt.date(2024, 3, 6), seed=9))
     first_arrival = dataset.samples[dataset.samples["arrival_day"] == 1]
@@ -77,15 +111,25 @@ def test_the_sensor_requests_exactly_the_days_a_new_batch_touches(warehouse_url:
         batch = create_batch(conn, None, "synthetic", "one day")
         finish_batch(conn, batch, land_chunk(conn, batch, split_for_landing(first_arrival.drop(columns="arrival_day"))))
     with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(USERS_PARTITION, ["u0002"])  # already known: u0001 is appended after it
         context = build_sensor_context(
             instance=instance, definitions=defs, resources={"warehouse": defs.resources["warehouse"]}
         )  # type: ignore[index]
         result = new_raw_batches(context)
-    assert result.cursor is not None and '"batch": 1' in result.cursor
-    requested = {key.partition_key for key in result.run_requests[0].asset_graph_subset.iterate_asset_partitions()}
-    users = {str(k).split("|")[1] for k in requested}
-    assert users == {"u0001", "u0002"}
-    assert result.dynamic_partitions_requests[0].partition_keys == ["u0001", "u0002"]
+        assert isinstance(result, SensorResult)
+        assert result.cursor is not None and '"batch": 1' in result.cursor
+        assert [list(r.partition_keys) for r in result.dynamic_partitions_requests or []] == [["u0001"]]
+        apply_partition_requests(result, instance)
+        assert instance.get_dynamic_partitions(USERS_PARTITION) == ["u0002", "u0001"]
+        (request,) = result.run_requests or []
+        requested = expand(request, instance)
+    # one run, not a backfill: the three assets and their checks over one range, tagged with the batches
+    assert request.asset_graph_subset is None
+    assert set(request.asset_selection or []) == {AssetKey(n) for n in ASSET_NAMES}
+    assert {k.name for k in request.asset_check_keys or []} == CHECK_NAMES
+    assert request.tags["healthpipe/batches"] == "1-1"
+    assert str(request.tags[ASSET_PARTITION_RANGE_START_TAG]).endswith("|u0002")  # the dimension's order
+    assert str(request.tags[ASSET_PARTITION_RANGE_END_TAG]).endswith("|u0001")
     # expected: each landed sample's local start day (its zone, else the user's home zone) and the days either side
     from pipeline.timezones import to_local
 
@@ -93,22 +137,92 @@ def test_the_sensor_requests_exactly_the_days_a_new_batch_touches(warehouse_url:
     homes = landed["user_id"].map(dataset.users.set_index("user_id")["home_timezone"])
     local_days = to_local(landed["start_utc"], landed["timezone"].fillna(homes)).dt.date
     expected = {
-        f"{day + dt.timedelta(days=shift)}|{user}"
+        (user, str(day + dt.timedelta(days=shift)))
         for user, day in zip(landed["user_id"], local_days, strict=True)
         for shift in (-1, 0, 1)
     }
-    assert requested == expected or (
-        requested >= expected and len(requested) <= 2 * len(expected)  # widened to one rectangle of users x days
-    )
-    users_in, days_in = {k.split("|")[1] for k in requested}, {k.split("|")[0] for k in requested}
-    assert len(requested) == len(users_in) * len(days_in)  # a rectangle: one backfill run can take it whole
+    assert requested >= expected and len(requested) <= 2 * len(expected)  # widened to one users x days rectangle
+    users_in, days_in = {u for u, _ in requested}, {d for _, d in requested}
+    assert users_in == {"u0001", "u0002"} and len(requested) == len(users_in) * len(days_in)
+    assert days_in == {str(d) for d in pd.date_range(min(d for _, d in expected), max(d for _, d in expected)).date}
     engine.dispose()
 
 
-def test_requests_widen_to_a_rectangle_only_when_it_is_cheap() -> None:
-    from pipeline.samples.sensors import as_rectangle
+def test_a_recompute_request_from_the_ui_becomes_range_runs_that_materialize_it(warehouse_url: URL) -> None:
+    engine = create_warehouse_engine(warehouse_url)
+    dataset = generate(SyntheticConfig(users=3, days=4, start=dt.date(2024, 3, 6), seed=12))
+    load_dataset(engine, dataset)
+    resources = {"warehouse": defs.resources["warehouse"]}  # type: ignore[index]
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(USERS_PARTITION, ["u0003", "u0001", "u0002"])
+        job = defs.get_job_def(REQUEST_JOB)
+        # what the Launchpad runs: a bad request fails in the UI, nothing is recorded
+        bad = job.execute_in_process(
+            instance=instance,
+            resources=resources,
+            run_config={"ops": {"recompute_request": {"config": {"users": ["nobody"]}}}},
+            raise_on_error=False,
+        )
+        assert not bad.success
+        good = job.execute_in_process(
+            instance=instance,
+            resources=resources,
+            run_config={
+                "ops": {
+                    "recompute_request": {
+                        "config": {"users": ["u0001", "u0002"], "first_day": "2024-03-07", "last_day": "2024-03-08"}
+                    }
+                }
+            },
+        )
+        assert good.success
+        context = build_sensor_context(instance=instance, definitions=defs, resources=resources)
+        result = recompute_requests(context)
+        assert isinstance(result, SensorResult) and not result.dynamic_partitions_requests
+        (request,) = result.run_requests or []  # u0001, u0002 are contiguous in the dimension's order
+        assert request.tags["healthpipe/request"] == good.run_id
+        assert expand(request, instance) == {(u, d) for u in ("u0001", "u0002") for d in ("2024-03-07", "2024-03-08")}
+        # the cursor moved past both request runs: the next evaluation requests nothing
+        again = recompute_requests(
+            build_sensor_context(instance=instance, definitions=defs, resources=resources, cursor=result.cursor)
+        )
+        assert isinstance(again, SensorResult) and not again.run_requests
+        # the run as the daemon would launch it (same tags, assets and checks)
+        run = (
+            define_asset_job("samples", selection=AssetSelection.groups("samples"))
+            .resolve(asset_graph=defs.resolve_asset_graph())
+            .execute_in_process(instance=instance, resources=resources, tags=request.tags)
+        )
+        assert run.success
+        assert len(run.asset_materializations_for_node("deduplicated_samples")) == 4
+    with psycopg_connection(engine) as conn:
+        rows = conn.execute("SELECT user_id, local_date::text FROM core.partition_stats ORDER BY 1, 2").fetchall()
+    assert rows == [(u, d) for u in ("u0001", "u0002") for d in ("2024-03-07", "2024-03-08")]
+    engine.dispose()
 
-    ragged = {("a", "2024-03-01"), ("a", "2024-03-02"), ("b", "2024-03-02"), ("b", "2024-03-03")}
-    assert as_rectangle(ragged) == {(u, d) for u in "ab" for d in ("2024-03-01", "2024-03-02", "2024-03-03")}
-    far_apart = {("a", "2024-03-01"), ("b", "2024-09-01")}
-    assert as_rectangle(far_apart) == far_apart  # 2 users x 185 days would be 185x the work
+
+def test_a_run_whose_range_no_longer_matches_its_plan_fails(warehouse_url: URL) -> None:
+    """Ranges follow the order users were added in; a run planned for 2 users that would expand to 3 refuses."""
+    engine = create_warehouse_engine(warehouse_url)
+    load_dataset(engine, generate(SyntheticConfig(users=3, days=1, start=dt.date(2024, 3, 6), seed=2)))
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(USERS_PARTITION, ["u0001", "u0003", "u0002"])
+        (rectangle,) = plan_runs(
+            {("u0001", dt.date(2024, 3, 6)), ("u0002", dt.date(2024, 3, 6))}, ["u0001", "u0002", "u0003"]
+        )
+        result = (
+            define_asset_job("samples", selection=AssetSelection.groups("samples"))
+            .resolve(asset_graph=defs.resolve_asset_graph())
+            .execute_in_process(
+                instance=instance,
+                resources={"warehouse": defs.resources["warehouse"]},  # type: ignore[index]
+                tags=rectangle.tags(),
+                raise_on_error=False,
+            )
+        )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "expands to 3 partitions, not the 2 it was planned with" in str(failure.event_specific_data)
+    with psycopg_connection(engine) as conn:
+        assert conn.execute("SELECT count(*) FROM core.partition_stats").fetchone() == (0,)
+    engine.dispose()

@@ -1,17 +1,27 @@
 """Assets of the samples domain. A run works through its user-days 1,000 at a time, each chunk vectorized and replaced
 atomically, so memory stays bounded and progress shows in the run's log. The policy is single-run; Dagster's asset
 backfill daemon nevertheless splits a user x day backfill into one run per user (it packs only along the time
-dimension), whereas a run launched with partition-range tags covers a whole user x day rectangle."""
+dimension), so the sensors and ``healthpipe backfill`` launch runs with partition-range tags instead, each covering a
+whole users x days rectangle (``run_plan.py``)."""
 
 import warnings
 
 import pandas as pd
-from dagster import AssetExecutionContext, BackfillPolicy, BetaWarning, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    BetaWarning,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from pipeline.ingest.store import psycopg_connection
 from pipeline.resources import WarehouseResource
 from pipeline.samples.partitions import USER_SHARDS, keys_to_frame, shard_of, user_day_partitions
 from pipeline.samples.process import Summary, aggregate_partitions, deduplicate_partitions
+from pipeline.samples.run_plan import PARTITIONS_TAG
 
 # backfill_policy is marked beta in Dagster 1.13; we use it knowingly, so do not print the warning on every import
 warnings.filterwarnings("ignore", category=BetaWarning, message=".*backfill_policy.*")
@@ -27,6 +37,14 @@ def chunks(user_days: pd.DataFrame) -> list[pd.DataFrame]:
 
 def run_user_days(context: AssetExecutionContext, warehouse: WarehouseResource) -> pd.DataFrame:
     """The (user_id, local_date) pairs of this run (a shard key expands to its users)."""
+    planned = context.run.tags.get(PARTITIONS_TAG)
+    if planned is not None and int(planned) != len(context.partition_keys):
+        # A range over the dynamic user dimension follows the order users were added in; if that changed after the
+        # run was planned (a user added or deleted in between), the range no longer is the planned rectangle.
+        raise Failure(
+            f"this run's partition range expands to {len(context.partition_keys)} partitions, not the {planned} it "
+            "was planned with: the user partitions changed in between. Request these user-days again."
+        )
     shards: dict[str, list[str]] | None = None
     if USER_SHARDS:
         with warehouse.engine().connect() as conn:

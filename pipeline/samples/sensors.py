@@ -1,46 +1,93 @@
-"""Newly landed raw batches -> run requests for exactly the user-days they touch."""
+"""Sensors that launch runs over user x day rectangles: for newly landed raw batches, and for recompute requests.
+
+Each run request carries partition-range tags (``pipeline/samples/run_plan.py``), exactly what Dagster itself builds
+for a single-run backfill policy over one range, so one run covers a whole users x days rectangle. (A
+``RunRequest.for_asset_graph_subset`` would go through the asset-backfill daemon, which splits a user x day subset
+into one run per user.)
+"""
 
 import datetime as dt
 import json
+from collections.abc import Iterable, Mapping, Sequence
 
 from dagster import (
     AddDynamicPartitionsRequest,
-    AssetKey,
+    DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
-    DynamicPartitionsDefinition,
+    RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
-from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
-from dagster._core.definitions.events import AssetKeyPartitionKey
-from dagster._core.definitions.run_request import RunRequest
 
-from pipeline.ingest.store import psycopg_connection
+from pipeline.ingest.store import Connection, psycopg_connection
 from pipeline.resources import WarehouseResource
 from pipeline.samples.assets import daily_aggregates, deduplicated_samples, hourly_aggregates
+from pipeline.samples.checks import CHECKS
 from pipeline.samples.io import sql
-from pipeline.samples.partitions import DAY_START, USER_SHARDS, USERS_PARTITION, partition_key, shard_of
+from pipeline.samples.partitions import DAY_START, USER_SHARDS, USERS_PARTITION, user_day_partitions
+from pipeline.samples.requests import REQUEST_JOB, REQUEST_OP, RecomputeRequest, RequestError
+from pipeline.samples.run_plan import Pair, dimension_pairs, plan_runs, shard_weights
 
 ASSETS = (deduplicated_samples, hourly_aggregates, daily_aggregates)
+ASSET_KEYS = [a.key for a in ASSETS]
+CHECK_KEYS = [key for check in CHECKS for key in check.check_keys]
+BATCHES_TAG = "healthpipe/batches"
+REQUEST_TAG = "healthpipe/request"
 
 
-def _cursor(text: str | None) -> dict[str, object]:
+class RunPlanner:
+    """Plans range runs against the user dimension as it will be when they start: the users already there, in their
+    order, then the users this evaluation adds (appended in the order of its add request, which the daemon applies
+    before it launches the runs)."""
+
+    def __init__(self, instance: DagsterInstance, conn: Connection) -> None:
+        if USER_SHARDS:
+            self.order = list(user_day_partitions.get_partitions_def_for_dimension("user").get_partition_keys())
+            users = [str(row[0]) for row in conn.execute("SELECT user_id FROM app.users").fetchall()]
+            self.weights: dict[str, int] | None = shard_weights(users)
+        else:
+            self.order = list(instance.get_dynamic_partitions(USERS_PARTITION))
+            self.weights = None
+        self._known = set(self.order)
+        self.added: list[str] = []
+
+    def run_requests(self, user_days: Iterable[Pair], tags: dict[str, str]) -> list[RunRequest]:
+        pairs = set(user_days)
+        if not USER_SHARDS:
+            for user in sorted({u for u, _ in pairs} - self._known):
+                self.order.append(user)
+                self.added.append(user)
+                self._known.add(user)
+        return [
+            RunRequest(asset_selection=ASSET_KEYS, asset_check_keys=CHECK_KEYS, tags={**tags, **rect.tags()})
+            for rect in plan_runs(dimension_pairs(pairs), self.order, weights=self.weights)
+        ]
+
+    def partition_requests(self) -> Sequence[AddDynamicPartitionsRequest]:
+        if not self.added:
+            return []
+        return [AddDynamicPartitionsRequest(partitions_def_name=USERS_PARTITION, partition_keys=list(self.added))]
+
+
+def _cursor(text: str | None) -> tuple[int, set[tuple[str, str]]]:
     state = json.loads(text) if text else {}
-    return {"batch": int(state.get("batch", 0)), "pending": list(state.get("pending", []))}
+    return int(state.get("batch", 0)), {(str(u), str(d)) for u, d in state.get("pending", [])}
 
 
 @sensor(
     asset_selection=list(ASSETS),
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Turns finished ingest batches into one backfill of the (user, day) partitions they touch. Days "
-    "still open in the user's zone are held back until they end, then requested.",
+    description="Turns finished ingest batches into runs over the (user, day) partitions they touch, one run per "
+    "users x days rectangle of up to 1,500 user-days. Days still open in the user's zone are held back until they "
+    "end, then requested.",
 )
 def new_raw_batches(context: SensorEvaluationContext, warehouse: WarehouseResource) -> SensorResult | SkipReason:
-    state = _cursor(context.cursor)
-    after = int(state["batch"])  # type: ignore[call-overload]
+    after, pending = _cursor(context.cursor)
     with psycopg_connection(warehouse.engine()) as conn:
         row = conn.execute(
             "SELECT coalesce(max(batch_id), %s) FROM app.ingest_batches WHERE status = 'done' AND batch_id > %s "
@@ -50,52 +97,74 @@ def new_raw_batches(context: SensorEvaluationContext, warehouse: WarehouseResour
         ).fetchone()
         upto = int(row[0]) if row else after  # type: ignore[call-overload]
         affected = conn.execute(sql("affected_user_days").encode(), {"after": after, "upto": upto}).fetchall()
-    today = dt.date.today()
-    pending = {(u, d) for u, d in state["pending"]}  # type: ignore[attr-defined]
-    ready: set[tuple[str, str]] = set()
-    for user, day, still_open in affected:
-        key = (str(user), str(day))
-        (pending if still_open else ready).add(key)
-    for user, day in list(pending):  # released once their day has ended (checked with a day's margin in UTC)
-        if dt.date.fromisoformat(day) < today - dt.timedelta(days=1):
-            pending.discard((user, day))
-            ready.add((user, day))
-    ready = {(u, d) for u, d in ready if DAY_START <= d <= str(today + dt.timedelta(days=1))}
-    new_cursor = json.dumps({"batch": upto, "pending": sorted(pending)})
-    if not ready:
-        return SensorResult(cursor=new_cursor, skip_reason=SkipReason(f"no finished user-days after batch {after}"))
-    ready = as_rectangle(ready)
-    users = sorted({u for u, _ in ready})
-    dimension = [shard_of(u) for u in users] if USER_SHARDS else users
-    keys = {partition_key(shard_of(u) if USER_SHARDS else u, d) for u, d in ready}
-    subset = AssetGraphSubset.from_asset_partition_set(
-        {AssetKeyPartitionKey(AssetKey(a.key.path), str(k)) for a in ASSETS for k in keys},
-        context.repository_def.asset_graph,  # type: ignore[union-attr]
-    )
-    # RunRequest.for_asset_graph_subset makes the daemon launch a backfill (which honours the backfill policy and
-    # packs partitions into few runs); Dagster marks this constructor as not yet public.
-    request = RunRequest.for_asset_graph_subset(subset, tags={"healthpipe/batches": f"{after + 1}-{upto}"})
+        today = dt.date.today()
+        ready: set[tuple[str, str]] = set()
+        for user, day, still_open in affected:
+            key = (str(user), str(day))
+            (pending if still_open else ready).add(key)
+        for user, day in list(pending):  # released once their day has ended (checked with a day's margin in UTC)
+            if dt.date.fromisoformat(day) < today - dt.timedelta(days=1):
+                pending.discard((user, day))
+                ready.add((user, day))
+        ready = {(u, d) for u, d in ready if DAY_START <= d <= str(today + dt.timedelta(days=1))}
+        new_cursor = json.dumps({"batch": upto, "pending": sorted(pending)})
+        if not ready:
+            return SensorResult(cursor=new_cursor, skip_reason=SkipReason(f"no finished user-days after batch {after}"))
+        planner = RunPlanner(context.instance, conn)
+        requests = planner.run_requests(
+            {(u, dt.date.fromisoformat(d)) for u, d in ready}, {BATCHES_TAG: f"{after + 1}-{upto}"}
+        )
     return SensorResult(
-        run_requests=[request],
-        dynamic_partitions_requests=[] if USER_SHARDS else [_add_users(dimension)],
-        cursor=new_cursor,
+        run_requests=requests, dynamic_partitions_requests=planner.partition_requests(), cursor=new_cursor
     )
 
 
-def as_rectangle(pairs: set[tuple[str, str]], max_growth: float = 2.0) -> set[tuple[str, str]]:
-    """The users x days rectangle covering ``pairs`` when it is at most ``max_growth`` times larger. A backfill packs
-    only rectangles of partitions into one run; users' day ranges differ by a day or two (time zones), and without
-    this a batch of 50 users would become 50 runs. The extra user-days have no data and cost milliseconds."""
-    if not pairs:
-        return pairs
-    users = sorted({u for u, _ in pairs})
-    days = sorted({d for _, d in pairs})
-    first, last = dt.date.fromisoformat(days[0]), dt.date.fromisoformat(days[-1])
-    span = [str(first + dt.timedelta(days=i)) for i in range((last - first).days + 1)]
-    if len(users) * len(span) > max_growth * len(pairs):
-        return pairs
-    return {(u, d) for u in users for d in span}
+def _op_config(run_config: Mapping[str, object]) -> dict[str, object]:
+    ops = run_config.get("ops")
+    op_config = ops.get(REQUEST_OP) if isinstance(ops, Mapping) else None
+    config = op_config.get("config") if isinstance(op_config, Mapping) else None
+    return dict(config) if isinstance(config, Mapping) else {}
 
 
-def _add_users(users: list[str]) -> AddDynamicPartitionsRequest:
-    return DynamicPartitionsDefinition(name=USERS_PARTITION).build_add_request(users)
+@sensor(
+    asset_selection=list(ASSETS),
+    minimum_interval_seconds=15,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=f"Turns each successful run of the job {REQUEST_JOB} (a recompute request made from the UI) into "
+    "runs over whole users x days rectangles of the requested user-days.",
+)
+def recompute_requests(context: SensorEvaluationContext, warehouse: WarehouseResource) -> SensorResult | SkipReason:
+    """The cursor is the storage id of the last request run dealt with; requests are taken in the order they were
+    made, and the sensor stops at the first one still running (so a later request never overtakes it)."""
+    after = int(context.cursor or 0)
+    records = context.instance.get_run_records(filters=RunsFilter(job_name=REQUEST_JOB), limit=100)
+    handled = after
+    requests: list[RunRequest] = []
+    notes: list[str] = []
+    with psycopg_connection(warehouse.engine()) as conn:
+        planner = RunPlanner(context.instance, conn)
+        for record in sorted((r for r in records if r.storage_id > after), key=lambda r: r.storage_id):
+            run = record.dagster_run
+            if not run.is_finished:
+                break
+            handled = record.storage_id
+            if run.status != DagsterRunStatus.SUCCESS:
+                continue
+            config = RecomputeRequest.model_validate(_op_config(run.run_config))
+            try:
+                pairs = config.user_days(warehouse.engine())
+            except RequestError as exc:  # checked when it was made; the data cannot have vanished, but say so
+                notes.append(f"request {run.run_id}: {exc}")
+                continue
+            made = planner.run_requests(pairs, {REQUEST_TAG: run.run_id})
+            notes.append(f"request {run.run_id}: {len(pairs):,} user-days in {len(made)} run(s)")
+            requests.extend(made)
+    for note in notes:
+        context.log.info(note)
+    if not requests:
+        return SensorResult(
+            cursor=str(handled), skip_reason=SkipReason("; ".join(notes) or "no new recompute requests")
+        )
+    return SensorResult(
+        run_requests=requests, dynamic_partitions_requests=planner.partition_requests(), cursor=str(handled)
+    )

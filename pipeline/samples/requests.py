@@ -1,0 +1,98 @@
+"""Recomputing user-days on request, in few runs, from the Dagster UI.
+
+The UI's "Materialize" dialog on the partitioned assets launches a Dagster asset backfill, and Dagster's backfill
+daemon splits a user x day backfill into one run per user. The job ``request_recompute`` is the UI's way to get the
+few-run plan instead: launch it from its Launchpad with the users and days as config; it checks the request against
+the warehouse and records it (as its own successful run), and the sensor ``recompute_requests`` turns it into runs of
+whole user x day rectangles (``pipeline/samples/run_plan.py``), tagged ``healthpipe/request=<the request's run id>``.
+``healthpipe backfill`` launches the same runs from the command line.
+"""
+
+import datetime as dt
+
+from dagster import Config, OpExecutionContext, job, op
+from pydantic import Field
+from sqlalchemy import Engine
+
+from pipeline.resources import WarehouseResource
+
+REQUEST_JOB = "request_recompute"
+REQUEST_OP = "recompute_request"
+
+
+class RequestError(ValueError):
+    pass
+
+
+class RecomputeRequest(Config):
+    users: list[str] = Field(default_factory=list, description="user ids; empty: every user with raw samples")
+    first_day: str | None = Field(
+        default=None, description="first local day, YYYY-MM-DD; empty: each user's first day with data (minus one)"
+    )
+    last_day: str | None = Field(
+        default=None, description="last local day, YYYY-MM-DD; empty: each user's last day with data (plus one)"
+    )
+
+    def user_days(self, engine: Engine) -> list[tuple[str, dt.date]]:
+        try:
+            first = dt.date.fromisoformat(self.first_day) if self.first_day else None
+            last = dt.date.fromisoformat(self.last_day) if self.last_day else None
+        except ValueError as exc:
+            raise RequestError(f"days are YYYY-MM-DD: {exc}") from exc
+        return user_days(engine, self.users or None, first, last)
+
+
+def user_days(
+    engine: Engine, users: list[str] | None, first: dt.date | None, last: dt.date | None
+) -> list[tuple[str, dt.date]]:
+    """The requested user-days: for each user (default: every user with raw samples), the days from ``first`` to
+    ``last``; where one is not given, that user's first or last local day with data, widened by a day (a sample's
+    local day depends on its zone, and a night counts for the day it ends), as the sensor does."""
+    if first and last and first > last:
+        raise RequestError(f"the first day {first} is after the last day {last}")
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            """SELECT s.user_id, min(day) - 1, max(day) + 1
+               FROM raw.samples s JOIN app.users u USING (user_id)
+               CROSS JOIN LATERAL (SELECT (s.start_utc AT TIME ZONE CASE WHEN s.timezone ~ '^[A-Za-z]'
+                                           THEN s.timezone ELSE u.home_timezone END)::date AS day) d
+               GROUP BY s.user_id ORDER BY s.user_id"""
+        ).all()
+    spans = {user: (lo, hi) for user, lo, hi in rows if users is None or user in users}
+    missing = sorted(set(users or []) - set(spans))
+    if missing:
+        raise RequestError(f"no raw samples for user(s) {', '.join(missing)}")
+    result: list[tuple[str, dt.date]] = []
+    for user, (lo, hi) in spans.items():
+        day, end = first or lo, last or hi
+        while day <= end:
+            result.append((user, day))
+            day += dt.timedelta(days=1)
+    return result
+
+
+@op(
+    name=REQUEST_OP,
+    description="Checks a recompute request (users, first_day, last_day) against the warehouse; the sensor "
+    "recompute_requests then launches runs of whole user x day rectangles for it.",
+)
+def recompute_request(context: OpExecutionContext, config: RecomputeRequest, warehouse: WarehouseResource) -> None:
+    pairs = config.user_days(warehouse.engine())
+    if not pairs:
+        raise RequestError("nothing to recompute: no raw samples yet")
+    users = sorted({u for u, _ in pairs})
+    days = sorted({d for _, d in pairs})
+    context.log.info(
+        f"recompute of {len(pairs):,} user-days requested: {len(users)} user(s) ({', '.join(users[:10])}"
+        f"{'...' if len(users) > 10 else ''}), {days[0]}..{days[-1]}. The sensor recompute_requests launches "
+        f"the runs, tagged healthpipe/request={context.run_id}."
+    )
+
+
+@job(
+    name=REQUEST_JOB,
+    description="Recompute user-days in few runs: launch with config ops.recompute_request.config.{users, "
+    "first_day, last_day}; the sensor recompute_requests launches the runs (one per user x day rectangle).",
+)
+def request_recompute() -> None:
+    recompute_request()
