@@ -165,23 +165,33 @@ def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline import backfill
+    from pipeline.samples.requests import user_days
 
     base_url = f"http://{settings.dagster_host}:{settings.dagster_port}"
-    pairs = backfill.user_days(_engine(settings), args.users.split(",") if args.users else None, args.first, args.last)
+    engine = _engine(settings)
+    pairs = user_days(engine, args.users.split(",") if args.users else None, args.first, args.last)
     if not pairs:
         print("healthpipe: nothing to backfill: no raw samples yet", file=sys.stderr)
         return 1
-    repository = {"repositoryLocationName": "healthpipe", "repositoryName": "__repository__"}
-    backfill_id = backfill.launch(base_url, pairs, repository)
+    with engine.connect() as conn:
+        all_users = [row[0] for row in conn.exec_driver_sql("SELECT user_id FROM app.users")]
+    graphql = backfill.http_graphql(base_url)
+    launched = backfill.launch(graphql, pairs, all_users)
     users = len({u for u, _ in pairs})
     print(
-        f"launched backfill {backfill_id}: {len(pairs):,} user-days of {users} user(s); "
-        f"{base_url}/overview/backfills/{backfill_id}"
+        f"backfill {launched.backfill_id}: {len(pairs):,} user-days of {users} user(s) in {len(launched.run_ids)} "
+        f"run(s); {base_url}/runs?q%5B0%5D=tag%3A{backfill.BACKFILL_TAG}%3D{launched.backfill_id}"
     )
+    for run_id, rectangle in zip(launched.run_ids, launched.rectangles, strict=True):
+        print(f"  run {run_id}: {rectangle.describe()}")
     if not args.wait:
         return 0
-    status = backfill.wait(base_url, backfill_id, lambda line: print(line, flush=True))
-    return 0 if status == "COMPLETED_SUCCESS" else 1
+    final = backfill.wait(graphql, launched.run_ids, lambda line: print(line, flush=True))
+    failed = [run_id for run_id, status in final.items() if status != "SUCCESS"]
+    if failed:
+        print(f"healthpipe: {len(failed)} run(s) did not succeed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
@@ -258,11 +268,18 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--apple-export", type=Path, help="write an Apple Health export.xml instead of loading")
     gen.set_defaults(handler=cmd_generate)
 
-    fill = commands.add_parser("backfill", help="launch a Dagster backfill of user-days (needs `healthpipe up`)")
+    fill = commands.add_parser(
+        "backfill",
+        help="recompute user-days in few Dagster runs, one per users x days rectangle (needs `healthpipe up`)",
+    )
     fill.add_argument("--users", help="comma-separated user ids (default: every user with data)")
-    fill.add_argument("--from", dest="first", type=date.fromisoformat, help="first local day (default: first data)")
-    fill.add_argument("--to", dest="last", type=date.fromisoformat, help="last local day (default: last data)")
-    fill.add_argument("--wait", action="store_true", help="follow it until it ends; exit 1 unless it succeeded")
+    fill.add_argument(
+        "--from", dest="first", type=date.fromisoformat, help="first local day (default: each user's first data)"
+    )
+    fill.add_argument(
+        "--to", dest="last", type=date.fromisoformat, help="last local day (default: each user's last data)"
+    )
+    fill.add_argument("--wait", action="store_true", help="follow the runs until they end; exit 1 if any failed")
     fill.set_defaults(handler=cmd_backfill)
     return parser
 
