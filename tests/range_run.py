@@ -1,0 +1,48 @@
+"""One Dagster run of the samples assets (and their checks) over a users x days rectangle, in this process.
+
+The kill-and-rerun test starts it as a child process and SIGKILLs it midway:
+
+    python -m tests.range_run USERS FIRST_DAY LAST_DAY [USER_DAYS_PER_CHUNK]
+
+USERS is comma-separated, in the order they are registered as partitions; the warehouse comes from
+``HEALTHPIPE_DATABASE_URL``. Exit status 0 when the run succeeded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+
+from dagster import AssetSelection, DagsterInstance, define_asset_job
+
+from pipeline.samples.partitions import USERS_PARTITION
+from pipeline.samples.run_plan import plan_runs
+
+
+def materialize_range(users: list[str], first: dt.date, last: dt.date, chunk: int | None = None) -> bool:
+    """Run the three assets over users x [first, last] as one range-tagged run (an ephemeral Dagster instance)."""
+    from pipeline import definitions
+    from pipeline.samples import assets
+
+    if chunk:
+        assets.PARTITIONS_PER_CHUNK = chunk  # several chunks (each committed on its own) in a small test run
+    pairs = {(u, first + dt.timedelta(days=i)) for u in users for i in range((last - first).days + 1)}
+    (rectangle,) = plan_runs(pairs, users, max_user_days=len(pairs))
+    job = define_asset_job("samples", selection=AssetSelection.groups("samples")).resolve(
+        asset_graph=definitions.defs.resolve_asset_graph()
+    )
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(USERS_PARTITION, users)
+        result = job.execute_in_process(
+            instance=instance,
+            resources={"warehouse": definitions.defs.resources["warehouse"]},  # type: ignore[index]
+            tags=rectangle.tags(),
+            raise_on_error=False,
+        )
+    return result.success
+
+
+if __name__ == "__main__":
+    users, first, last = sys.argv[1].split(","), dt.date.fromisoformat(sys.argv[2]), dt.date.fromisoformat(sys.argv[3])
+    chunk = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    sys.exit(0 if materialize_range(users, first, last, chunk) else 1)
