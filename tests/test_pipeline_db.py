@@ -16,7 +16,9 @@ from pipeline.infra.database import create_warehouse_engine, libpq_url
 from pipeline.infra.migrations import migrate
 from pipeline.ingest.store import psycopg_connection
 from pipeline.samples import process
-from pipeline.samples.process import aggregate_partitions, deduplicate_partitions
+from pipeline.samples.io import arrow_connection, transaction
+from pipeline.samples.process import deduplicate_partitions
+from pipeline.samples.runner import aggregate_user_days, deduplicate_user_days
 from pipeline.synthetic.generator import SyntheticConfig, SyntheticDataset, generate
 from pipeline.synthetic.load import load_dataset
 
@@ -31,11 +33,11 @@ OUTPUT_TABLES = (
 )
 
 
-def run_all(engine: Engine, user_days: pd.DataFrame) -> None:
-    with psycopg_connection(engine) as conn:
-        deduplicate_partitions(conn, user_days)
-        aggregate_partitions(conn, user_days, "hourly")
-        aggregate_partitions(conn, user_days, "daily")
+def run_all(engine: Engine, user_days: pd.DataFrame, chunk_size: int = 7) -> None:
+    """The assets' path: chunks loaded, computed and written overlapped (7 user-days each: several chunks here)."""
+    deduplicate_user_days(engine.url, user_days, chunk_size=chunk_size)
+    aggregate_user_days(engine.url, user_days, "hourly", chunk_size=chunk_size)
+    aggregate_user_days(engine.url, user_days, "daily", chunk_size=chunk_size)
 
 
 def snapshot(engine: Engine, table: str, user_id: str | None = None, day: dt.date | None = None) -> pd.DataFrame:
@@ -116,6 +118,8 @@ def test_rerunning_partitions_leaves_every_table_identical(
     before = checksums(engine)
     run_all(engine, user_days)
     assert checksums(engine) == before
+    run_all(engine, user_days, chunk_size=1000)  # all in one chunk: chunking changes nothing
+    assert checksums(engine) == before
     run_all(engine, user_days.iloc[[5]])  # one partition alone
     assert checksums(engine) == before
 
@@ -155,7 +159,7 @@ def test_a_run_that_dies_midway_changes_nothing_and_a_rerun_completes(
         real(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(process, "replace_partitions", dies_on_the_third_table)
-    with pytest.raises(RuntimeError, match="killed"), psycopg_connection(engine) as conn:
+    with pytest.raises(RuntimeError, match="killed"), arrow_connection(engine.url) as conn:
         deduplicate_partitions(conn, user_days)
     assert checksums(engine) == damaged  # the transaction rolled back: nothing half-written
     monkeypatch.undo()
@@ -186,7 +190,7 @@ def test_the_sql_models_agree_with_the_pure_aggregation(world: tuple[Engine, Syn
     from pipeline.transform.validate import validate
 
     engine, _, user_days = world
-    with psycopg_connection(engine) as conn:
+    with arrow_connection(engine.url) as conn, transaction(conn):
         inputs = load_inputs(conn, user_days)
     samples = prepare_samples(validate(inputs.raw).accepted, inputs.users, inputs.history, inputs.orders)
     pure = compute(samples, user_days)
@@ -200,6 +204,6 @@ def test_the_sql_models_agree_with_the_pure_aggregation(world: tuple[Engine, Syn
     sql_hourly = snapshot(engine, "marts.hourly").set_index(hour_keys).sort_index()
     pure_hourly = pure.hourly.assign(local_hour=pd.to_datetime(pure.hourly["local_hour"])).set_index(hour_keys)
     assert len(sql_hourly) == len(pure_hourly)
-    joined = sql_hourly[["value", "count"]].join(pure_hourly[["value", "count"]].sort_index(), rsuffix="_pure")
+    joined = sql_hourly[["value", "count"]].join(pure_hourly[["value", "count"]].sort_index(), suffixes=("", "_pure"))
     assert (joined["value"] - joined["value_pure"]).abs().max() < 1e-6
     assert (joined["count"] == joined["count_pure"]).all()

@@ -1,5 +1,6 @@
-"""Assets of the samples domain. A run works through its user-days 1,000 at a time, each chunk vectorized and replaced
-atomically, so memory stays bounded and progress shows in the run's log. The policy is single-run; Dagster's asset
+"""Assets of the samples domain. A run works through its user-days in chunks (``runner.py``: 500 at a time, loading,
+computing and writing overlapped), each chunk vectorized and replaced atomically, so memory stays bounded and
+progress shows in the run's log. The policy is single-run; Dagster's asset
 backfill daemon nevertheless splits a user x day backfill into one run per user (it packs only along the time
 dimension), so the sensors and ``healthpipe backfill`` launch runs with partition-range tags instead, each covering a
 whole users x days rectangle (``run_plan.py``)."""
@@ -17,22 +18,22 @@ from dagster import (
     asset,
 )
 
-from pipeline.ingest.store import psycopg_connection
 from pipeline.resources import WarehouseResource
+from pipeline.samples.io import arrow_connection, fetch
 from pipeline.samples.partitions import USER_SHARDS, keys_to_frame, shard_of, user_day_partitions
-from pipeline.samples.process import Summary, aggregate_partitions, deduplicate_partitions
+from pipeline.samples.process import Summary
 from pipeline.samples.run_plan import PARTITIONS_TAG
+from pipeline.samples.runner import CHUNK_USER_DAYS, aggregate_user_days, deduplicate_user_days
 
 # backfill_policy is marked beta in Dagster 1.13; we use it knowingly, so do not print the warning on every import
 warnings.filterwarnings("ignore", category=BetaWarning, message=".*backfill_policy.*")
 
-PARTITIONS_PER_CHUNK = 1000
+PARTITIONS_PER_CHUNK = CHUNK_USER_DAYS  # read at run time: tests make it small to get several chunks
 BACKFILL = BackfillPolicy.single_run()
 
 
-def chunks(user_days: pd.DataFrame) -> list[pd.DataFrame]:
-    ordered = user_days.sort_values(["user_id", "local_date"]).reset_index(drop=True)
-    return [ordered.iloc[i : i + PARTITIONS_PER_CHUNK] for i in range(0, len(ordered), PARTITIONS_PER_CHUNK)]
+def _quoted(text: str) -> str:
+    return str(text).replace("'", "''")
 
 
 def run_user_days(context: AssetExecutionContext, warehouse: WarehouseResource) -> pd.DataFrame:
@@ -67,14 +68,14 @@ def run_user_days(context: AssetExecutionContext, warehouse: WarehouseResource) 
 def deduplicated_samples(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult[None]:
     user_days = run_user_days(context, warehouse)
     context.log.info(f"deduplicating {len(user_days)} user-days of {user_days['user_id'].nunique()} users")
-    summary = Summary()
-    with psycopg_connection(warehouse.engine()) as conn:
-        for chunk in chunks(user_days):
-            summary.add(deduplicate_partitions(conn, chunk))
-            context.log.info(
-                f"{summary.partitions}/{len(user_days)} user-days deduplicated ({summary.raw_rows:,} "
-                f"samples; seconds so far {summary.seconds})"
-            )
+
+    def progress(summary: Summary) -> None:
+        context.log.info(
+            f"{summary.partitions}/{len(user_days)} user-days deduplicated ({summary.raw_rows:,} samples; "
+            f"seconds so far by phase, overlapping: {summary.seconds})"
+        )
+
+    summary = deduplicate_user_days(warehouse.url, user_days, progress, PARTITIONS_PER_CHUNK)
     return MaterializeResult(
         metadata={
             "user_days": summary.partitions,
@@ -94,21 +95,23 @@ def deduplicated_samples(context: AssetExecutionContext, warehouse: WarehouseRes
 
 def _aggregate(context: AssetExecutionContext, warehouse: WarehouseResource, model: str) -> MaterializeResult[None]:
     user_days = run_user_days(context, warehouse)
-    rows = 0
-    with psycopg_connection(warehouse.engine()) as conn:
-        for chunk in chunks(user_days):
-            rows += aggregate_partitions(conn, chunk, model)
-        preview = (
-            conn.execute(
-                f"""SELECT user_id, local_date, metric, round(value::numeric, 2) FROM marts.{model}
-                WHERE user_id = %s AND local_date = %s ORDER BY metric LIMIT 12""".encode(),
-                (user_days["user_id"].iloc[0], user_days["local_date"].iloc[0]),
-            ).fetchall()
-            if len(user_days)
-            else []
-        )
+
+    def progress(done: int, rows: int) -> None:
+        context.log.info(f"marts.{model}: {done}/{len(user_days)} user-days, {rows:,} rows")
+
+    rows = aggregate_user_days(warehouse.url, user_days, model, progress, PARTITIONS_PER_CHUNK)
+    preview: list[dict[str, object]] = []
+    if len(user_days):
+        with arrow_connection(warehouse.url) as conn:
+            user, day = _quoted(user_days["user_id"].iloc[0]), user_days["local_date"].iloc[0]
+            preview = fetch(
+                conn,
+                f"""SELECT user_id, local_date, metric, round(value::numeric, 2) AS value FROM marts.{model}
+                WHERE user_id = '{user}' AND local_date = '{day}' ORDER BY metric LIMIT 12""",
+            ).to_pylist()
+            conn.commit()
     table = "| user | day | metric | value |\n|---|---|---|---|\n" + "\n".join(
-        f"| {u} | {d} | {m} | {v} |" for u, d, m, v in preview
+        f"| {r['user_id']} | {r['local_date']} | {r['metric']} | {r['value']} |" for r in preview
     )
     return MaterializeResult(
         metadata={"user_days": len(user_days), "rows_out": rows, "preview": MetadataValue.md(table)}

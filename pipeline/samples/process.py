@@ -7,12 +7,25 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from pipeline.ingest.store import Connection
-from pipeline.samples.io import load_inputs, replace_partitions
+from pipeline.catalog import METRICS
+from pipeline.samples.io import (
+    ArrowConnection,
+    Inputs,
+    execute,
+    load_inputs,
+    replace_partitions,
+    sql,
+    stage_partitions,
+    to_arrow,
+    transaction,
+)
 from pipeline.transform.compute import compute, prepare_samples
 from pipeline.transform.dedupe import EXACT_KEY
+from pipeline.transform.keys import pairs_isin
 from pipeline.transform.local_time import hour_buckets, resolve_zones
 from pipeline.transform.validate import validate
 
@@ -24,6 +37,40 @@ CORE_TABLES = (
     "core.source_totals",
     "core.partition_stats",
 )
+REJECTION_COLUMNS = ("user_id", "local_date", "identity", "metric", "reason")
+SLICE_COLUMNS = (
+    "user_id",
+    "local_date",
+    "metric",
+    "stage",
+    "slice_start_utc",
+    "slice_end_utc",
+    "local_hour",
+    "hour_start_utc",
+    "value",
+    "source_name",
+    "device_class",
+    "identity",
+    "won",
+)  # only the winning slices are stored: which source counts for each slice (the losers are in source_totals)
+READING_COLUMNS = (
+    "user_id",
+    "local_date",
+    "metric",
+    "start_utc",
+    "local_hour",
+    "hour_start_utc",
+    "value",
+    "source_name",
+    "device_class",
+    "identity",
+    "kept",
+    "matched_identity",
+    "flags",
+)
+SESSION_COLUMNS = ("user_id", "local_date", "session_start_utc", "session_end_utc", "asleep_minutes")
+SOURCE_TOTAL_COLUMNS = ("user_id", "local_date", "metric", "source_name", "device_class", "raw", "kept")
+STAT_COLUMNS = ("user_id", "local_date", "raw_rows", "rejected", "accepted", "exact_duplicates")
 
 
 @dataclass
@@ -62,7 +109,7 @@ class Summary:
         return self.accepted / self.raw_rows if self.raw_rows else 1.0
 
 
-class _Clock:
+class Clock:
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
@@ -73,65 +120,47 @@ class _Clock:
         self._last = now
 
 
-def _partition_of(raw: pd.DataFrame, users: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
-    """The local date of each raw row's start, in the zone the row's wall clock is in."""
-    zones = resolve_zones(raw, users, history)
-    return hour_buckets(raw["start_utc"], zones)["local_date"]
+def _in(frame: pd.DataFrame, user_days: pd.DataFrame) -> np.ndarray:
+    return pairs_isin(frame["user_id"], frame["local_date"], user_days["user_id"], user_days["local_date"])
 
 
-def _in(frame: pd.DataFrame, user_days: pd.DataFrame) -> pd.Series:
-    wanted = pd.MultiIndex.from_frame(user_days[["user_id", "local_date"]])
-    return pd.Series(pd.MultiIndex.from_arrays([frame["user_id"], frame["local_date"]]).isin(wanted), index=frame.index)
+@dataclass(frozen=True)
+class Derived:
+    """What one chunk of user-days writes: a table per core table, and its summary."""
+
+    tables: dict[str, pa.Table]
+    summary: Summary
 
 
-def deduplicate_partitions(conn: Connection, user_days: pd.DataFrame) -> Summary:
-    """Recompute the core rows of ``user_days`` (user_id, local_date) from raw samples, atomically."""
-    clock = _Clock()
-    inputs = load_inputs(conn, user_days)
-    clock.lap("load")
-    raw = (
-        inputs.raw.assign(local_date=_partition_of(inputs.raw, inputs.users, inputs.history))
-        if len(inputs.raw)
-        else inputs.raw.assign(local_date=pd.Series(dtype=object))
-    )
-    report = validate(inputs.raw) if len(inputs.raw) else None
+def derive(inputs: Inputs, user_days: pd.DataFrame, clock: Clock | None = None) -> Derived:
+    """Validate, deduplicate and shape the core rows of ``user_days`` from their loaded inputs. Pure: no database."""
+    clock = clock or Clock()
+    zones = resolve_zones(inputs.raw, inputs.users, inputs.history)  # the zone each wall clock is in
+    raw = inputs.raw.assign(zone=zones)
+    local_date = hour_buckets(raw["start_utc"], zones)["local_date"]  # a raw row's partition: its start's day
+    report = validate(raw)
     clock.lap("validate")
-    accepted = report.accepted if report else inputs.raw.assign(flags=None)
-    samples = prepare_samples(accepted, inputs.users, inputs.history, inputs.orders)
+    samples = prepare_samples(report.accepted, inputs.users, inputs.history, inputs.orders)
     result = compute(samples, user_days, aggregate=False)
     clock.lap("deduplicate")
 
-    partition_by_identity = raw.set_index("identity")["local_date"]
-    rejections = report.rejected if report else pd.DataFrame(columns=["identity", "user_id", "metric", "reason"])
-    rejections = rejections.assign(local_date=rejections["identity"].map(partition_by_identity))
-    rejections = rejections[_in(rejections, user_days)] if len(rejections) else rejections
-
-    stats = _partition_stats(
-        raw[_in(raw, user_days)] if len(raw) else raw, rejections, samples, user_days, partition_by_identity
-    )
-    with conn.transaction():
-        replace_partitions(
-            conn, "core.rejections", user_days, rejections[["user_id", "local_date", "identity", "metric", "reason"]]
-        )
-        replace_partitions(conn, "core.slices", user_days, _slices_rows(result.slices))
-        replace_partitions(conn, "core.readings", user_days, _readings_rows(result.readings))
-        replace_partitions(
-            conn,
-            "core.sleep_sessions",
-            user_days,
-            result.sessions.rename(columns={"wake_date": "local_date"})[
-                ["user_id", "local_date", "session_start_utc", "session_end_utc", "asleep_minutes"]
-            ],
-        )
-        replace_partitions(
-            conn,
-            "core.source_totals",
-            user_days,
-            result.source_totals[["user_id", "local_date", "metric", "source_name", "device_class", "raw", "kept"]],
-        )
-        replace_partitions(conn, "core.partition_stats", user_days, stats)
-    clock.lap("write")
-
+    by_position = local_date.to_numpy()  # positions are the frames' identities
+    rejections = report.rejected.assign(local_date=by_position[report.rejected["identity"].to_numpy()])
+    rejections = rejections[_in(rejections, user_days)]
+    raw = raw.assign(local_date=local_date)
+    stats = _partition_stats(raw[_in(raw, user_days)], rejections, samples, user_days, by_position)
+    ids = inputs.identities
+    tables = {
+        "core.rejections": to_arrow(rejections, REJECTION_COLUMNS, ids),
+        "core.slices": to_arrow(result.slices[result.slices["won"]], SLICE_COLUMNS, ids),
+        "core.readings": to_arrow(result.readings, READING_COLUMNS, ids),
+        "core.sleep_sessions": to_arrow(
+            result.sessions.rename(columns={"wake_date": "local_date"}), SESSION_COLUMNS, ids
+        ),
+        "core.source_totals": to_arrow(result.source_totals, SOURCE_TOTAL_COLUMNS, ids),
+        "core.partition_stats": to_arrow(stats, STAT_COLUMNS, ids),
+    }
+    clock.lap("shape")
     summary = Summary(
         partitions=len(user_days),
         raw_rows=int(stats["raw_rows"].sum()),
@@ -140,15 +169,34 @@ def deduplicate_partitions(conn: Connection, user_days: pd.DataFrame) -> Summary
         exact_duplicates=int(stats["exact_duplicates"].sum()),
         slices=len(result.slices),
         readings=len(result.readings),
-        suites=report.suites if report else {},
-        seconds=clock.laps,
+        suites=report.suites,
     )
     totals = result.source_totals
     cumulative = totals[totals["metric"].isin(["STEPS", "DISTANCE", "ACTIVE_ENERGY"])]
     if len(cumulative):
-        by_class = cumulative.groupby("device_class")["kept"].sum()
+        by_class = cumulative.groupby("device_class", observed=True)["kept"].sum()
         summary.source_shares = {str(k): round(float(v / by_class.sum()), 4) for k, v in by_class.items()}
-    return summary
+    return Derived(tables, summary)
+
+
+def write(conn: ArrowConnection, derived: Derived) -> None:
+    """Replace the staged partitions' rows of every core table (call inside the chunk's transaction)."""
+    for table in CORE_TABLES:
+        replace_partitions(conn, table, derived.tables[table])
+
+
+def deduplicate_partitions(conn: ArrowConnection, user_days: pd.DataFrame) -> Summary:
+    """Recompute the core rows of ``user_days`` (user_id, local_date) from raw samples in one transaction: all of
+    them change, or none."""
+    clock = Clock()
+    with transaction(conn):
+        inputs = load_inputs(conn, user_days)
+        clock.lap("load")
+        derived = derive(inputs, user_days, clock)
+        write(conn, derived)
+        clock.lap("write")
+    derived.summary.seconds = clock.laps
+    return derived.summary
 
 
 def _partition_stats(
@@ -156,17 +204,17 @@ def _partition_stats(
     rejections: pd.DataFrame,
     samples: pd.DataFrame,
     user_days: pd.DataFrame,
-    partition_by_identity: pd.Series,
+    local_date: np.ndarray,
 ) -> pd.DataFrame:
     keys = ["user_id", "local_date"]
-    accepted = samples.assign(local_date=samples["identity"].map(partition_by_identity))
-    accepted = accepted[_in(accepted, user_days)] if len(accepted) else accepted
+    accepted = samples.assign(local_date=local_date[samples["identity"].to_numpy()])
+    accepted = accepted[_in(accepted, user_days)]
     unique = accepted.drop_duplicates(subset=EXACT_KEY) if len(accepted) else accepted
     counts = [
-        raw.groupby(keys).size().rename("raw_rows") if len(raw) else None,
-        rejections.groupby(keys).size().rename("rejected") if len(rejections) else None,
-        accepted.groupby(keys).size().rename("accepted") if len(accepted) else None,
-        unique.groupby(keys).size().rename("unique") if len(unique) else None,
+        raw.groupby(keys, observed=True).size().rename("raw_rows") if len(raw) else None,
+        rejections.groupby(keys, observed=True).size().rename("rejected") if len(rejections) else None,
+        accepted.groupby(keys, observed=True).size().rename("accepted") if len(accepted) else None,
+        unique.groupby(keys, observed=True).size().rename("unique") if len(unique) else None,
     ]
     frame = user_days.set_index(keys)
     for count in counts:
@@ -177,62 +225,15 @@ def _partition_stats(
     return frame.reset_index()[["user_id", "local_date", "raw_rows", "rejected", "accepted", "exact_duplicates"]]
 
 
-def _slices_rows(slices: pd.DataFrame) -> pd.DataFrame:
-    """The winning slices: which source counts for each slice. (What the losers reported is in core.source_totals.)"""
-    slices = slices[slices["won"]] if len(slices) else slices
-    columns = [
-        "user_id",
-        "local_date",
-        "metric",
-        "stage",
-        "slice_start_utc",
-        "slice_end_utc",
-        "local_hour",
-        "hour_start_utc",
-        "value",
-        "source_name",
-        "device_class",
-        "identity",
-        "won",
-    ]
-    return slices.reindex(columns=columns)
+def _model(name: str) -> str:
+    """The SQL model with the catalogue's aggregation strategy per metric filled in (constants, not user input)."""
+    strategies = ", ".join(f"('{m.name}', '{m.strategy.value}')" for m in METRICS.values())
+    return sql(name).replace("/* strategies */", strategies)
 
 
-def _readings_rows(readings: pd.DataFrame) -> pd.DataFrame:
-    columns = [
-        "user_id",
-        "local_date",
-        "metric",
-        "start_utc",
-        "local_hour",
-        "hour_start_utc",
-        "value",
-        "source_name",
-        "device_class",
-        "identity",
-        "kept",
-        "matched_identity",
-        "flags",
-    ]
-    return readings.reindex(columns=columns)
-
-
-def _model_params(user_days: pd.DataFrame) -> dict[str, object]:
-    from pipeline.catalog import METRICS
-
-    return {
-        "users": user_days["user_id"].tolist(),
-        "days": user_days["local_date"].tolist(),
-        "metrics": list(METRICS),
-        "strategies": [m.strategy.value for m in METRICS.values()],
-    }
-
-
-def aggregate_partitions(conn: Connection, user_days: pd.DataFrame, model: str) -> int:
+def aggregate_partitions(conn: ArrowConnection, user_days: pd.DataFrame, model: str) -> int:
     """Replace the partitions' rows of marts.<model> ("hourly" or "daily") with the SQL model's; returns rows."""
-    from pipeline.samples.io import sql
-
-    table = f"marts.{model}"
-    with conn.transaction():
-        replace_partitions(conn, table, user_days, pd.DataFrame())
-        return conn.execute(sql(model).encode(), _model_params(user_days)).rowcount
+    with transaction(conn):
+        stage_partitions(conn, user_days)
+        replace_partitions(conn, f"marts.{model}", None)
+        return execute(conn, _model(model))

@@ -31,6 +31,7 @@ from pipeline.transform.dedupe import (
     kind_of,
     sleep_sessions,
 )
+from pipeline.transform.keys import pairs_isin
 from pipeline.transform.local_time import hour_buckets
 
 
@@ -48,9 +49,7 @@ class Computed:
 def _in_days(frame: pd.DataFrame, days: pd.DataFrame | None, date_column: str = "local_date") -> pd.DataFrame:
     if days is None or frame.empty:
         return frame
-    wanted = pd.MultiIndex.from_frame(days[["user_id", "local_date"]])
-    mask = pd.MultiIndex.from_arrays([frame["user_id"], frame[date_column]]).isin(wanted)
-    return frame[mask]
+    return frame[pairs_isin(frame["user_id"], frame[date_column], days["user_id"], days["local_date"])]
 
 
 def _concat(frames: list[pd.DataFrame | None]) -> pd.DataFrame:
@@ -142,6 +141,6 @@ def prepare_samples(
 
     frame = validated.reset_index(drop=True)
     return frame.assign(
-        zone=resolve_zones(frame, users, history),
+        zone=frame["zone"] if "zone" in frame else resolve_zones(frame, users, history),
         priority=priorities(frame["device_class"], frame["user_id"], orders),
     )

@@ -13,6 +13,7 @@ import pandas as pd
 
 from pipeline.catalog import ASLEEP_STAGES, METRICS, Kind
 from pipeline.devices import DEFAULT_PRIORITY, DeviceClass
+from pipeline.transform.keys import group_codes
 from pipeline.transform.sweep import sweep
 
 EXACT_KEY = ["user_id", "metric", "source_name", "start_utc", "end_utc", "value", "stage"]
@@ -83,7 +84,7 @@ def sweep_frame(samples: pd.DataFrame, rank_extra: list[str] | None = None, laye
         return Slices(pd.DataFrame(columns=[*_SLICE_COLUMNS]))
     frame = samples.reset_index(drop=True)
     keys = [frame["user_id"], frame["metric"]] + ([layer.reset_index(drop=True)] if layer is not None else [])
-    group = pd.MultiIndex.from_arrays(keys).factorize()[0] if len(keys) > 1 else keys[0].factorize()[0]
+    group = group_codes(*keys)
     origin = frame["start_utc"].min().floor("15min")
     result = sweep(
         group,
@@ -92,23 +93,15 @@ def sweep_frame(samples: pd.DataFrame, rank_extra: list[str] | None = None, laye
         _ranks(frame, rank_extra),
         frame["value"].to_numpy(dtype=float),
     )
-    taken = frame.iloc[result.sample]
-    rows = pd.DataFrame(
-        {
-            "user_id": taken["user_id"].to_numpy(),
-            "metric": taken["metric"].to_numpy(),
-            "stage": taken["stage"].to_numpy() if "stage" in taken else None,
-            "slice_start_utc": origin + pd.to_timedelta(result.slice_start, unit="ms"),
-            "slice_end_utc": origin + pd.to_timedelta(result.slice_end, unit="ms"),
-            "value": result.share,
-            "source_name": taken["source_name"].to_numpy(),
-            "device_class": taken["device_class"].to_numpy(),
-            "identity": taken["identity"].to_numpy(),
-            "zone": taken["zone"].to_numpy(),
-            "won": result.won,
-        }
+    carried = ["user_id", "metric", "stage", "source_name", "device_class", "identity", "zone"]
+    taken = frame.reindex(columns=carried).take(result.sample).reset_index(drop=True)  # categoricals stay codes
+    rows = taken.assign(
+        slice_start_utc=origin + pd.to_timedelta(result.slice_start, unit="ms"),
+        slice_end_utc=origin + pd.to_timedelta(result.slice_end, unit="ms"),
+        value=result.share,
+        won=result.won,
     )
-    return Slices(rows)
+    return Slices(rows[list(_SLICE_COLUMNS)])
 
 
 def deduplicate_cumulative(samples: pd.DataFrame) -> Slices:
@@ -136,7 +129,7 @@ def deduplicate_discrete(samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series
         return samples, pd.Series(dtype=object)
     frame = samples.reset_index(drop=True)
     tolerance_ms = frame["metric"].map({m.name: m.match_tolerance_seconds * 1000 for m in METRICS.values()})
-    group = pd.MultiIndex.from_arrays([frame["user_id"], frame["metric"]]).factorize()[0].astype(np.int64)
+    group = group_codes(frame["user_id"], frame["metric"])
     origin = frame["start_utc"].min()
     t = _ms(frame["start_utc"], origin)
     # source level within the group: 0 for the best (priority, source name)

@@ -9,21 +9,33 @@ from pipeline.timezones import to_local
 
 def resolve_zones(samples: pd.DataFrame, users: pd.DataFrame, history: pd.DataFrame) -> pd.Series:
     """The sample's own zone when known; else the zone the user's history says they were in at the sample's start;
-    else their home zone. ``users``: user_id, home_timezone; ``history``: user_id, valid_from, timezone."""
-    frame = samples[["user_id", "start_utc"]].assign(_row=range(len(samples)))
-    zone = samples["timezone"].astype("string").reset_index(drop=True)
-    if not history.empty:
-        left = frame.assign(user_id=frame["user_id"].astype(object)).sort_values("start_utc")
+    else their home zone. ``users``: user_id, home_timezone; ``history``: user_id, valid_from, timezone.
+    Returns a categorical (a handful of zones over millions of rows)."""
+    zone = pd.Series(samples["timezone"].astype(object), index=samples.index)  # categorical: a cheap take
+    missing = zone.isna().to_numpy()
+    if not history.empty and missing.any():
+        # only rows without their own zone, of users with a history, need the as-of lookup
+        travellers = missing & samples["user_id"].isin(history["user_id"].unique()).to_numpy()
+        left = samples.loc[travellers, ["user_id", "start_utc"]].reset_index(drop=True)
+        left = left.assign(user_id=left["user_id"].astype(object), _row=travellers.nonzero()[0])
+        left = left.sort_values("start_utc", kind="stable")
         right = history.sort_values("valid_from").rename(columns={"timezone": "history_zone"})
-        right = right.assign(user_id=right["user_id"].astype(object))
-        right["valid_from"] = pd.to_datetime(right["valid_from"], utc=True).astype(left["start_utc"].dtype)
+        right = right.assign(
+            user_id=right["user_id"].astype(object),
+            valid_from=pd.to_datetime(right["valid_from"], utc=True).astype(left["start_utc"].dtype),
+        )
         matched = pd.merge_asof(
             left, right, left_on="start_utc", right_on="valid_from", by="user_id", direction="backward"
         )
-        by_row = matched.set_index("_row")["history_zone"].reindex(range(len(samples)))
-        zone = zone.fillna(by_row.astype("string"))
-    home = samples["user_id"].map(users.set_index("user_id")["home_timezone"]).astype("string").reset_index(drop=True)
-    return zone.fillna(home).fillna("UTC").set_axis(samples.index)
+        values = zone.to_numpy(copy=True)
+        rows = matched["_row"].to_numpy()
+        found = matched["history_zone"].notna().to_numpy()
+        values[rows[found]] = matched["history_zone"].to_numpy(dtype=object)[found]
+        zone = pd.Series(values, index=samples.index)
+    if zone.isna().any():
+        home = samples["user_id"].map(users.set_index("user_id")["home_timezone"])
+        zone = zone.fillna(pd.Series(home.to_numpy(dtype=object), index=samples.index))
+    return zone.fillna("UTC").astype("category")
 
 
 def hour_buckets(instants_utc: pd.Series, zones: pd.Series) -> pd.DataFrame:

@@ -1,9 +1,9 @@
 -- marts.daily for a set of partitions: an exact roll-up of marts.hourly (sums and counts add, min of mins, max of
 -- maxes, the latest of the latest; sums in a fixed order, so reruns are bit-identical), except sleep, which counts each night for the day it ends (wake-up day).
 WITH parts AS (
-    SELECT * FROM unnest(%(users)s::text[], %(days)s::date[]) AS p(user_id, local_date)
+    SELECT user_id, local_date FROM run_partitions
 ), strategy AS (
-    SELECT * FROM unnest(%(metrics)s::text[], %(strategies)s::text[]) AS s(metric, strategy)
+    SELECT * FROM (VALUES /* strategies */) AS s(metric, strategy)
 ), rolled AS (
     SELECT h.user_id, h.local_date, h.metric, sum(h.sum ORDER BY h.hour_start_utc, h.local_hour) AS sum,
            sum(h.count) AS count, min(h.min) AS min,

@@ -1,26 +1,29 @@
 -- marts.hourly for a set of partitions: winning slices (cumulative metrics; sleep: asleep stages) and kept readings,
--- bucketed by the local hour each row already carries. Parameters: partitions (users, days), the catalogue's
+-- bucketed by the local hour each row already carries. Inputs: the staged partitions (run_partitions), the catalogue's
 -- strategy per metric. count = distinct samples; latest = the value with the latest time (ties: highest identity).
+-- Slices and readings never share a metric, so each is grouped on its own; the partitions are read in key order and
+-- every ordered aggregate uses the same order (at, identity), so PostgreSQL sorts each partition once (incremental
+-- sort) instead of sorting the whole set per aggregate. Sums in that fixed order make reruns bit-identical.
 WITH parts AS (
-    SELECT * FROM unnest(%(users)s::text[], %(days)s::date[]) AS p(user_id, local_date)
+    SELECT user_id, local_date FROM run_partitions ORDER BY user_id, local_date
 ), strategy AS (
-    SELECT * FROM unnest(%(metrics)s::text[], %(strategies)s::text[]) AS s(metric, strategy)
-), points AS (
-    SELECT s.user_id, s.local_date, s.metric, s.local_hour, s.hour_start_utc, s.value AS amount,
-           s.slice_end_utc AS at, s.identity
-    FROM core.slices s JOIN parts USING (user_id, local_date)
-    WHERE s.won AND (s.metric <> 'SLEEP_ANALYSIS' OR s.stage IN ('asleep', 'core', 'deep', 'rem'))
-    UNION ALL
-    SELECT r.user_id, r.local_date, r.metric, r.local_hour, r.hour_start_utc, r.value, r.start_utc, r.identity
-    FROM core.readings r JOIN parts USING (user_id, local_date)
-    WHERE r.kept
+    SELECT * FROM (VALUES /* strategies */) AS s(metric, strategy)
 ), buckets AS (
-    SELECT user_id, local_date, metric, local_hour, hour_start_utc,
-           sum(amount ORDER BY at, identity) AS sum, count(DISTINCT identity) AS count, min(amount) AS min,
-           max(amount) AS max,
-           (array_agg(amount ORDER BY at DESC, identity DESC))[1] AS latest_value, max(at) AS latest_at
-    FROM points
-    GROUP BY user_id, local_date, metric, local_hour, hour_start_utc
+    SELECT s.user_id, s.local_date, s.metric, s.local_hour, s.hour_start_utc,
+           sum(s.value ORDER BY s.slice_end_utc, s.identity) AS sum, count(DISTINCT s.identity) AS count,
+           min(s.value) AS min, max(s.value) AS max,
+           (array_agg(s.value ORDER BY s.slice_end_utc, s.identity))[count(*)::int] AS latest_value,
+           max(s.slice_end_utc) AS latest_at
+    FROM parts p JOIN core.slices s USING (user_id, local_date)
+    WHERE s.won AND (s.metric <> 'SLEEP_ANALYSIS' OR s.stage IN ('asleep', 'core', 'deep', 'rem'))
+    GROUP BY s.user_id, s.local_date, s.metric, s.local_hour, s.hour_start_utc
+    UNION ALL
+    SELECT r.user_id, r.local_date, r.metric, r.local_hour, r.hour_start_utc,
+           sum(r.value ORDER BY r.start_utc, r.identity), count(*), min(r.value), max(r.value),
+           (array_agg(r.value ORDER BY r.start_utc, r.identity))[count(*)::int], max(r.start_utc)
+    FROM parts p JOIN core.readings r USING (user_id, local_date)
+    WHERE r.kept
+    GROUP BY r.user_id, r.local_date, r.metric, r.local_hour, r.hour_start_utc
 )
 INSERT INTO marts.hourly (user_id, local_date, metric, local_hour, hour_start_utc, value, sum, count, min, max,
                           latest_value, latest_at)
