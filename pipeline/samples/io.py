@@ -116,10 +116,27 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     )
 
 
+def _in_key_order(table: pa.Table) -> pa.Table:
+    """Rows in the primary key's order (user, start, identity): a deterministic input, hence deterministic sums and
+    tie-breaks. (Sorting here is several times cheaper than an ORDER BY on the server.)"""
+    identity = table.column("identity").combine_chunks()
+    keys = pa.table(
+        {
+            "user_id": table.column("user_id"),
+            "start_utc": table.column("start_utc"),
+            "identity": identity.storage if isinstance(identity, pa.ExtensionArray) else identity,  # uuid: 16 bytes
+        }
+    )
+    order = pc.sort_indices(
+        keys, sort_keys=[("user_id", "ascending"), ("start_utc", "ascending"), ("identity", "ascending")]
+    )
+    return table.take(order)
+
+
 def load_inputs(conn: ArrowConnection, user_days: pd.DataFrame) -> Inputs:
     """Stage the partitions, then read the raw samples of their padded windows and the users' zones and orders."""
     stage_partitions(conn, user_days)
-    table = fetch(conn, sql("load_window"))
+    table = _in_key_order(fetch(conn, sql("load_window")))
     identities = table.column("identity").combine_chunks()
     raw = _frame(table.drop_columns(["identity"]))
     raw.insert(0, "identity", np.arange(len(raw), dtype=np.int64))

@@ -19,12 +19,24 @@ def group_codes(*columns: pd.Series | np.ndarray) -> np.ndarray:
 
 def pairs_isin(users: pd.Series, dates: pd.Series, wanted_users: pd.Series, wanted_dates: pd.Series) -> np.ndarray:
     """Whether each (user, date) pair is one of the wanted pairs."""
-    n = len(users)
-    both_users = pd.factorize(np.concatenate([_values(users), _values(wanted_users)]))[0]
-    both_dates = pd.factorize(np.concatenate([_values(dates), _values(wanted_dates)]))[0]
-    keys = both_users.astype(np.int64) * (int(both_dates.max(initial=0)) + 1) + both_dates
-    return np.isin(keys[:n], keys[n:])
+    user_codes, wanted_user_codes, users_n = _shared_codes(users, wanted_users)
+    date_codes, wanted_date_codes, _ = _shared_codes(dates, wanted_dates)
+    present = (wanted_user_codes >= 0) & (wanted_date_codes >= 0)
+    if not present.any():
+        return np.zeros(len(users), dtype=bool)
+    keys = date_codes * (users_n + 1) + user_codes
+    wanted = wanted_date_codes[present] * (users_n + 1) + wanted_user_codes[present]
+    return np.isin(keys, wanted) & (user_codes >= 0) & (date_codes >= 0)
 
 
-def _values(series: pd.Series) -> np.ndarray:
-    return series.to_numpy(dtype=object) if isinstance(series.dtype, pd.CategoricalDtype) else series.to_numpy()
+def _shared_codes(values: pd.Series, wanted: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
+    """Codes of ``values`` (-1: null) and of ``wanted`` in the same numbering (-1: not among ``values``)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):  # the codes are already there
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        uniques = values.cat.categories
+    else:
+        codes, uniques = pd.factorize(values)
+        codes = codes.astype(np.int64)
+        uniques = pd.Index(uniques)
+    wanted_codes = uniques.get_indexer(pd.Index(wanted.to_numpy(dtype=object))).astype(np.int64)
+    return codes, wanted_codes, len(uniques)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from pipeline.timezones import to_local
@@ -45,6 +46,13 @@ def hour_buckets(instants_utc: pd.Series, zones: pd.Series) -> pd.DataFrame:
     local_hour = local.dt.floor("h")
     hour_start_utc = instants_utc - (local - local_hour).astype("timedelta64[us]")
     return pd.DataFrame(
-        {"local_date": local.dt.date, "local_hour": local_hour, "hour_start_utc": hour_start_utc},
+        {"local_date": _dates(local), "local_hour": local_hour, "hour_start_utc": hour_start_utc},
         index=instants_utc.index,
     )
+
+
+def _dates(local: pd.Series) -> np.ndarray:
+    """``datetime.date`` of each naive datetime, made once per distinct day (``.dt.date`` makes one per row)."""
+    codes, days = pd.factorize(local.dt.normalize())
+    dates = np.array([day.date() for day in days], dtype=object)
+    return np.where(codes >= 0, dates[np.maximum(codes, 0)] if len(dates) else None, None)

@@ -1,6 +1,6 @@
 -- Raw samples that can touch the staged user-days (run_partitions): per user, a UTC window from two days before its
 -- first requested day to two days after its last (covers every zone offset, samples up to 24 h long, and nights
--- that began the evening before). Ordered by the primary key: a deterministic input, hence deterministic sums.
+-- that began the evening before). One primary-key range scan per user; the rows are put in key order by the caller.
 WITH windows AS (
     SELECT user_id, min(local_date) AS first_day, max(local_date) AS last_day
     FROM run_partitions
@@ -9,8 +9,9 @@ WITH windows AS (
 SELECT s.identity, s.user_id, s.metric, s.value, s.unit, s.stage, s.start_utc, s.end_utc, s.timezone,
        s.source_name, s.device_class
 FROM windows w
-JOIN raw.samples s
-  ON s.user_id = w.user_id
- AND s.start_utc >= (w.first_day - 2)::timestamp AT TIME ZONE 'UTC'
- AND s.start_utc < (w.last_day + 3)::timestamp AT TIME ZONE 'UTC'
-ORDER BY s.user_id, s.start_utc, s.identity
+CROSS JOIN LATERAL (
+    SELECT * FROM raw.samples r
+    WHERE r.user_id = w.user_id
+      AND r.start_utc >= (w.first_day - 2)::timestamp AT TIME ZONE 'UTC'
+      AND r.start_utc < (w.last_day + 3)::timestamp AT TIME ZONE 'UTC'
+) AS s
