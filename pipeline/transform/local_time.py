@@ -54,5 +54,6 @@ def hour_buckets(instants_utc: pd.Series, zones: pd.Series) -> pd.DataFrame:
 def _dates(local: pd.Series) -> np.ndarray:
     """``datetime.date`` of each naive datetime, made once per distinct day (``.dt.date`` makes one per row)."""
     codes, days = pd.factorize(local.dt.normalize())
-    dates = np.array([day.date() for day in days], dtype=object)
-    return np.where(codes >= 0, dates[np.maximum(codes, 0)] if len(dates) else None, None)
+    dates = np.array([None, *(day.date() for day in days)], dtype=object)
+    result: np.ndarray = dates[codes + 1]  # code -1 (NaT) -> None
+    return result
