@@ -2,9 +2,9 @@
 
 Hard limits reject a sample (it goes to ``core.rejections`` with its reason); soft limits only flag it. The suites
 are generated from `pipeline.catalog.METRICS`, so the catalogue stays the single source of the ranges. GX runs
-directly (the dagster-ge integration pins GX < 1): an ephemeral context per validation, a pandas data source,
-``ValidationDefinition.run(batch_parameters={"dataframe": ...})`` with complete results, whose unexpected index
-lists name the failing rows.
+directly (the dagster-ge integration pins GX < 1): an ephemeral context per validation (one chunk), a pandas data
+source, ``ValidationDefinition.run(batch_parameters={"dataframe": ...})`` with complete results, whose unexpected
+index lists name the failing rows.
 """
 
 from __future__ import annotations
@@ -60,35 +60,41 @@ class ValidationReport:
         return len(self.accepted) / total if total else 1.0
 
 
-def _run_suite(metric: Metric, frame: pd.DataFrame) -> list[tuple[Rule, np.ndarray]]:
-    """Evaluate the metric's suite on ``frame`` (RangeIndex); returns (rule, failing positions) per rule."""
-    import great_expectations as gx
+class _Suites:
+    """One ephemeral GX context per validation (per chunk of samples): a pandas data source, and per metric a
+    dataframe asset, its suite and a validation definition. (A context per metric cost ~40 ms each.)"""
 
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    rules = rules_for(metric)
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    def __init__(self) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in logs
-    batch = (
-        context.data_sources.add_pandas("samples")
-        .add_dataframe_asset(metric.name)
-        .add_batch_definition_whole_dataframe("all")
-    )
-    suite = context.suites.add(gx.ExpectationSuite(name=f"{metric.name.lower()}_plausibility"))
-    for rule in rules:
-        suite.add_expectation(
-            gx.expectations.ExpectColumnValuesToBeBetween(  # type: ignore[attr-defined]
-                column=rule.column, min_value=rule.low, max_value=rule.high
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        self._gx = gx
+        self._context = gx.get_context(mode="ephemeral")
+        self._context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars in logs
+        self._source = self._context.data_sources.add_pandas("samples")
+
+    def run(self, metric: Metric, frame: pd.DataFrame) -> list[tuple[Rule, np.ndarray]]:
+        """Evaluate the metric's suite on ``frame`` (RangeIndex); returns (rule, failing positions) per rule."""
+        gx = self._gx
+        rules = rules_for(metric)
+        batch = self._source.add_dataframe_asset(metric.name).add_batch_definition_whole_dataframe("all")
+        suite = self._context.suites.add(gx.ExpectationSuite(name=f"{metric.name.lower()}_plausibility"))
+        for rule in rules:
+            suite.add_expectation(
+                gx.expectations.ExpectColumnValuesToBeBetween(
+                    column=rule.column, min_value=rule.low, max_value=rule.high
+                )
             )
+        definition = self._context.validation_definitions.add(
+            gx.ValidationDefinition(name=metric.name, data=batch, suite=suite)
         )
-    definition = context.validation_definitions.add(gx.ValidationDefinition(name=metric.name, data=batch, suite=suite))
-    result = definition.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"})
-    failing = []
-    for rule, outcome in zip(rules, result.results, strict=True):
-        indexes = outcome.result.get("unexpected_index_list") or []
-        failing.append((rule, np.asarray(indexes, dtype=np.int64)))
-    return failing
+        result = definition.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"})
+        failing = []
+        for rule, outcome in zip(rules, result.results, strict=True):
+            indexes = outcome.result.get("unexpected_index_list") or []
+            failing.append((rule, np.asarray(indexes, dtype=np.int64)))
+        return failing
 
 
 def validate(samples: pd.DataFrame) -> ValidationReport:
@@ -102,10 +108,11 @@ def validate(samples: pd.DataFrame) -> ValidationReport:
     reasons = pd.Series("", index=frame.index, dtype=object)
     flags = pd.Series("", index=frame.index, dtype=object)
     suites: dict[str, dict[str, Any]] = {}
-    for name, positions in frame.groupby("metric").indices.items():
+    gx_suites = _Suites()
+    for name, positions in frame.groupby("metric", observed=True).indices.items():
         metric = METRICS[str(name)]
         subset = frame.loc[positions, ["value", "duration_hours"]].reset_index(drop=True)
-        failures = _run_suite(metric, subset)
+        failures = gx_suites.run(metric, subset)
         suites[metric.name] = {
             "rows": len(subset),
             "expectations": len(failures),
