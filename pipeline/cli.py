@@ -164,6 +164,8 @@ def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
     from pipeline import backfill
     from pipeline.samples.requests import user_days
 
@@ -180,7 +182,7 @@ def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
     users = len({u for u, _ in pairs})
     print(
         f"backfill {launched.backfill_id}: {len(pairs):,} user-days of {users} user(s) in {len(launched.run_ids)} "
-        f"run(s); {base_url}/runs?q%5B0%5D=tag%3A{backfill.BACKFILL_TAG}%3D{launched.backfill_id}"
+        f"run(s); {base_url}/runs?q%5B%5D={quote(f'tag:{backfill.BACKFILL_TAG}={launched.backfill_id}', safe='')}"
     )
     for run_id, rectangle in zip(launched.run_ids, launched.rectangles, strict=True):
         print(f"  run {run_id}: {rectangle.describe()}")

@@ -12,14 +12,15 @@ empty. So the planner takes the dimension's order as an input and only ever puts
 contiguous in it; every rectangle carries the number of partitions it must expand to (``healthpipe/partitions``), which
 the assets verify at run time.
 
-Size: at most ``MAX_USER_DAYS_PER_RUN`` = 1,500 user-days per run (not measured as optimal; chosen by arithmetic). The
-assets work through a run 1,000 user-days at a time (bounded memory), so a run is one or two chunks; per run there is
-a fixed cost (a fresh process importing pandas, Dagster and Great Expectations, a few seconds) that 1,500 user-days
-(~2.4M samples at the density of the synthetic data, minutes of work) make small. The run queue allows two runs at
-once (``HEALTHPIPE_MAX_CONCURRENT_RUNS=2``, one per core of the reference machine): 50 users x 60 days = 3,000
-user-days become exactly two runs of 25 users x 60 days, launched together, so both slots are busy and nothing
-waits for a second wave. A cap of 3,000 would leave one slot idle; 1,000 would make four runs in two waves, each
-paying the start-up cost. A killed run loses at most 1,500 user-days of work.
+Size: at most ``MAX_USER_DAYS_PER_RUN`` = 1,500 user-days per run, chosen by arithmetic, not measured as optimal.
+Within a run the assets work in chunks of 500 user-days (``runner.py``: bounded memory, loading, computing and writing
+overlapped), so a run is about three chunks. Each run has a fixed cost (a fresh process importing pandas, Dagster and
+Great Expectations, Dagster's bookkeeping; estimated at ~20 s, see ``RUN_COST``) that 1,500 user-days (~2.4M samples
+at the synthetic data's density) make small. The run queue starts two runs at once (``HEALTHPIPE_MAX_CONCURRENT_RUNS``,
+default 2): 50 users x 60 days = 3,000 user-days become exactly two runs of 25 users x 60 days that start together,
+with no second wave. Whether two runs side by side on two cores beat one run of 3,000 (which already overlaps the
+database and Python) has not been measured; two runs halve what a killed or failed run has to redo, and use more
+cores where the queue allows more runs. A cap of 1,000 would make four runs in two waves, each paying the fixed cost.
 """
 
 import datetime as dt
