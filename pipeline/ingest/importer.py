@@ -117,16 +117,21 @@ def import_file(
         batch_id = create_batch(conn, user_id, fmt if fmt != "apple" else "apple_health", path.name)
         try:
             # Overlap: while the server inserts chunk n (psycopg waits without the GIL), Python parses chunk n+1.
-            # At most one chunk is in flight, so memory stays bounded.
+            # At most one chunk is in flight, so memory stays bounded. A chunk is expected to be all new (a plain
+            # INSERT, see `write_chunk`) unless the one before it held repeats: a re-import or the rerun of an
+            # interrupted import then goes straight to ON CONFLICT, and back to plain inserts once past the repeats.
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="landing-writer") as writer:
                 in_flight: Future[BatchCounts] | None = None
+                expect_new = True
                 try:
                     for split, extra in _splits(path, fmt, user_id, chunk_size, on_progress, other):
                         prepared = prepare_chunk(split)
                         if in_flight is not None:
-                            counts.add(in_flight.result())
+                            done = in_flight.result()
                             in_flight = None
-                        in_flight = writer.submit(write_chunk, conn, batch_id, prepared)
+                            counts.add(done)
+                            expect_new = done.duplicates == 0
+                        in_flight = writer.submit(write_chunk, conn, batch_id, prepared, expect_new)
                         counts.add(extra)
                 finally:
                     if in_flight is not None:  # also when reading failed: what was sent is landed and counted

@@ -1,0 +1,134 @@
+"""The COPY store: identities stay what they have always been, and the plain-insert fast path counts repeats."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from pipeline.ingest.importer import import_file
+from pipeline.ingest.landing import split_for_landing
+from pipeline.ingest.store import create_batch, prepare_chunk, psycopg_connection, write_chunk
+from tests.helpers import APPLE_HEADER, apple_record, new_user
+
+
+def _identity(*parts: str) -> uuid.UUID:
+    return uuid.UUID(hashlib.md5("|".join(parts).encode(), usedforsecurity=False).hexdigest())
+
+
+def test_identities_hash_the_same_text_as_every_landed_row_before(engine: Engine, tmp_path: Path) -> None:
+    """The identity is md5 over user|metric|source|device|start us|end us|value text|unit|stage|external id, the
+    value written in Arrow's shortest round-trip form ("97", "1e-7", "0.000025", "1e+21"; PostgreSQL would write
+    "1e-07" and "2.5e-05"). Landed rows carry these identities: any other text would land a re-import twice."""
+    user = new_user(engine, "UTC")
+    values = ["97.0", "1e-7", "0.000025", "1e21", "1234567.5"]
+    body = "".join(
+        apple_record(
+            "HKQuantityTypeIdentifierStepCount",
+            value,
+            "count",
+            f"2024-03-01 10:0{i}:00 +0100",
+            f"2024-03-01 10:0{i}:30 +0100",
+            source="Apple\u00a0Watch",
+        )
+        for i, value in enumerate(values)
+    ) + apple_record(
+        "HKCategoryTypeIdentifierSleepAnalysis",
+        "HKCategoryValueSleepAnalysisAsleepCore",
+        None,
+        "2024-03-01 01:00:00 +0100",
+        "2024-03-01 02:25:00 +0100",
+        meta={"HKTimeZone": "Europe/Berlin"},
+    )
+    path = tmp_path / "export.xml"
+    path.write_text(APPLE_HEADER + body + "</HealthData>\n", encoding="utf-8")
+    assert import_file(engine, path, user).counts.landed == 6
+
+    start = int(pd.Timestamp("2024-03-01 09:00:00", tz="UTC").value // 1000)
+    expected = {
+        _identity(
+            user,
+            "STEPS",
+            "Apple\u00a0Watch",
+            "",
+            str(start + i * 60_000_000),
+            str(start + i * 60_000_000 + 30_000_000),
+            value_text,
+            "count",
+            "",
+            f"2024-03-01 10:0{i}:30 +0100",
+        )
+        for i, value_text in enumerate(["97", "1e-7", "0.000025", "1e+21", "1234567.5"])
+    }
+    sleep_start = int(pd.Timestamp("2024-03-01 00:00:00", tz="UTC").value // 1000)
+    expected.add(
+        _identity(
+            user,
+            "SLEEP_ANALYSIS",
+            "Test iPhone",
+            "",
+            str(sleep_start),
+            str(sleep_start + 85 * 60_000_000),
+            "85",
+            "min",
+            "core",
+            "2024-03-01 02:25:00 +0100",
+        )
+    )
+    with engine.connect() as conn:
+        identities = set(
+            conn.execute(text("SELECT identity FROM raw.samples WHERE user_id = :u"), {"u": user}).scalars()
+        )
+    assert identities == expected
+
+
+def test_the_plain_insert_falls_back_to_on_conflict_on_a_repeat(engine: Engine) -> None:
+    user = new_user(engine, "UTC")
+    incoming = pd.DataFrame(
+        {
+            "user_id": user,
+            "metric": "HEART_RATE",
+            "value": [60.0, 61.0, 60.0],  # the third repeats the first
+            "unit": "count/min",
+            "start": ["2024-03-01T10:00:00Z", "2024-03-01T10:01:00Z", "2024-03-01T10:00:00Z"],
+            "end": ["2024-03-01T10:00:00Z", "2024-03-01T10:01:00Z", "2024-03-01T10:00:00Z"],
+            "source_name": "Polar H10",
+        }
+    )
+    with psycopg_connection(engine) as conn:
+        batch = create_batch(conn, user, "test", None)
+        first = write_chunk(conn, batch, prepare_chunk(split_for_landing(incoming)), expect_new=True)
+        assert (first.read, first.landed, first.duplicates) == (3, 2, 1)
+        again = write_chunk(conn, batch, prepare_chunk(split_for_landing(incoming.iloc[:2])), expect_new=True)
+        assert (again.read, again.landed, again.duplicates) == (2, 0, 2)
+        fresh = incoming.iloc[:1].assign(start="2024-03-01T11:00:00Z", end="2024-03-01T11:00:00Z")
+        new = write_chunk(conn, batch, prepare_chunk(split_for_landing(fresh)), expect_new=True)
+        assert (new.read, new.landed, new.duplicates) == (1, 1, 0)
+        count = conn.execute("SELECT count(*) FROM raw.samples WHERE user_id = %s", (user,)).fetchone()
+    assert count == (3,)
+
+
+def test_rows_of_unknown_users_are_quarantined_on_the_plain_path_too(engine: Engine) -> None:
+    user = new_user(engine, "UTC")
+    incoming = pd.DataFrame(
+        {
+            "user_id": [user, "nobody_here"],
+            "metric": "STEPS",
+            "value": [10, 20],
+            "unit": "count",
+            "start": "2024-03-01T10:00:00Z",
+            "end": "2024-03-01T10:01:00Z",
+            "source_name": "Phone",
+            "metadata": [None, '{"note": "x"}'],
+        }
+    )
+    with psycopg_connection(engine) as conn:
+        batch = create_batch(conn, user, "test", None)
+        counts = write_chunk(conn, batch, prepare_chunk(split_for_landing(incoming)), expect_new=True)
+        payload = conn.execute("SELECT reason, payload FROM raw.quarantine WHERE batch_id = %s", (batch,)).fetchall()
+    assert (counts.read, counts.landed, counts.rejected, counts.duplicates) == (2, 1, 1, 0)
+    assert payload[0][0] == "unknown user 'nobody_here'"
+    assert payload[0][1]["metadata"] == {"note": "x"} and payload[0][1]["value"] == 20
