@@ -4,7 +4,10 @@ run on the same server (DESIGN §10).
     .venv/bin/python -m benchmarks.pipeline_end_to_end [--users 50] [--days 60]
 
 Untimed setup: synthetic data (about 1,300 samples per user-day) is generated and landed in raw.samples.
-Floor: COPY the same raw rows into a scratch table and one SQL GROUP BY into hourly buckets.
+Floor (DESIGN §10): COPY the same raw rows into a table and one SQL GROUP BY into hourly buckets. "The same raw
+rows" are the columns the pipeline reads (identity, user, metric, value, unit, stage, start, end, zone, source,
+device); they go into a temporary table (no WAL: the cheapest COPY target), and the target is judged against this
+floor. A narrower floor of six columns is printed beside it for reference.
 Pipeline: every user-day recomputed the way the assets do it (runner.py: chunks of CHUNK_USER_DAYS with loading,
 computing and writing overlapped; the SQL models two chunks at a time), in this process.
 Target (issue 4): at least 100,000 samples/s and within 3x the floor.
@@ -25,15 +28,28 @@ from pipeline.samples.runner import CHUNK_USER_DAYS, aggregate_user_days, dedupl
 from pipeline.synthetic.generator import SyntheticConfig, generate
 from pipeline.synthetic.load import load_dataset
 
-FLOOR_COLUMNS = "user_id text, metric text, value float8, unit text, start_utc timestamptz, end_utc timestamptz"
+FLOORS = {
+    "same columns": "identity uuid, user_id text, metric text, value float8, unit text, stage text, "
+    "start_utc timestamptz, end_utc timestamptz, timezone text, source_name text, device_class text",
+    "six columns": "user_id text, metric text, value float8, unit text, start_utc timestamptz, end_utc timestamptz",
+}
 
 
-def floor_seconds(conn, raw_csv: bytes) -> float:  # type: ignore[no-untyped-def]
+def raw_csv(conn, columns: str) -> bytes:  # type: ignore[no-untyped-def]
+    names = ", ".join(column.split()[0] for column in columns.split(", "))
+    buffer = io.BytesIO()
+    with conn.cursor().copy(f"COPY (SELECT {names} FROM raw.samples) TO STDOUT WITH (FORMAT csv)".encode()) as copy:
+        for chunk in copy:
+            buffer.write(chunk)
+    return buffer.getvalue()
+
+
+def floor_seconds(conn, columns: str, csv: bytes) -> float:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     with conn.transaction():
-        conn.execute(f"CREATE TEMP TABLE floor_raw ({FLOOR_COLUMNS}) ON COMMIT DROP".encode())
+        conn.execute(f"CREATE TEMP TABLE floor_raw ({columns}) ON COMMIT DROP".encode())
         with conn.cursor().copy(b"COPY floor_raw FROM STDIN WITH (FORMAT csv)") as copy:
-            copy.write(raw_csv)
+            copy.write(csv)
         conn.execute(
             "CREATE TEMP TABLE floor_hourly ON COMMIT DROP AS SELECT user_id, metric, date_trunc('hour', start_utc) "
             "AS hour, sum(value) AS sum, count(*) AS count FROM floor_raw GROUP BY 1, 2, 3"
@@ -55,20 +71,17 @@ def main() -> None:
         load_dataset(engine, dataset)
         print(f"landed in {time.perf_counter() - t:.1f}s", flush=True)
         user_days = dataset.truth[["user_id", "local_date"]].sort_values(["user_id", "local_date"])
+        floors: dict[str, float] = {}
         with psycopg_connection(engine) as conn:
-            buffer = io.BytesIO()
-            with conn.cursor().copy(
-                b"COPY (SELECT user_id, metric, value, unit, start_utc, end_utc FROM raw.samples) "
-                b"TO STDOUT WITH (FORMAT csv)"
-            ) as copy:
-                for chunk in copy:
-                    buffer.write(chunk)
             raw_rows = conn.execute("SELECT count(*) FROM raw.samples").fetchone()[0]  # type: ignore[index]
-            floor = floor_seconds(conn, buffer.getvalue())
-            print(
-                f"floor: {raw_rows:,} rows COPY + GROUP BY in {floor:.1f}s = {raw_rows / floor:,.0f} samples/s",
-                flush=True,
-            )
+            for name, columns in FLOORS.items():
+                floors[name] = floor_seconds(conn, columns, raw_csv(conn, columns))
+                print(
+                    f"floor ({name}): {raw_rows:,} rows COPY + GROUP BY in {floors[name]:.1f}s = "
+                    f"{raw_rows / floors[name]:,.0f} samples/s",
+                    flush=True,
+                )
+        floor = floors["same columns"]
         t = time.perf_counter()
         import great_expectations  # noqa: F401  (a one-off per process, like the interpreter's start: not measured)
 
@@ -92,7 +105,8 @@ def main() -> None:
         total = time.perf_counter() - started
         print(
             f"\npipeline: {len(user_days):,} user-days, {raw_rows:,} samples in {total:.1f}s = "
-            f"{raw_rows / total:,.0f} samples/s; {total / floor:.1f}x the floor"
+            f"{raw_rows / total:,.0f} samples/s; {total / floor:.1f}x the floor "
+            f"({total / floors['six columns']:.1f}x the six-column floor)"
         )
         print("where the time goes: " + ", ".join(f"{k} {v:.1f}s ({v / total:.0%})" for k, v in phases.items()))
         print(
