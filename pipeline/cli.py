@@ -15,7 +15,6 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from pipeline import accounts
-from pipeline.backfill import BackfillError
 from pipeline.infra.database import create_warehouse_engine, redacted, warehouse_url
 from pipeline.infra.embedded_server import EmbeddedPostgres, EmbeddedServerError
 from pipeline.infra.migrations import MigrationError, current_version, migrate
@@ -295,10 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         EmbeddedServerError,
         MigrationError,
         AppleExportError,
-        BackfillError,
         ValueError,
         FileNotFoundError,
-        RuntimeError,
+        RuntimeError,  # and pipeline.backfill.BackfillError, not imported: it would load Dagster for every command
     ) as exc:
         print(f"healthpipe: error: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -132,3 +134,13 @@ def test_rows_of_unknown_users_are_quarantined_on_the_plain_path_too(engine: Eng
     assert (counts.read, counts.landed, counts.rejected, counts.duplicates) == (2, 1, 1, 0)
     assert payload[0][0] == "unknown user 'nobody_here'"
     assert payload[0][1]["metadata"] == {"note": "x"} and payload[0][1]["value"] == 20
+
+
+def test_the_import_command_loads_neither_dagster_nor_great_expectations() -> None:
+    """They cost `healthpipe import` a second of start-up and ~45 MB resident, for nothing it uses."""
+    probe = (
+        "import sys, pipeline.cli, pipeline.ingest.importer\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'dagster', 'great_expectations'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
