@@ -204,27 +204,40 @@ def normalize_unit_spelling(units: pd.Series) -> pd.Series:
     return units.fillna("").astype(str).str.strip().str.lower()
 
 
+def _unit_factor(metric_name: str, unit: str) -> tuple[float | None, bool]:
+    """(factor to the canonical unit or None, whether values <= 1 are fractions) of one spelled unit."""
+    metric = METRICS.get(metric_name)
+    if metric is None:
+        return None, False
+    factor = metric.units.get(unit)
+    molar = _MOLAR_UNIT.match(unit)
+    if factor is None and molar and metric.name == "BLOOD_GLUCOSE":
+        factor = float(molar.group("molar_mass")) / 10.0
+    return factor, factor is not None and unit in metric.fraction_units
+
+
 def canonical_factors(metrics: pd.Series, units: pd.Series, values: pd.Series) -> pd.Series:
     """Factor that turns each ``value`` in ``unit`` into the metric's canonical unit; NaN where not convertible.
 
-    Vectorized: one lookup per distinct (metric, unit) pair, then a map over the rows.
+    Vectorized: one lookup per distinct (metric, unit) pair, then a gather over the rows (the three series are
+    aligned row by row).
     """
-    spelled = normalize_unit_spelling(units)
-    factors = pd.Series(np.nan, index=metrics.index, dtype="float64")
-    groups = pd.DataFrame({"m": metrics, "u": spelled}).groupby(["m", "u"]).groups
-    for key, index in groups.items():
-        metric_name, unit = (str(part) for part in key)  # type: ignore[attr-defined]
-        metric = METRICS.get(metric_name)
-        if metric is None:
-            continue
-        factor = metric.units.get(unit)
-        molar = _MOLAR_UNIT.match(unit)
-        if factor is None and molar and metric.name == "BLOOD_GLUCOSE":
-            factor = float(molar.group("molar_mass")) / 10.0
-        if factor is None:
-            continue
-        factors.loc[index] = factor
-        if unit in metric.fraction_units:
-            fractional = index[values.loc[index].to_numpy() <= 1.0]
-            factors.loc[fractional] = 100.0
-    return factors
+    metric_codes, metric_names = pd.factorize(metrics)
+    unit_codes, raw_units = pd.factorize(units)
+    # a missing unit (code -1) picks the last entry, the empty spelling
+    spelled = np.append(normalize_unit_spelling(pd.Series(raw_units, dtype=object)).to_numpy(dtype=object), "")
+    pair = metric_codes.astype(np.int64) * (len(spelled) + 1) + (unit_codes + 1)
+    pairs, row_pair = np.unique(pair, return_inverse=True)
+    pair_factor = np.full(len(pairs), np.nan)
+    pair_fraction = np.zeros(len(pairs), dtype=bool)
+    for at, key in enumerate(pairs):
+        metric_code, unit_slot = divmod(int(key), len(spelled) + 1)
+        if metric_code < 0:
+            continue  # no metric
+        factor, fraction = _unit_factor(str(metric_names[metric_code]), str(spelled[unit_slot - 1]))
+        if factor is not None:
+            pair_factor[at], pair_fraction[at] = factor, fraction
+    factors = pair_factor[row_pair.reshape(-1)]
+    fractional = pair_fraction[row_pair.reshape(-1)] & (values.to_numpy() <= 1.0)
+    factors[fractional] = 100.0
+    return pd.Series(factors, index=metrics.index, dtype="float64")

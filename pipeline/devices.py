@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+import numpy as np
 import pandas as pd
 
 
@@ -56,18 +57,20 @@ def classify_source(source_name: str, device: str | None, user_entered: bool) ->
 
 def classify_sources(source_names: pd.Series, devices: pd.Series, user_entered: pd.Series) -> pd.Series:
     """Vectorized `classify_source`: evaluated once per distinct (name, device, user_entered) combination."""
-    frame = pd.DataFrame(
-        {
-            "name": source_names.astype("string").fillna(""),
-            "device": devices.astype("string").fillna(""),
-            "manual": user_entered.astype("boolean").fillna(False),
-        }
+    name_codes, names = pd.factorize(source_names.astype("string").fillna(""))
+    device_codes, device_names = pd.factorize(devices.astype("string").fillna(""))
+    manual = user_entered.astype("boolean").fillna(False).to_numpy(dtype=bool)
+    combined = (name_codes.astype(np.int64) * len(device_names) + device_codes) * 2 + manual
+    distinct, row_combination = np.unique(combined, return_inverse=True)
+    classes = np.array(
+        [
+            classify_source(
+                str(names[key // 2 // len(device_names)]),
+                str(device_names[key // 2 % len(device_names)]),
+                bool(key % 2),
+            )
+            for key in distinct.tolist()
+        ],
+        dtype=object,
     )
-    distinct = frame.drop_duplicates()
-    distinct = distinct.assign(
-        device_class=[
-            classify_source(n, d, bool(m))
-            for n, d, m in zip(distinct["name"], distinct["device"], distinct["manual"], strict=True)
-        ]
-    )
-    return frame.merge(distinct, on=["name", "device", "manual"], how="left")["device_class"].set_axis(frame.index)
+    return pd.Series(classes[row_combination.reshape(-1)], index=source_names.index, dtype="str")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -98,11 +99,27 @@ def parse_apple_instants(texts: pd.Series) -> pd.Series:
     return pd.Series(parsed.to_pandas().array, index=texts.index, dtype="datetime64[us, UTC]")
 
 
-def _add_reason(reasons: pd.Series, mask: pd.Series | np.ndarray, reason: str | pd.Series) -> pd.Series:
+def _numbers(values: pd.Series) -> pd.Series:
+    """Numbers from any column, NaN where not a number. Text goes through Arrow's parser first (~8x faster than
+    ``pd.to_numeric``, and the same doubles: both round correctly); text Arrow refuses (spaces around a number,
+    words) goes to ``pd.to_numeric``, which decides what is a number as it always has."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        try:
+            parsed = pc.cast(pa.array(values.array, type=pa.string(), from_pandas=True), pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        else:
+            return pd.Series(parsed.to_numpy(zero_copy_only=False), index=values.index, dtype="float64")
+    return pd.to_numeric(values, errors="coerce")
+
+
+def _add_reason(reasons: pd.Series, mask: pd.Series | np.ndarray, reason: str | Callable[[], pd.Series]) -> pd.Series:
+    """Append ``reason`` to the reasons of the rows in ``mask``; a callable reason (a text per row) is only built
+    when some row needs it, so clean chunks pay for no string building."""
     mask = pd.Series(mask, index=reasons.index).fillna(False).astype(bool)
     if not mask.any():
         return reasons
-    text = reason if isinstance(reason, str) else reason[mask].fillna("?")
+    text = reason if isinstance(reason, str) else reason()[mask].fillna("?")
     joined = reasons[mask].where(reasons[mask] == "", reasons[mask] + "; ") + text
     reasons = reasons.copy()
     reasons[mask] = joined
@@ -125,11 +142,11 @@ def split_for_landing(incoming: pd.DataFrame, date_format: str = "ISO8601") -> L
     missing_metric = metric.isna() | (metric == "")
     reasons = _add_reason(reasons, missing_metric, "missing metric type")
     reasons = _add_reason(
-        reasons, ~known_metric & ~missing_metric, "unknown metric type '" + frame["metric"].astype(str) + "'"
+        reasons, ~known_metric & ~missing_metric, lambda: "unknown metric type '" + frame["metric"].astype(str) + "'"
     )
     reasons = _add_reason(reasons, frame["user_id"].isna() | (frame["user_id"].astype(str) == ""), "missing user")
 
-    value = pd.to_numeric(frame["value"], errors="coerce")
+    value = _numbers(frame["value"])
     reasons = _add_reason(reasons, value.isna() | ~np.isfinite(value.fillna(0)), "value is not a number")
 
     start, start_naive = _parse_instants(frame["start"], date_format)
@@ -144,28 +161,28 @@ def split_for_landing(incoming: pd.DataFrame, date_format: str = "ISO8601") -> L
     reasons = _add_reason(
         reasons,
         known_metric & factors.isna(),
-        "unit '" + unit.astype(str) + "' not convertible for " + metric.astype(str),
+        lambda: "unit '" + unit.astype(str) + "' not convertible for " + metric.astype(str),
     )
 
     is_sleep = metric == "SLEEP_ANALYSIS"
     stage = frame["stage"].astype("string").str.strip().str.lower()
     stage = stage.where(~is_sleep | stage.notna(), "asleep").where(is_sleep)
     reasons = _add_reason(
-        reasons, is_sleep & ~stage.isin(SLEEP_STAGES), "unknown sleep stage '" + stage.astype(str) + "'"
+        reasons, is_sleep & ~stage.isin(SLEEP_STAGES), lambda: "unknown sleep stage '" + stage.astype(str) + "'"
     )
 
     zone = frame["timezone"].astype("string").str.strip()
     zone = zone.where(zone != "")
     distinct_zones = zone.dropna().unique()
     bad_zones = [z for z in distinct_zones if z not in _known_zones() and not _OFFSET_ZONE.match(z)]
-    reasons = _add_reason(reasons, zone.isin(bad_zones), "unknown time zone '" + zone.astype(str) + "'")
+    reasons = _add_reason(reasons, zone.isin(bad_zones), lambda: "unknown time zone '" + zone.astype(str) + "'")
 
     source_name = frame["source_name"].astype("string").str.strip().fillna("").replace("", "unknown")
     given_class = frame["device_class"].astype("string").str.strip().str.lower()
     reasons = _add_reason(
         reasons,
         given_class.notna() & ~given_class.isin(list(_DEVICE_CLASSES)),
-        "unknown device class '" + given_class.astype(str) + "'",
+        lambda: "unknown device class '" + given_class.astype(str) + "'",
     )
     derived_class = classify_sources(
         source_name, frame["device"], frame["user_entered"].astype("boolean").fillna(False)
