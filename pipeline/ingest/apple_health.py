@@ -168,8 +168,10 @@ def _attributes(tags: pa.Array, names: tuple[str, ...]) -> dict[str, pa.Array]:
     """The named attributes of each tag (null where absent), all at once.
 
     Splitting a tag on ``"`` puts ``name=`` parts at even positions and values at odd ones (a value cannot hold a
-    raw ``"``), so one split plus an equality mask per name replaces a regular expression per name.
+    raw ``"``), so one split plus one lookup of every key in the names replaces a regular expression per name. The
+    values are gathered with one ``take`` into a names x tags block whose slices are the columns.
     """
+    rows = len(tags)
     parts = pc.split_pattern(tags, '"')
     flat = pc.list_flatten(parts)
     owner = pc.list_parent_indices(parts).to_numpy()
@@ -188,14 +190,11 @@ def _attributes(tags: pa.Array, names: tuple[str, ...]) -> dict[str, pa.Array]:
         stripped = pc.replace_substring_regex(pc.take(keys, pa.array(odd_first)), r"^\S+\s+", "")
         found_first = pc.index_in(stripped, value_set=pa.array(spellings))
         which[odd_first] = pc.fill_null(found_first, -1).to_numpy()
-    result = {}
-    for number, name in enumerate(names):
-        at = key_at[which == number]
-        scatter = np.full(len(tags), -1, dtype=np.int64)
-        scatter[owner[at]] = np.arange(at.size)
-        values = _unescape(pc.take(flat, pa.array(at + 1)))
-        result[name] = pc.take(values, pa.array(scatter, mask=scatter < 0))
-    return result
+    named = which >= 0
+    gather = np.full(len(names) * rows, -1, dtype=np.int64)
+    gather[which[named] * rows + owner[key_at[named]]] = key_at[named] + 1  # a repeated attribute: the last wins
+    values = _unescape(pc.take(flat, pa.array(gather, mask=gather < 0)))
+    return {name: values.slice(number * rows, rows) for number, name in enumerate(names)}
 
 
 def _json_string(values: pa.Array) -> pa.Array:
@@ -210,61 +209,79 @@ class _ParseState:
     closed: bool = False  # saw </HealthData>
 
 
-def _parse_piece(text: str, state: _ParseState, summary: ReadSummary) -> pd.DataFrame:
-    """Records of one piece as raw attribute columns plus metadata (JSON text), time zone and user-entered flag."""
+_ELEMENT_NAME = r"^(?P<n>/?[A-Za-z]+)"
+_SELF_CLOSING = r"/>\s*$"
+RAW_COLUMNS = (*_RECORD_FIELDS, "metadata", "timezone", "user_entered")
+
+
+def _scatter(values: pa.Array, rows: np.ndarray, length: int) -> pa.Array:
+    """``values[i]`` placed at row ``rows[i]`` of an array of ``length`` (null elsewhere; a repeated row: the last)."""
+    gather = np.full(length, -1, dtype=np.int64)
+    gather[rows] = np.arange(len(rows))
+    return pc.take(values, pa.array(gather, mask=gather < 0))
+
+
+def _parse_piece(text: str, state: _ParseState, summary: ReadSummary) -> pa.Table:
+    """Records of one piece as raw attribute columns plus metadata (JSON text), time zone and user-entered flag.
+
+    Tags are told apart with prefix tests (``Record ``, ``MetadataEntry ``); only the few other tags (closing tags,
+    Correlation, Workout, ...) have their name read by a regular expression."""
     tags = pa.array(text.split("<"), pa.string())  # Arrow's split_pattern is far slower on one long string
-    names = pc.struct_field(pc.extract_regex(tags, r"^(?P<n>/?[A-Za-z]+)"), "n")
-    names_np = names.to_numpy(zero_copy_only=False)
-    self_closing = pc.match_substring_regex(tags, r"/>\s*$").to_numpy(zero_copy_only=False)
-    is_record = names_np == "Record"
+    count = len(tags)
+    is_record = pc.starts_with(tags, "Record ").to_numpy(zero_copy_only=False)
+    is_entry = pc.starts_with(tags, "MetadataEntry ").to_numpy(zero_copy_only=False)
+    others = np.flatnonzero(~(is_record | is_entry))
+    other_tags = pc.take(tags, pa.array(others))
+    other_names = pc.struct_field(pc.extract_regex(other_tags, _ELEMENT_NAME), "n")
+    is_record[others] = pc.fill_null(pc.equal(other_names, "Record"), False).to_numpy(zero_copy_only=False)
+    is_entry[others] = pc.fill_null(pc.equal(other_names, "MetadataEntry"), False).to_numpy(zero_copy_only=False)
+    tallies = pc.value_counts(other_names)
+    for name, number in zip(tallies.field("values").to_pylist(), tallies.field("counts").to_pylist(), strict=True):
+        if isinstance(name, str) and not name.startswith("/") and name not in _QUIET_TAGS:
+            summary.other_elements[name] += int(number)
+    state.closed = state.closed or bool(pc.any(pc.equal(other_names, "/HealthData")).as_py())
     # Correlation nesting, carried across pieces
-    delta = (names_np == "Correlation") & ~self_closing
-    delta = delta.astype(np.int64) - (names_np == "/Correlation")
+    opens_correlation = pc.and_(
+        pc.equal(other_names, "Correlation"), pc.invert(pc.match_substring_regex(other_tags, _SELF_CLOSING))
+    )
+    delta = np.zeros(count, dtype=np.int64)
+    delta[others] = pc.fill_null(opens_correlation, False).to_numpy(zero_copy_only=False).astype(np.int64)
+    delta[others] -= pc.fill_null(pc.equal(other_names, "/Correlation"), False).to_numpy(zero_copy_only=False)
     depth_after = state.correlation_depth + np.cumsum(delta)
     depth_at = depth_after - delta
-    state.correlation_depth = int(depth_after[-1]) if depth_after.size else state.correlation_depth
-    state.closed = state.closed or bool((names_np == "/HealthData").any())
-    # which record a MetadataEntry belongs to: the open record before it, if any
-    record_ordinal = np.cumsum(is_record) - 1
-    opens = pd.Series(np.nan, index=range(len(names_np)))
-    opens[is_record] = np.where(self_closing[is_record], 0.0, 1.0)
-    opens[(names_np != "Record") & (names_np != "MetadataEntry")] = 0.0
-    inside = opens.ffill().fillna(0.0).to_numpy() == 1.0
-    for tag_name, count in pd.Series(names_np[~is_record]).value_counts().items():
-        if isinstance(tag_name, str) and not tag_name.startswith("/") and tag_name not in _QUIET_TAGS:
-            summary.other_elements[tag_name] += int(count)
-
+    state.correlation_depth = int(depth_after[-1]) if count else state.correlation_depth
+    # A MetadataEntry belongs to the record before it when that record is open and nothing else came between.
+    records_at = np.flatnonzero(is_record)
+    open_record = np.zeros(count, dtype=bool)
+    open_record[records_at] = ~pc.match_substring_regex(pc.take(tags, pa.array(records_at)), _SELF_CLOSING).to_numpy(
+        zero_copy_only=False
+    )
+    last_other = np.maximum.accumulate(np.where(is_entry, -1, np.arange(count))) if count else np.zeros(0, np.int64)
     top_level = is_record & (depth_at == 0)
     summary.records += int(top_level.sum())
-    record_tags = pc.filter(tags, pa.array(top_level))
-    columns = _attributes(record_tags, _RECORD_FIELDS)
-    frame = pd.DataFrame(
-        {name: pd.Series(values, dtype=pd.ArrowDtype(pa.string())) for name, values in columns.items()}
-    ).astype("string")
-    # metadata: key/value pairs of entries inside a top-level record, as one JSON object per record
-    entry_mask = (names_np == "MetadataEntry") & inside & (depth_at == 0)
-    frame["metadata"] = None
-    frame["timezone"] = pd.Series(pd.NA, index=frame.index, dtype="string")
-    frame["user_entered"] = False
-    if entry_mask.any():
-        entries = pc.filter(tags, pa.array(entry_mask))
-        pairs = _attributes(entries, ("key", "value"))
+    record_rows = int(top_level.sum())
+    row_of = np.cumsum(top_level) - 1
+    columns = _attributes(pc.take(tags, pa.array(np.flatnonzero(top_level))), _RECORD_FIELDS)
+    entry_at = np.flatnonzero(is_entry & (depth_at == 0) & (last_other >= 0) & open_record[np.maximum(last_other, 0)])
+    entry_at = entry_at[top_level[last_other[entry_at]]]
+    metadata = pa.nulls(record_rows, pa.string())
+    timezone = pa.nulls(record_rows, pa.string())
+    user_entered = np.zeros(record_rows, dtype=bool)
+    if entry_at.size:
+        pairs = _attributes(pc.take(tags, pa.array(entry_at)), ("key", "value"))
         keys, values = pairs["key"], pairs["value"]
-        owners = record_ordinal[entry_mask]
-        # owners are ordinals among all records of the piece; map to positions among top-level records
-        position = np.cumsum(top_level) - 1
-        owner_rows = position[np.flatnonzero(is_record)[owners]]
+        owner_rows = row_of[last_other[entry_at]]
+        # key/value pairs of entries inside a top-level record, as one JSON object per record
         fragments = pc.binary_join_element_wise(_json_string(keys), _json_string(values), ": ")
         grouped = pa.table({"row": owner_rows, "fragment": fragments}).group_by("row").aggregate([("fragment", "list")])
         objects = pc.binary_join_element_wise("{", pc.binary_join(grouped["fragment_list"], ", "), "}", "")
-        rows = grouped["row"].to_numpy()
-        frame.loc[rows, "metadata"] = objects.to_numpy(zero_copy_only=False)
-        entry_frame = pd.DataFrame({"row": owner_rows, "key": keys.to_pylist(), "value": values.to_pylist()})
-        zones = entry_frame[entry_frame["key"] == "HKTimeZone"].drop_duplicates("row", keep="last")
-        frame.loc[zones["row"].to_numpy(), "timezone"] = zones["value"].to_numpy()
-        typed = entry_frame[(entry_frame["key"] == "HKWasUserEntered") & (entry_frame["value"] == "1")]
-        frame.loc[typed["row"].to_numpy(), "user_entered"] = True
-    return frame
+        metadata = _scatter(objects, grouped["row"].to_numpy(), record_rows)
+        is_zone = pc.fill_null(pc.equal(keys, "HKTimeZone"), False)
+        timezone = _scatter(pc.filter(values, is_zone), owner_rows[is_zone.to_numpy(zero_copy_only=False)], record_rows)
+        typed = pc.fill_null(pc.and_(pc.equal(keys, "HKWasUserEntered"), pc.equal(values, "1")), False)
+        user_entered[owner_rows[typed.to_numpy(zero_copy_only=False)]] = True
+    columns |= {"metadata": metadata, "timezone": timezone, "user_entered": pa.array(user_entered)}
+    return pa.table([columns[name] for name in RAW_COLUMNS], names=list(RAW_COLUMNS))
 
 
 def _pieces(stream: IO[bytes], path: Path) -> Iterator[tuple[str, int]]:
@@ -284,45 +301,54 @@ def _pieces(stream: IO[bytes], path: Path) -> Iterator[tuple[str, int]]:
         yield buffer.decode("utf-8", errors="replace"), len(buffer)
 
 
-def _to_incoming(raw: pd.DataFrame, user_id: str, summary: ReadSummary) -> pd.DataFrame:
+_HK_NAMES = pa.array(list(HK_TYPES))
+_HK_METRICS = pa.array(list(HK_TYPES.values()))
+
+
+def _to_incoming(raw: pa.Table, user_id: str, summary: ReadSummary) -> pd.DataFrame:
     """Catalogue records as an incoming-samples frame (landing.INCOMING_COLUMNS); other types are counted."""
-    metric = raw["type"].map(HK_TYPES)
-    keep = metric.notna() | raw["type"].isna()  # a record without a type is a reject, not a skipped type
-    for hk_type, count in raw.loc[~keep, "type"].value_counts().items():
+    metric = pc.take(_HK_METRICS, pc.index_in(raw["type"], value_set=_HK_NAMES))
+    keep = pc.or_(pc.is_valid(metric), pc.is_null(raw["type"]))  # no type: a reject, not a skipped type
+    skipped = pc.value_counts(pc.filter(raw["type"], pc.invert(keep)))
+    for hk_type, count in zip(skipped.field("values").to_pylist(), skipped.field("counts").to_pylist(), strict=True):
         summary.skipped_types[str(hk_type)] += int(count)
-    raw, metric = raw[keep], metric[keep]
-    is_sleep = metric == "SLEEP_ANALYSIS"
-    value = raw["value"]
-    unit = raw["unit"]
-    stage = pd.Series(pd.NA, index=raw.index, dtype="string")
+    raw = raw.filter(keep).append_column("metric", pc.filter(metric, keep))
+    source_app = pc.coalesce(
+        pc.binary_join_element_wise(raw["sourceName"], raw["sourceVersion"], " "), raw["sourceName"]
+    )
+    raw = raw.append_column("source_app", source_app)
+    frame = raw.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
+    value, unit = frame["value"], frame["unit"]
+    stage = pd.Series(pd.NA, index=frame.index, dtype="string")
+    is_sleep = frame["metric"] == "SLEEP_ANALYSIS"
     if is_sleep.any():
         # A sleep record's value is its stage; the quantity is its duration in minutes.
         minutes = (
-            parse_apple_instants(raw.loc[is_sleep, "endDate"]) - parse_apple_instants(raw.loc[is_sleep, "startDate"])
+            parse_apple_instants(frame.loc[is_sleep, "endDate"])
+            - parse_apple_instants(frame.loc[is_sleep, "startDate"])
         ).dt.total_seconds() / 60.0
-        stage = stage.where(~is_sleep, raw["value"].map(SLEEP_VALUES).fillna(raw["value"]))
+        stage = stage.where(~is_sleep, value.map(SLEEP_VALUES).fillna(value))
         value = value.where(~is_sleep, minutes.astype("string"))
         unit = unit.where(~is_sleep, "min")
-    versioned = raw["sourceName"] + " " + raw["sourceVersion"]
     return pd.DataFrame(
         {
             "user_id": user_id,
-            "metric": metric,
+            "metric": frame["metric"],
             "value": value,
             "unit": unit,
             "stage": stage,
-            "start": raw["startDate"],
-            "end": raw["endDate"],
-            "timezone": raw["timezone"],
-            "source_name": raw["sourceName"],
+            "start": frame["startDate"],
+            "end": frame["endDate"],
+            "timezone": frame["timezone"],
+            "source_name": frame["sourceName"],
             "device_class": None,
-            "source_app": versioned.fillna(raw["sourceName"]),
-            "device": raw["device"],
-            "external_id": raw["creationDate"],
-            "metadata": raw["metadata"],
-            "user_entered": raw["user_entered"].astype(bool),
+            "source_app": frame["source_app"],
+            "device": frame["device"],
+            "external_id": frame["creationDate"],
+            "metadata": frame["metadata"],
+            "user_entered": frame["user_entered"].astype(bool),
         }
-    ).reset_index(drop=True)
+    )
 
 
 def read_export(
@@ -336,7 +362,7 @@ def read_export(
     ``chunk_size`` bounds the records held at once (a piece may add up to one piece's worth more)."""
     summary = ReadSummary()
     state = _ParseState()
-    pending: list[pd.DataFrame] = []
+    pending: list[pa.Table] = []
     held = 0
     with open_export(path) as (stream, total):
         for text, consumed in _pieces(stream, path):
@@ -347,9 +373,9 @@ def read_export(
             pending.append(records)
             held += len(records)
             if held >= chunk_size:
-                yield _to_incoming(pd.concat(pending, ignore_index=True), user_id, summary), summary
+                yield _to_incoming(pa.concat_tables(pending), user_id, summary), summary
                 pending, held = [], 0
-    last = _to_incoming(pd.concat(pending, ignore_index=True), user_id, summary) if pending else pd.DataFrame()
+    last = _to_incoming(pa.concat_tables(pending), user_id, summary) if pending else pd.DataFrame()
     if summary.records == 0 and not summary.other_elements:
         raise AppleExportError(f"{path.name} holds no Apple Health records (is it an export.xml?)")
     yield last, summary
