@@ -265,7 +265,8 @@ def write_chunk(conn: Connection, batch_id: int, chunk: PreparedChunk, expect_ne
                     landed = -1
             if landed < 0:
                 landed = conn.execute(_INSERT_NEW.encode(), (batch_id,)).rowcount
-            unknown_user = conn.execute(_QUARANTINE_UNKNOWN_USERS.encode(), (batch_id,)).rowcount
+            if landed < chunk.sample_count:  # every row landed: no row can be of an unknown user
+                unknown_user = conn.execute(_QUARANTINE_UNKNOWN_USERS.encode(), (batch_id,)).rowcount
         if chunk.reject_count:
             conn.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS reject_stage (user_id text, reason text, payload jsonb) "
