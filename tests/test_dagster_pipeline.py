@@ -12,6 +12,7 @@ from dagster import (
     AssetKey,
     AssetSelection,
     DagsterInstance,
+    DagsterRunStatus,
     PartitionKeyRange,
     RunRequest,
     SensorResult,
@@ -199,6 +200,44 @@ def test_a_recompute_request_from_the_ui_becomes_range_runs_that_materialize_it(
         rows = conn.execute("SELECT user_id, local_date::text FROM core.partition_stats ORDER BY 1, 2").fetchall()
     assert rows == [(u, d) for u in ("u0001", "u0002") for d in ("2024-03-07", "2024-03-08")]
     engine.dispose()
+
+
+def test_recompute_requests_are_taken_in_order_and_the_sensor_waits_for_one_still_running(warehouse_url: URL) -> None:
+    engine = create_warehouse_engine(warehouse_url)
+    load_dataset(engine, generate(SyntheticConfig(users=3, days=1, start=dt.date(2024, 3, 6), seed=3)))
+    engine.dispose()
+    resources = {"warehouse": defs.resources["warehouse"]}  # type: ignore[index]
+    job = defs.get_job_def(REQUEST_JOB)
+
+    def request(user: str, status: DagsterRunStatus) -> str:
+        config = {"users": [user], "first_day": "2024-03-06", "last_day": "2024-03-06"}
+        run_config = {"ops": {"recompute_request": {"config": config}}}
+        return instance.create_run_for_job(job, run_config=run_config, status=status).run_id
+
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(USERS_PARTITION, ["u0001", "u0002", "u0003"])
+        first = request("u0001", DagsterRunStatus.SUCCESS)
+        request("u0002", DagsterRunStatus.FAILURE)  # a failed request launches nothing
+        many = [request("u0003", DagsterRunStatus.SUCCESS) for _ in range(105)]  # more than one page of records
+        running = request("u0002", DagsterRunStatus.STARTED)
+        later = request("u0001", DagsterRunStatus.SUCCESS)  # must not overtake the one still running
+
+        result = recompute_requests(build_sensor_context(instance=instance, definitions=defs, resources=resources))
+        assert isinstance(result, SensorResult)
+        assert [r.tags["healthpipe/request"] for r in result.run_requests or []] == [first, *many]
+        assert [expand(r, instance) for r in (result.run_requests or [])[:2]] == [
+            {("u0001", "2024-03-06")},
+            {("u0003", "2024-03-06")},
+        ]
+
+        running_run = instance.get_run_by_id(running)
+        assert running_run is not None
+        instance.report_run_failed(running_run)
+        result = recompute_requests(
+            build_sensor_context(instance=instance, definitions=defs, resources=resources, cursor=result.cursor)
+        )
+        assert isinstance(result, SensorResult)
+        assert [r.tags["healthpipe/request"] for r in result.run_requests or []] == [later]
 
 
 def test_a_run_whose_range_no_longer_matches_its_plan_fails(warehouse_url: URL) -> None:

@@ -15,6 +15,7 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
+    RunRecord,
     RunRequest,
     RunsFilter,
     SensorEvaluationContext,
@@ -137,13 +138,20 @@ def recompute_requests(context: SensorEvaluationContext, warehouse: WarehouseRes
     """The cursor is the storage id of the last request run dealt with; requests are taken in the order they were
     made, and the sensor stops at the first one still running (so a later request never overtakes it)."""
     after = int(context.cursor or 0)
-    records = context.instance.get_run_records(filters=RunsFilter(job_name=REQUEST_JOB), limit=100)
+    records: list[RunRecord] = []
+    page_after: str | None = None
+    while True:  # newest first, page by page, back to the last request dealt with
+        page = context.instance.get_run_records(filters=RunsFilter(job_name=REQUEST_JOB), limit=100, cursor=page_after)
+        records.extend(r for r in page if r.storage_id > after)
+        if len(page) < 100 or page[-1].storage_id <= after:
+            break
+        page_after = page[-1].dagster_run.run_id
     handled = after
     requests: list[RunRequest] = []
     notes: list[str] = []
     with psycopg_connection(warehouse.engine()) as conn:
         planner = RunPlanner(context.instance, conn)
-        for record in sorted((r for r in records if r.storage_id > after), key=lambda r: r.storage_id):
+        for record in sorted(records, key=lambda r: r.storage_id):
             run = record.dagster_run
             if not run.is_finished:
                 break
