@@ -24,7 +24,6 @@ from pipeline.samples.io import (
     transaction,
 )
 from pipeline.transform.compute import compute, prepare_samples
-from pipeline.transform.dedupe import EXACT_KEY
 from pipeline.transform.keys import pairs_isin
 from pipeline.transform.local_time import hour_buckets, resolve_zones
 from pipeline.transform.validate import validate
@@ -148,7 +147,9 @@ def derive(inputs: Inputs, user_days: pd.DataFrame, clock: Clock | None = None) 
     rejections = report.rejected.assign(local_date=by_position[report.rejected["identity"].to_numpy()])
     rejections = rejections[_in(rejections, user_days)]
     raw = raw.assign(local_date=local_date)
-    stats = _partition_stats(raw[_in(raw, user_days)], rejections, samples, user_days, by_position)
+    stats = _partition_stats(
+        raw[_in(raw, user_days)], rejections, samples, result.duplicate_identities, user_days, by_position
+    )
     ids = inputs.identities
     tables = {
         "core.rejections": to_arrow(rejections, REJECTION_COLUMNS, ids),
@@ -203,25 +204,30 @@ def _partition_stats(
     raw: pd.DataFrame,
     rejections: pd.DataFrame,
     samples: pd.DataFrame,
+    duplicates: pd.Series,
     user_days: pd.DataFrame,
     local_date: np.ndarray,
 ) -> pd.DataFrame:
+    """Row accounting per partition (by each raw row's start day): raw = accepted + rejected, and the exact
+    duplicates among the accepted."""
     keys = ["user_id", "local_date"]
     accepted = samples.assign(local_date=local_date[samples["identity"].to_numpy()])
     accepted = accepted[_in(accepted, user_days)]
-    unique = accepted.drop_duplicates(subset=EXACT_KEY) if len(accepted) else accepted
+    dropped = accepted[accepted["identity"].isin(duplicates)] if len(duplicates) else accepted.iloc[:0]
     counts = [
-        raw.groupby(keys, observed=True).size().rename("raw_rows") if len(raw) else None,
-        rejections.groupby(keys, observed=True).size().rename("rejected") if len(rejections) else None,
-        accepted.groupby(keys, observed=True).size().rename("accepted") if len(accepted) else None,
-        unique.groupby(keys, observed=True).size().rename("unique") if len(unique) else None,
+        frame.groupby(keys, observed=True).size().rename(name)
+        for name, frame in (
+            ("raw_rows", raw),
+            ("rejected", rejections),
+            ("accepted", accepted),
+            ("exact_duplicates", dropped),
+        )
+        if len(frame)
     ]
     frame = user_days.set_index(keys)
     for count in counts:
-        if count is not None:
-            frame = frame.join(count, how="left")
-    frame = frame.reindex(columns=["raw_rows", "rejected", "accepted", "unique"]).fillna(0).astype("int64")
-    frame["exact_duplicates"] = frame["accepted"] - frame["unique"]
+        frame = frame.join(count, how="left")
+    frame = frame.reindex(columns=["raw_rows", "rejected", "accepted", "exact_duplicates"]).fillna(0).astype("int64")
     return frame.reset_index()[["user_id", "local_date", "raw_rows", "rejected", "accepted", "exact_duplicates"]]
 
 

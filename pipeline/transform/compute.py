@@ -44,6 +44,7 @@ class Computed:
     daily: pd.DataFrame
     source_totals: pd.DataFrame  # user_id, metric, local_date, source_name, device_class, raw, kept
     exact_duplicates: int
+    duplicate_identities: pd.Series  # of the exact duplicates dropped (all of them, not cut to ``days``)
 
 
 def _in_days(frame: pd.DataFrame, days: pd.DataFrame | None, date_column: str = "local_date") -> pd.DataFrame:
@@ -64,7 +65,7 @@ def _with_buckets(frame: pd.DataFrame, instant: str) -> pd.DataFrame:
 def compute(samples: pd.DataFrame, days: pd.DataFrame | None = None, aggregate: bool = True) -> Computed:
     """Deduplicate and aggregate. ``days``: the (user_id, local_date) pairs to return; None = all. Without
     ``aggregate`` the hourly and daily frames are left empty (the database path aggregates in SQL)."""
-    unique, exact = drop_exact_duplicates(samples)
+    unique, duplicates = drop_exact_duplicates(samples)
     kinds = kind_of(unique["metric"])
 
     cumulative = deduplicate_cumulative(unique[kinds == CUMULATIVE]).rows
@@ -112,7 +113,8 @@ def compute(samples: pd.DataFrame, days: pd.DataFrame | None = None, aggregate: 
         hourly=_in_days(hourly, days),
         daily=_in_days(daily, days),
         source_totals=_in_days(_source_totals(slices, readings), days),
-        exact_duplicates=exact,
+        exact_duplicates=len(duplicates),
+        duplicate_identities=duplicates,
     )
 
 

@@ -35,11 +35,12 @@ def priorities(
     return result
 
 
-def drop_exact_duplicates(samples: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Rule 1: same user, type, source, start, end, value (and stage) is one sample; the lowest identity stays."""
+def drop_exact_duplicates(samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Rule 1: same user, type, source, start, end, value (and stage) is one sample; the lowest identity stays.
+    Returns the kept rows and the identities of the dropped ones."""
     ordered = samples.sort_values("identity", kind="stable")
-    kept = ordered.drop_duplicates(subset=EXACT_KEY, keep="first")
-    return kept.sort_index(), len(samples) - len(kept)
+    repeated = ordered.duplicated(subset=EXACT_KEY, keep="first")
+    return ordered[~repeated].sort_index(), ordered.loc[repeated, "identity"]
 
 
 def _ranks(frame: pd.DataFrame, extra: list[str] | None = None) -> np.ndarray:
