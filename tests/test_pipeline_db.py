@@ -167,6 +167,40 @@ def test_a_run_that_dies_midway_changes_nothing_and_a_rerun_completes(
     assert checksums(engine) == before
 
 
+def test_a_failed_chunk_of_an_overlapped_run_leaves_the_chunks_before_it_done_and_itself_untouched(
+    world: tuple[Engine, SyntheticDataset, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner writes chunk k while chunk k+1 is computed; a failure while writing the third chunk of 7
+    user-days ends the run with the first two chunks committed and the third (and later) as they were."""
+    from pipeline.samples import runner
+
+    engine, _, user_days = world
+    before = checksums(engine)
+    with psycopg_connection(engine) as conn:
+        conn.execute("UPDATE core.partition_stats SET raw_rows = -1")  # a state that recomputing restores
+    calls = {"n": 0}
+    real = runner.write
+
+    def fails_on_the_third_chunk(*args: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("the disk is full")
+        real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "write", fails_on_the_third_chunk)
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        deduplicate_user_days(engine.url, user_days, chunk_size=7)
+    stats = snapshot(engine, "core.partition_stats")
+    ordered = user_days.sort_values(["user_id", "local_date"]).reset_index(drop=True)
+    recomputed = stats.merge(ordered.iloc[:14], on=["user_id", "local_date"])
+    assert len(recomputed) == 14 and (recomputed["raw_rows"] > 0).all()  # chunks 1 and 2 committed
+    untouched = stats.merge(ordered.iloc[14:], on=["user_id", "local_date"])
+    assert len(untouched) == len(ordered) - 14 and (untouched["raw_rows"] == -1).all()  # the rest as it was
+    monkeypatch.undo()
+    run_all(engine, user_days)
+    assert checksums(engine) == before
+
+
 def test_partition_stats_conserve_rows(world: tuple[Engine, SyntheticDataset, pd.DataFrame]) -> None:
     engine, _, _ = world
     stats = snapshot(engine, "core.partition_stats")
