@@ -22,7 +22,7 @@ from pipeline.infra.settings import Settings
 from pipeline.ingest.apple_health import AppleExportError
 from pipeline.ingest.importer import FORMATS, import_file
 from pipeline.ingest.store import psycopg_connection
-from pipeline.memory import limit_malloc_arenas
+from pipeline.memory import arrow_on_system_malloc, limit_malloc_arenas
 from pipeline.progress import ProgressBar
 
 
@@ -115,6 +115,7 @@ def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     limit_malloc_arenas()
+    arrow_on_system_malloc()
     engine = _engine(settings)
     if args.user is not None:
         with psycopg_connection(engine) as conn:

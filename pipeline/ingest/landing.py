@@ -190,9 +190,11 @@ def split_for_landing(incoming: pd.DataFrame, date_format: str = "ISO8601") -> L
     device_class = given_class.fillna(derived_class)
 
     ok = reasons == ""
-    metadata = frame["metadata"].map(
-        lambda m: m if (m is None or isinstance(m, str)) else json.dumps(m, ensure_ascii=False), na_action="ignore"
-    )
+    metadata = frame["metadata"]
+    if not isinstance(metadata.dtype, pd.StringDtype):  # objects (dicts from JSON) to JSON text; text stays
+        metadata = metadata.map(
+            lambda m: m if (m is None or isinstance(m, str)) else json.dumps(m, ensure_ascii=False), na_action="ignore"
+        )
     accepted = pd.DataFrame(
         {
             "user_id": frame["user_id"].astype(str),
@@ -210,7 +212,9 @@ def split_for_landing(incoming: pd.DataFrame, date_format: str = "ISO8601") -> L
             "external_id": frame["external_id"],
             "metadata": metadata,
         }
-    )[ok]
+    )
+    if not ok.all():
+        accepted = accepted[ok]
     rejected_rows = incoming.loc[~ok]
     rejected = pd.DataFrame(
         {
