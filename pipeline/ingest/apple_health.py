@@ -198,8 +198,9 @@ def _attributes(tags: pa.Array, names: tuple[str, ...]) -> dict[str, pa.Array]:
 
 
 def _json_string(values: pa.Array) -> pa.Array:
-    for char, escaped in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
-        values = pc.replace_substring(values, char, escaped)
+    if pc.any(pc.match_substring_regex(values, '[\\\\"\\n\\r\\t]')).as_py():  # else nothing to escape
+        for char, escaped in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
+            values = pc.replace_substring(values, char, escaped)
     return pc.binary_join_element_wise('"', values, '"', "")
 
 
@@ -272,10 +273,12 @@ def _parse_piece(text: str, state: _ParseState, summary: ReadSummary) -> pa.Tabl
         keys, values = pairs["key"], pairs["value"]
         owner_rows = row_of[last_other[entry_at]]
         # key/value pairs of entries inside a top-level record, as one JSON object per record
+        # (entries come in document order, so each record's entries are one run of owner_rows)
         fragments = pc.binary_join_element_wise(_json_string(keys), _json_string(values), ": ")
-        grouped = pa.table({"row": owner_rows, "fragment": fragments}).group_by("row").aggregate([("fragment", "list")])
-        objects = pc.binary_join_element_wise("{", pc.binary_join(grouped["fragment_list"], ", "), "}", "")
-        metadata = _scatter(objects, grouped["row"].to_numpy(), record_rows)
+        starts = np.flatnonzero(np.diff(owner_rows, prepend=-1))
+        runs = pa.ListArray.from_arrays(pa.array(np.append(starts, len(owner_rows)), pa.int32()), fragments)
+        objects = pc.binary_join_element_wise("{", pc.binary_join(runs, ", "), "}", "")
+        metadata = _scatter(objects, owner_rows[starts], record_rows)
         is_zone = pc.fill_null(pc.equal(keys, "HKTimeZone"), False)
         timezone = _scatter(pc.filter(values, is_zone), owner_rows[is_zone.to_numpy(zero_copy_only=False)], record_rows)
         typed = pc.fill_null(pc.and_(pc.equal(keys, "HKWasUserEntered"), pc.equal(values, "1")), False)
