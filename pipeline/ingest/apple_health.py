@@ -7,8 +7,8 @@ How it reads, and why:
   tests, and attributes come from one split of the tags on ``"`` and one lookup of every attribute name. A callback
   parser (expat) spends ~8 us per record building Python dicts; this costs ~2.3 us (~3 us with metadata on every
   other record), which is what makes 100,000+ records/s possible.
-- Memory holds one chunk of records (15,000 by default) and the piece being parsed, whatever the file size (real
-  exports are several GB).
+- Memory holds one chunk of records (30,000 by default) and the piece being parsed, whatever the file size
+  (real exports are several GB).
 - The internal DTD is never read: iOS 16 writes a broken one (``VisionPrescription`` never closed) that makes a
   strict parser fail, and it declares nothing we need.
 - A damaged record does not stop the import: whatever cannot be read from it (a date, a value) makes it a reject
@@ -58,7 +58,7 @@ SLEEP_VALUES: dict[str, str] = {
     "HKCategoryValueSleepAnalysisAwake": "awake",
 }
 XML_NAMES = ("export.xml", "exportar.xml", "exporter.xml", "exportieren.xml")
-_READ_SIZE = 1 << 20  # with 15,000-record chunks this bounds the working set (benchmarks/import_apple_export.py)
+_READ_SIZE = 1 << 20  # with 30,000-record chunks this bounds the working set (benchmarks/import_apple_export.py)
 _RECORD_FIELDS = (
     "type",
     "value",
@@ -359,7 +359,7 @@ def _to_incoming(raw: pa.Table, user_id: str, summary: ReadSummary) -> pd.DataFr
 def read_export(
     path: Path,
     user_id: str,
-    chunk_size: int = 15_000,
+    chunk_size: int = 30_000,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[tuple[pd.DataFrame, ReadSummary]]:
     """Yield (chunk of incoming samples, running summary). ``on_progress(bytes_read, total_bytes)``.

