@@ -116,7 +116,9 @@ def _numbers(values: pd.Series) -> pd.Series:
 def _add_reason(reasons: pd.Series, mask: pd.Series | np.ndarray, reason: str | Callable[[], pd.Series]) -> pd.Series:
     """Append ``reason`` to the reasons of the rows in ``mask``; a callable reason (a text per row) is only built
     when some row needs it, so clean chunks pay for no string building."""
-    mask = pd.Series(mask, index=reasons.index).fillna(False).astype(bool)
+    if isinstance(mask, pd.Series):
+        mask = mask.to_numpy(dtype=bool, na_value=False)
+    mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         return reasons
     text = reason if isinstance(reason, str) else reason()[mask].fillna("?")
