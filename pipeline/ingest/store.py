@@ -63,6 +63,8 @@ _INSERT_STAGED = f"""INSERT INTO raw.samples (identity, batch_id, {", ".join(LAN
 # Expecting new rows, a plain INSERT: the unique index refuses a repeat (already landed, twice in the chunk, or
 # landed meanwhile by a concurrent import), and the chunk is then inserted again with ON CONFLICT DO NOTHING. The
 # plain insert skips ON CONFLICT's per-row probe and speculative insertion (about 1.5 us of server time per row).
+# A refused insert leaves the rows it wrote before the repeat as dead tuples for vacuum: at most one chunk each time
+# an import meets repeats after a chunk without any (the importer then stays on ON CONFLICT while repeats last).
 _INSERT_NEW = _INSERT_STAGED + " ON CONFLICT (user_id, start_utc, identity) DO NOTHING"
 _QUARANTINE_UNKNOWN_USERS = f"""INSERT INTO raw.quarantine (batch_id, user_id, reason, payload)
     SELECT %s, user_id, format('unknown user %%L', user_id), to_jsonb(staged) - 'identity'
