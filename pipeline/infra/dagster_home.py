@@ -6,10 +6,12 @@ Dagster processes (``healthpipe up`` and ``healthpipe dagster-env`` set it), so 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy.engine import URL
 
+EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 STORAGE_URL_ENV = "HEALTHPIPE_DAGSTER_STORAGE_URL"
 
 DAGSTER_YAML_TEMPLATE = """\
@@ -53,8 +55,14 @@ def write_dagster_yaml(dagster_home: Path, max_concurrent_runs: int) -> Path:
 
 
 def dagster_environment(dagster_home: Path, storage_url: URL) -> dict[str, str]:
-    """Environment variables a Dagster process needs to open this instance."""
+    """Environment variables a Dagster process needs to open this instance.
+
+    ``DAGSTER_EVENT_BATCH_SIZE``: a run over a user x day rectangle reports one materialization per partition and
+    asset (3,000 user-days: 9,000 events). Written one at a time they took longer than the computation (measured:
+    ~100 s of a 145 s run of 1,088 user-days); Dagster writes them in batches when this is set. A value already in
+    the environment wins."""
     return {
         "DAGSTER_HOME": str(dagster_home),
         STORAGE_URL_ENV: storage_url.render_as_string(hide_password=False),
+        EVENT_BATCH_ENV: os.environ.get(EVENT_BATCH_ENV, "1000"),
     }
