@@ -56,6 +56,17 @@ def test_one_run_materializes_a_range_of_partitions_and_its_checks_pass(warehous
     engine = create_warehouse_engine(warehouse_url)
     dataset = generate(SyntheticConfig(users=1, days=5, start=dt.date(2024, 3, 6), seed=8))
     load_dataset(engine, dataset)
+    with psycopg_connection(engine) as conn:  # a broken user-day and an overlap outside this run: not its concern
+        conn.execute(
+            "INSERT INTO core.partition_stats (user_id, local_date, raw_rows, rejected, accepted, exact_duplicates) "
+            "VALUES ('u0009', '2024-03-07', 10, 1, 1, 0)"
+        )
+        for start, end in (("2024-03-07 10:00", "2024-03-07 10:30"), ("2024-03-07 10:10", "2024-03-07 10:20")):
+            conn.execute(
+                """INSERT INTO core.slices VALUES ('u0009', '2024-03-07', 'STEPS', NULL, %s, %s, '2024-03-07 10:00',
+                   '2024-03-07 10:00+00', 5, 'x', 'watch', gen_random_uuid(), true)""",
+                (f"{start}+00", f"{end}+00"),
+            )
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(USERS_PARTITION, ["u0001"])
         job = define_asset_job("samples", selection=AssetSelection.groups("samples")).resolve(
@@ -74,12 +85,50 @@ def test_one_run_materializes_a_range_of_partitions_and_its_checks_pass(warehous
     assert len(materializations) == 5  # five partitions, one run
     metadata = materializations[0].metadata
     assert metadata["user_days"].value == 5 and metadata["rows_in"].value > 1000
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    checks = {name: e.passed for name, e in evaluations.items()}
     assert checks["conservation"] and checks["winning_slices_do_not_overlap"]
     assert checks["kept_never_above_raw_sum"] and checks["hourly_sums_equal_daily"]
+    with psycopg_connection(engine) as conn:  # the checks looked at the run's five user-days only
+        run_rows = conn.execute("SELECT sum(raw_rows) FROM core.partition_stats WHERE user_id = 'u0001'").fetchone()
+    assert evaluations["conservation"].metadata["raw_rows"].value == run_rows[0]  # type: ignore[index]
     with psycopg_connection(engine) as conn:
         days = conn.execute("SELECT count(DISTINCT local_date) FROM marts.daily").fetchone()
     assert days == (5,)
+    engine.dispose()
+
+
+def test_an_overlap_next_to_the_run_fails_its_blocking_check_and_stops_the_aggregates(warehouse_url: URL) -> None:
+    """The overlap check compares the run's slices with those of the day either side: two winning slices that overlap
+    on the day after the run's last day fail it, and the hourly and daily assets (downstream) do not run."""
+    engine = create_warehouse_engine(warehouse_url)
+    load_dataset(engine, generate(SyntheticConfig(users=1, days=5, start=dt.date(2024, 3, 6), seed=8)))
+    with psycopg_connection(engine) as conn:
+        for start, end in (("2024-03-11 10:00", "2024-03-11 10:30"), ("2024-03-11 10:10", "2024-03-11 10:20")):
+            conn.execute(
+                """INSERT INTO core.slices VALUES ('u0001', '2024-03-11', 'STEPS', NULL, %s, %s, '2024-03-11 10:00',
+                   '2024-03-11 10:00+00', 5, 'x', 'watch', gen_random_uuid(), true)""",
+                (f"{start}+00", f"{end}+00"),
+            )
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(USERS_PARTITION, ["u0001"])
+        job = define_asset_job("samples", selection=AssetSelection.groups("samples")).resolve(
+            asset_graph=defs.resolve_asset_graph()
+        )
+        result = job.execute_in_process(
+            instance=instance,
+            resources={"warehouse": defs.resources["warehouse"]},  # type: ignore[index]
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: str(partition_key("u0001", "2024-03-06")),
+                ASSET_PARTITION_RANGE_END_TAG: str(partition_key("u0001", "2024-03-10")),
+            },
+            raise_on_error=False,
+        )
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not evaluations["winning_slices_do_not_overlap"].passed
+    assert evaluations["winning_slices_do_not_overlap"].metadata["overlapping_slices"].value == 1
+    assert evaluations["conservation"].passed
+    assert not result.asset_materializations_for_node("hourly_aggregates")  # blocked downstream
     engine.dispose()
 
 

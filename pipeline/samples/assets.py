@@ -6,6 +6,7 @@ dimension), so the sensors and ``healthpipe backfill`` launch runs with partitio
 whole users x days rectangle (``run_plan.py``)."""
 
 import warnings
+from collections.abc import Sequence
 
 import pandas as pd
 from dagster import (
@@ -46,6 +47,11 @@ def run_user_days(context: AssetExecutionContext, warehouse: WarehouseResource) 
             f"this run's partition range expands to {len(context.partition_keys)} partitions, not the {planned} it "
             "was planned with: the user partitions changed in between. Request these user-days again."
         )
+    return user_days_of(context.partition_keys, warehouse)
+
+
+def user_days_of(keys: Sequence[str], warehouse: WarehouseResource) -> pd.DataFrame:
+    """(user_id, local_date) pairs of partition keys (a shard key expands to its users)."""
     shards: dict[str, list[str]] | None = None
     if USER_SHARDS:
         with warehouse.engine().connect() as conn:
@@ -53,7 +59,7 @@ def run_user_days(context: AssetExecutionContext, warehouse: WarehouseResource) 
         shards = {}
         for user in users:
             shards.setdefault(shard_of(user), []).append(user)
-    return keys_to_frame(context.partition_keys, shards)
+    return keys_to_frame(keys, shards)
 
 
 @asset(

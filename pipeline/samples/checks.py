@@ -1,28 +1,81 @@
-"""Asset checks of the samples domain. Blocking where a failure means the data is wrong (downstream must not run)."""
+"""Asset checks of the samples domain. Blocking where a failure means the data is wrong (downstream must not run).
 
-from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
+Each check looks at the user-days of its run (the partition range in the run's tags), so its cost follows the run,
+not the size of the warehouse; a check run on its own, outside a partitioned run, looks at everything.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, PartitionKeyRange, asset_check
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
 
 from pipeline.resources import WarehouseResource
-from pipeline.samples.assets import daily_aggregates, deduplicated_samples
+from pipeline.samples.assets import daily_aggregates, deduplicated_samples, user_days_of
+from pipeline.samples.io import PARTITIONS_TABLE, ArrowConnection, arrow_connection, fetch, stage_partitions
+from pipeline.samples.partitions import user_day_partitions
 
 MIN_PASS_RATE = 0.95
 _TOLERANCE = 1e-6
-# Per user, day and cumulative metric: what was kept, what all sources reported, and the largest single source.
-_CUMULATIVE_DAY_TOTALS = """
-    SELECT sum(kept) AS kept, sum(raw) AS raw, max(raw) AS largest FROM core.source_totals
-    WHERE metric IN ('STEPS', 'DISTANCE', 'ACTIVE_ENERGY') GROUP BY user_id, local_date, metric"""
 
 
-def _scalar(warehouse: WarehouseResource, query: str) -> float:
-    with warehouse.engine().connect() as conn:
-        value = conn.exec_driver_sql(query).scalar()
-    return float(value or 0)
+class _Scope:
+    """SQL that restricts a per-partition table to the run's user-days (or to nothing, for a whole-warehouse
+    check)."""
+
+    def __init__(self, conn: ArrowConnection, staged: bool) -> None:
+        self.conn = conn
+        self.staged = staged
+
+    def rows(self, table: str) -> str:
+        """``table`` as ``t``, cut to the run's user-days."""
+        if not self.staged:
+            return f"{table} t"
+        return f"{table} t JOIN {PARTITIONS_TABLE} p ON p.user_id = t.user_id AND p.local_date = t.local_date"
+
+    def scalar(self, query: str) -> float:
+        value = fetch(self.conn, query).column(0)[0].as_py()
+        return float(value or 0)
+
+
+@contextmanager
+def _scope(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> Iterator[_Scope]:
+    tags = context.run.tags
+    start, end = tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    if start and end:
+        keys = user_day_partitions.get_partition_keys_in_range(
+            PartitionKeyRange(start, end), dynamic_partitions_store=context.instance
+        )
+    elif tags.get(PARTITION_NAME_TAG):
+        keys = [tags[PARTITION_NAME_TAG]]
+    else:
+        keys = []
+    with arrow_connection(warehouse.url) as conn:
+        if keys:
+            stage_partitions(conn, user_days_of(keys, warehouse))
+        try:
+            yield _Scope(conn, staged=bool(keys))
+        finally:
+            conn.rollback()  # read-only: end the transaction the reads opened
+
+
+def _cumulative_day_totals(scope: _Scope) -> str:
+    """Per user, day and cumulative metric: what was kept, what all sources reported, and the largest source."""
+    return f"""
+        SELECT sum(t.kept) AS kept, sum(t.raw) AS raw, max(t.raw) AS largest FROM {scope.rows("core.source_totals")}
+        WHERE t.metric IN ('STEPS', 'DISTANCE', 'ACTIVE_ENERGY') GROUP BY t.user_id, t.local_date, t.metric"""
 
 
 @asset_check(asset=deduplicated_samples, blocking=True, description="raw = accepted + rejected, per partition")
-def conservation(warehouse: WarehouseResource) -> AssetCheckResult:
-    broken = _scalar(warehouse, "SELECT count(*) FROM core.partition_stats WHERE raw_rows <> accepted + rejected")
-    rows = _scalar(warehouse, "SELECT coalesce(sum(raw_rows), 0) FROM core.partition_stats")
+def conservation(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    with _scope(context, warehouse) as scope:
+        table = scope.rows("core.partition_stats")
+        broken = scope.scalar(f"SELECT count(*) FROM {table} WHERE t.raw_rows <> t.accepted + t.rejected")
+        rows = scope.scalar(f"SELECT coalesce(sum(t.raw_rows), 0) FROM {table}")
     return AssetCheckResult(
         passed=broken == 0, metadata={"partitions_out_of_balance": int(broken), "raw_rows": int(rows)}
     )
@@ -31,19 +84,31 @@ def conservation(warehouse: WarehouseResource) -> AssetCheckResult:
 @asset_check(
     asset=deduplicated_samples,
     blocking=True,
-    description="no two winning slices of a user and metric overlap (in-bed intervals are their own layer)",
+    description="no two winning slices of a user and metric overlap (in-bed intervals are their own layer); "
+    "a run's slices are compared with each other and with those of the day either side",
 )
-def winning_slices_do_not_overlap(warehouse: WarehouseResource) -> AssetCheckResult:
-    overlaps = _scalar(
-        warehouse,
-        """
-        SELECT count(*) FROM (
-            SELECT slice_start_utc < lag(slice_end_utc) OVER (
-                       PARTITION BY user_id, metric, (stage = 'in_bed') ORDER BY slice_start_utc, slice_end_utc
-                   ) AS overlapping
-            FROM core.slices WHERE won AND slice_end_utc > slice_start_utc
-        ) s WHERE overlapping""",
-    )
+def winning_slices_do_not_overlap(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    with _scope(context, warehouse) as scope:
+        window = (
+            f"""JOIN (SELECT user_id, min(local_date) - 1 AS first_day, max(local_date) + 1 AS last_day
+                      FROM {PARTITIONS_TABLE} GROUP BY user_id) w
+                  ON w.user_id = s.user_id AND s.local_date BETWEEN w.first_day AND w.last_day"""
+            if scope.staged
+            else ""
+        )
+        overlaps = scope.scalar(
+            f"""
+            SELECT count(*) FROM (
+                SELECT s.slice_start_utc < lag(s.slice_end_utc) OVER (
+                           PARTITION BY s.user_id, s.metric, (s.stage = 'in_bed')
+                           ORDER BY s.slice_start_utc, s.slice_end_utc
+                       ) AS overlapping
+                FROM core.slices s {window}
+                WHERE s.won AND s.slice_end_utc > s.slice_start_utc
+            ) o WHERE overlapping"""
+        )
     return AssetCheckResult(passed=overlaps == 0, metadata={"overlapping_slices": int(overlaps)})
 
 
@@ -53,12 +118,12 @@ def winning_slices_do_not_overlap(warehouse: WarehouseResource) -> AssetCheckRes
     description="per user, metric and day, the kept total of "
     "cumulative metrics is never above the sum of what every source reported",
 )
-def kept_never_above_raw_sum(warehouse: WarehouseResource) -> AssetCheckResult:
-    above = _scalar(
-        warehouse,
-        f"""
-        SELECT count(*) FROM ({_CUMULATIVE_DAY_TOTALS}) t WHERE kept > raw * (1 + {_TOLERANCE}) + {_TOLERANCE}""",
-    )
+def kept_never_above_raw_sum(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    with _scope(context, warehouse) as scope:
+        above = scope.scalar(
+            f"""SELECT count(*) FROM ({_cumulative_day_totals(scope)}) d
+                WHERE kept > raw * (1 + {_TOLERANCE}) + {_TOLERANCE}"""
+        )
     return AssetCheckResult(passed=above == 0, metadata={"user_day_metrics_above": int(above)})
 
 
@@ -68,12 +133,11 @@ def kept_never_above_raw_sum(warehouse: WarehouseResource) -> AssetCheckResult:
     description="the kept total is not below the largest single "
     "source's (it can be, legitimately, when a trusted source counted less than a lesser one: a warning)",
 )
-def kept_not_below_largest_source(warehouse: WarehouseResource) -> AssetCheckResult:
-    below = _scalar(
-        warehouse,
-        f"""
-        SELECT count(*) FROM ({_CUMULATIVE_DAY_TOTALS}) t WHERE kept < largest * 0.99""",
-    )
+def kept_not_below_largest_source(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    with _scope(context, warehouse) as scope:
+        below = scope.scalar(f"SELECT count(*) FROM ({_cumulative_day_totals(scope)}) d WHERE kept < largest * 0.99")
     return AssetCheckResult(
         passed=below == 0, severity=AssetCheckSeverity.WARN, metadata={"user_day_metrics_below": int(below)}
     )
@@ -82,10 +146,12 @@ def kept_not_below_largest_source(warehouse: WarehouseResource) -> AssetCheckRes
 @asset_check(
     asset=deduplicated_samples, blocking=False, description=f"at least {MIN_PASS_RATE:.0%} of raw rows pass validation"
 )
-def validation_pass_rate(warehouse: WarehouseResource) -> AssetCheckResult:
-    rate = _scalar(
-        warehouse, "SELECT coalesce(sum(accepted)::float / nullif(sum(raw_rows), 0), 1) FROM core.partition_stats"
-    )
+def validation_pass_rate(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    with _scope(context, warehouse) as scope:
+        rate = scope.scalar(
+            "SELECT coalesce(sum(t.accepted)::float / nullif(sum(t.raw_rows), 0), 1) "
+            f"FROM {scope.rows('core.partition_stats')}"
+        )
     return AssetCheckResult(
         passed=rate >= MIN_PASS_RATE, severity=AssetCheckSeverity.WARN, metadata={"pass_rate": round(rate, 5)}
     )
@@ -96,16 +162,16 @@ def validation_pass_rate(warehouse: WarehouseResource) -> AssetCheckResult:
     blocking=True,
     description="for cumulative metrics, the hourly rows of a day sum to its daily value",
 )
-def hourly_sums_equal_daily(warehouse: WarehouseResource) -> AssetCheckResult:
-    mismatches = _scalar(
-        warehouse,
-        f"""
-        SELECT count(*) FROM marts.daily d
-        JOIN (SELECT user_id, local_date, metric, sum(sum) AS total FROM marts.hourly
-              WHERE metric IN ('STEPS', 'DISTANCE', 'ACTIVE_ENERGY') GROUP BY 1, 2, 3) h
-          USING (user_id, local_date, metric)
-        WHERE abs(d.value - h.total) > {_TOLERANCE} * greatest(1, abs(h.total))""",
-    )
+def hourly_sums_equal_daily(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    with _scope(context, warehouse) as scope:
+        mismatches = scope.scalar(
+            f"""
+            SELECT count(*) FROM {scope.rows("marts.daily")}
+            JOIN (SELECT t.user_id, t.local_date, t.metric, sum(t.sum) AS total FROM {scope.rows("marts.hourly")}
+                  WHERE t.metric IN ('STEPS', 'DISTANCE', 'ACTIVE_ENERGY') GROUP BY 1, 2, 3) h
+              ON h.user_id = t.user_id AND h.local_date = t.local_date AND h.metric = t.metric
+            WHERE abs(t.value - h.total) > {_TOLERANCE} * greatest(1, abs(h.total))"""
+        )
     return AssetCheckResult(passed=mismatches == 0, metadata={"mismatched_days": int(mismatches)})
 
 
