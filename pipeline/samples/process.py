@@ -1,5 +1,6 @@
-"""Deduplicating a set of user-days: load -> validate -> deduplicate -> replace their core rows. No Dagster here: the
-asset calls it, and so do tests and benchmarks."""
+"""One chunk of user-days: load -> derive (validate, deduplicate, shape the rows) -> replace their core rows; and the
+SQL models over a chunk. No Dagster here: ``runner.py`` strings chunks together for the assets, tests and
+benchmarks, and ``deduplicate_partitions`` does one chunk in one transaction."""
 
 from __future__ import annotations
 
@@ -109,6 +110,8 @@ class Summary:
 
 
 class Clock:
+    """Seconds spent per phase (laps add up when a phase repeats)."""
+
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
