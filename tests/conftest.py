@@ -66,6 +66,16 @@ def migrated_url(make_database: Callable[[], URL]) -> URL:
     return url
 
 
+@pytest.fixture
+def warehouse_url(make_database: Callable[[], URL], monkeypatch: pytest.MonkeyPatch) -> Iterator[URL]:
+    """A fresh migrated database that the code under test finds as its warehouse (``HEALTHPIPE_DATABASE_URL``), as
+    Dagster assets, sensors and run workers do."""
+    url = make_database()
+    migrate(url)
+    monkeypatch.setenv("HEALTHPIPE_DATABASE_URL", url.render_as_string(hide_password=False))
+    yield url
+
+
 @pytest.fixture(scope="session")
 def engine(migrated_url: URL) -> Iterator[Engine]:
     engine = create_warehouse_engine(migrated_url)

@@ -10,7 +10,7 @@ warehouse tables.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ from sqlalchemy.engine import URL
 
 from pipeline import backfill, cli
 from pipeline.infra.database import create_warehouse_engine
-from pipeline.infra.migrations import migrate
 from pipeline.ingest.store import psycopg_connection
 from pipeline.samples.partitions import USERS_PARTITION
 from pipeline.samples.requests import user_days
@@ -30,14 +29,6 @@ from pipeline.synthetic.generator import SyntheticConfig, generate
 from pipeline.synthetic.load import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def warehouse_url(make_database: Callable[[], URL], monkeypatch: pytest.MonkeyPatch) -> Iterator[URL]:
-    url = make_database()
-    migrate(url)
-    monkeypatch.setenv("HEALTHPIPE_DATABASE_URL", url.render_as_string(hide_password=False))
-    yield url
 
 
 @pytest.fixture

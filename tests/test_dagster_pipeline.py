@@ -4,15 +4,14 @@ launch such runs (new batches, recompute requests from the UI), and the run-time
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
 
 import pandas as pd
-import pytest
 from dagster import (
     AssetKey,
     AssetSelection,
     DagsterInstance,
     DagsterRunStatus,
+    ExecuteInProcessResult,
     PartitionKeyRange,
     RunRequest,
     SensorResult,
@@ -20,11 +19,11 @@ from dagster import (
     define_asset_job,
 )
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from pipeline.definitions import defs
 from pipeline.infra.database import create_warehouse_engine
-from pipeline.infra.migrations import migrate
 from pipeline.ingest.store import psycopg_connection
 from pipeline.samples.partitions import USERS_PARTITION, partition_key, user_day_partitions
 from pipeline.samples.requests import REQUEST_JOB
@@ -44,12 +43,33 @@ CHECK_NAMES = {
 }
 
 
-@pytest.fixture
-def warehouse_url(make_database: Callable[[], URL], monkeypatch: pytest.MonkeyPatch) -> Iterator[URL]:
-    url = make_database()
-    migrate(url)
-    monkeypatch.setenv("HEALTHPIPE_DATABASE_URL", url.render_as_string(hide_password=False))
-    yield url
+def run_u0001_march_6_to_10(raise_on_error: bool = True) -> ExecuteInProcessResult:
+    """The samples assets and their checks as one in-process run over u0001 x 2024-03-06..10 (range tags)."""
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(USERS_PARTITION, ["u0001"])
+        job = define_asset_job("samples", selection=AssetSelection.groups("samples")).resolve(
+            asset_graph=defs.resolve_asset_graph()
+        )
+        return job.execute_in_process(
+            instance=instance,
+            resources={"warehouse": defs.resources["warehouse"]},  # type: ignore[index]
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: str(partition_key("u0001", "2024-03-06")),
+                ASSET_PARTITION_RANGE_END_TAG: str(partition_key("u0001", "2024-03-10")),
+            },
+            raise_on_error=raise_on_error,
+        )
+
+
+def insert_overlapping_slices(engine: Engine, user: str, day: str) -> None:
+    """Two winning STEPS slices of ``user`` on ``day`` that overlap (10:10-10:20 inside 10:00-10:30 UTC)."""
+    with psycopg_connection(engine) as conn:
+        for start, end in (("10:00", "10:30"), ("10:10", "10:20")):
+            conn.execute(
+                """INSERT INTO core.slices VALUES (%s, %s, 'STEPS', NULL, %s, %s, %s, %s, 5, 'x', 'watch',
+                   gen_random_uuid(), true)""",
+                (user, day, f"{day} {start}+00", f"{day} {end}+00", f"{day} 10:00", f"{day} 10:00+00"),
+            )
 
 
 def test_one_run_materializes_a_range_of_partitions_and_its_checks_pass(warehouse_url: URL) -> None:
@@ -61,25 +81,8 @@ def test_one_run_materializes_a_range_of_partitions_and_its_checks_pass(warehous
             "INSERT INTO core.partition_stats (user_id, local_date, raw_rows, rejected, accepted, exact_duplicates) "
             "VALUES ('u0009', '2024-03-07', 10, 1, 1, 0)"
         )
-        for start, end in (("2024-03-07 10:00", "2024-03-07 10:30"), ("2024-03-07 10:10", "2024-03-07 10:20")):
-            conn.execute(
-                """INSERT INTO core.slices VALUES ('u0009', '2024-03-07', 'STEPS', NULL, %s, %s, '2024-03-07 10:00',
-                   '2024-03-07 10:00+00', 5, 'x', 'watch', gen_random_uuid(), true)""",
-                (f"{start}+00", f"{end}+00"),
-            )
-    with DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions(USERS_PARTITION, ["u0001"])
-        job = define_asset_job("samples", selection=AssetSelection.groups("samples")).resolve(
-            asset_graph=defs.resolve_asset_graph()
-        )
-        result = job.execute_in_process(
-            instance=instance,
-            resources={"warehouse": defs.resources["warehouse"]},  # type: ignore[index]
-            tags={
-                ASSET_PARTITION_RANGE_START_TAG: str(partition_key("u0001", "2024-03-06")),
-                ASSET_PARTITION_RANGE_END_TAG: str(partition_key("u0001", "2024-03-10")),
-            },
-        )
+    insert_overlapping_slices(engine, "u0009", "2024-03-07")
+    result = run_u0001_march_6_to_10()
     assert result.success
     materializations = result.asset_materializations_for_node("deduplicated_samples")
     assert len(materializations) == 5  # five partitions, one run
@@ -103,27 +106,8 @@ def test_an_overlap_next_to_the_run_fails_its_blocking_check_and_stops_the_aggre
     on the day after the run's last day fail it, and the hourly and daily assets (downstream) do not run."""
     engine = create_warehouse_engine(warehouse_url)
     load_dataset(engine, generate(SyntheticConfig(users=1, days=5, start=dt.date(2024, 3, 6), seed=8)))
-    with psycopg_connection(engine) as conn:
-        for start, end in (("2024-03-11 10:00", "2024-03-11 10:30"), ("2024-03-11 10:10", "2024-03-11 10:20")):
-            conn.execute(
-                """INSERT INTO core.slices VALUES ('u0001', '2024-03-11', 'STEPS', NULL, %s, %s, '2024-03-11 10:00',
-                   '2024-03-11 10:00+00', 5, 'x', 'watch', gen_random_uuid(), true)""",
-                (f"{start}+00", f"{end}+00"),
-            )
-    with DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions(USERS_PARTITION, ["u0001"])
-        job = define_asset_job("samples", selection=AssetSelection.groups("samples")).resolve(
-            asset_graph=defs.resolve_asset_graph()
-        )
-        result = job.execute_in_process(
-            instance=instance,
-            resources={"warehouse": defs.resources["warehouse"]},  # type: ignore[index]
-            tags={
-                ASSET_PARTITION_RANGE_START_TAG: str(partition_key("u0001", "2024-03-06")),
-                ASSET_PARTITION_RANGE_END_TAG: str(partition_key("u0001", "2024-03-10")),
-            },
-            raise_on_error=False,
-        )
+    insert_overlapping_slices(engine, "u0001", "2024-03-11")
+    result = run_u0001_march_6_to_10(raise_on_error=False)
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert not evaluations["winning_slices_do_not_overlap"].passed
     assert evaluations["winning_slices_do_not_overlap"].metadata["overlapping_slices"].value == 1
