@@ -20,7 +20,6 @@ from dagster import (
 )
 
 from pipeline.resources import WarehouseResource
-from pipeline.samples.io import arrow_connection, fetch
 from pipeline.samples.partitions import USER_SHARDS, keys_to_frame, shard_of, user_day_partitions
 from pipeline.samples.process import Summary
 from pipeline.samples.run_plan import PARTITIONS_TAG
@@ -31,10 +30,6 @@ warnings.filterwarnings("ignore", category=BetaWarning, message=".*backfill_poli
 
 PARTITIONS_PER_CHUNK = CHUNK_USER_DAYS  # read at run time: tests make it small to get several chunks
 BACKFILL = BackfillPolicy.single_run()
-
-
-def _quoted(text: str) -> str:
-    return str(text).replace("'", "''")
 
 
 def run_user_days(context: AssetExecutionContext, warehouse: WarehouseResource) -> pd.DataFrame:
@@ -106,18 +101,19 @@ def _aggregate(context: AssetExecutionContext, warehouse: WarehouseResource, mod
         context.log.info(f"marts.{model}: {done}/{len(user_days)} user-days, {rows:,} rows")
 
     rows = aggregate_user_days(warehouse.url, user_days, model, progress, PARTITIONS_PER_CHUNK)
-    preview: list[dict[str, object]] = []
+    preview: list[tuple[object, ...]] = []
     if len(user_days):
-        with arrow_connection(warehouse.url) as conn:
-            user, day = _quoted(user_days["user_id"].iloc[0]), user_days["local_date"].iloc[0]
-            preview = fetch(
-                conn,
-                f"""SELECT user_id, local_date, metric, round(value::numeric, 2) AS value FROM marts.{model}
-                WHERE user_id = '{user}' AND local_date = '{day}' ORDER BY metric LIMIT 12""",
-            ).to_pylist()
-            conn.commit()
+        with warehouse.engine().connect() as conn:
+            preview = [
+                tuple(row)
+                for row in conn.exec_driver_sql(
+                    f"""SELECT user_id, local_date, metric, round(value::numeric, 2) FROM marts.{model}
+                    WHERE user_id = %(user)s AND local_date = %(day)s ORDER BY metric LIMIT 12""",
+                    {"user": user_days["user_id"].iloc[0], "day": user_days["local_date"].iloc[0]},
+                )
+            ]
     table = "| user | day | metric | value |\n|---|---|---|---|\n" + "\n".join(
-        f"| {r['user_id']} | {r['local_date']} | {r['metric']} | {r['value']} |" for r in preview
+        f"| {u} | {d} | {m} | {v} |" for u, d, m, v in preview
     )
     return MaterializeResult(
         metadata={"user_days": len(user_days), "rows_out": rows, "preview": MetadataValue.md(table)}

@@ -184,9 +184,7 @@ def _arrow_column(series: pd.Series, identities: pa.Array | None) -> pa.Array:
         if series.name == "local_date":
             return pa.array(series.astype("datetime64[s]"), pa.timestamp("s")).cast(pa.date32())
         return pa.array(series.astype("datetime64[us]"), pa.timestamp("us"))
-    if series.dtype == object and series.name == "local_date":
-        return pa.array(series.tolist(), pa.date32())
-    return pa.array(series, from_pandas=True)
+    return pa.array(series, from_pandas=True)  # datetime.date objects become date32
 
 
 def to_arrow(frame: pd.DataFrame, columns: tuple[str, ...], identities: pa.Array | None = None) -> pa.Table:
