@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
+import psycopg
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline import accounts
 from pipeline.infra.database import create_warehouse_engine, redacted, warehouse_url
@@ -71,7 +73,11 @@ def cmd_db_migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _engine(settings: Settings) -> Engine:
-    return create_warehouse_engine(warehouse_url(settings))
+    """The warehouse, its schema brought up to date first (idempotent, and cheap once current): a data command on a
+    fresh database must not fail on missing tables."""
+    url = warehouse_url(settings)
+    migrate(url)
+    return create_warehouse_engine(url)
 
 
 def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -300,6 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         RuntimeError,  # and pipeline.backfill.BackfillError, not imported: it would load Dagster for every command
     ) as exc:
         print(f"healthpipe: error: {exc}", file=sys.stderr)
+        return 2
+    except (psycopg.Error, SQLAlchemyError) as exc:
+        reason = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error; its text has no password
+        print(f"healthpipe: database error: {str(reason).strip().splitlines()[0]}", file=sys.stderr)
         return 2
 
 
