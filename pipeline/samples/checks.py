@@ -1,13 +1,24 @@
 """Asset checks of the samples domain. Blocking where a failure means the data is wrong (downstream must not run).
 
 Each check looks at the user-days of its run (the partition range in the run's tags), so its cost follows the run,
-not the size of the warehouse; a check run on its own, outside a partitioned run, looks at everything.
+not the size of the warehouse; a check run on its own, outside a partitioned run, looks at everything. The five
+checks of ``deduplicated_samples`` are one step (a multi-asset check): Dagster's cost per step exceeds their queries'.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, PartitionKeyRange, asset_check
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    PartitionKeyRange,
+    asset_check,
+    multi_asset_check,
+)
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -21,6 +32,12 @@ from pipeline.samples.partitions import user_day_partitions
 
 MIN_PASS_RATE = 0.95
 _TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    passed: bool
+    metadata: dict[str, Any]
 
 
 class _Scope:
@@ -70,91 +87,109 @@ def _cumulative_day_totals(scope: _Scope) -> str:
         WHERE t.metric IN ('STEPS', 'DISTANCE', 'ACTIVE_ENERGY') GROUP BY t.user_id, t.local_date, t.metric"""
 
 
-@asset_check(asset=deduplicated_samples, blocking=True, description="raw = accepted + rejected, per partition")
-def conservation(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-    with _scope(context, warehouse) as scope:
-        table = scope.rows("core.partition_stats")
-        broken = scope.scalar(f"SELECT count(*) FROM {table} WHERE t.raw_rows <> t.accepted + t.rejected")
-        rows = scope.scalar(f"SELECT coalesce(sum(t.raw_rows), 0) FROM {table}")
-    return AssetCheckResult(
-        passed=broken == 0, metadata={"partitions_out_of_balance": int(broken), "raw_rows": int(rows)}
+def conservation(scope: _Scope) -> _Outcome:
+    table = scope.rows("core.partition_stats")
+    broken = scope.scalar(f"SELECT count(*) FROM {table} WHERE t.raw_rows <> t.accepted + t.rejected")
+    rows = scope.scalar(f"SELECT coalesce(sum(t.raw_rows), 0) FROM {table}")
+    return _Outcome(broken == 0, {"partitions_out_of_balance": int(broken), "raw_rows": int(rows)})
+
+
+def winning_slices_do_not_overlap(scope: _Scope) -> _Outcome:
+    window = (
+        f"""JOIN (SELECT user_id, min(local_date) - 1 AS first_day, max(local_date) + 1 AS last_day
+                  FROM {PARTITIONS_TABLE} GROUP BY user_id) w
+              ON w.user_id = s.user_id AND s.local_date BETWEEN w.first_day AND w.last_day"""
+        if scope.staged
+        else ""
     )
+    overlaps = scope.scalar(
+        f"""
+        SELECT count(*) FROM (
+            SELECT s.slice_start_utc < lag(s.slice_end_utc) OVER (
+                       PARTITION BY s.user_id, s.metric, (s.stage = 'in_bed')
+                       ORDER BY s.slice_start_utc, s.slice_end_utc
+                   ) AS overlapping
+            FROM core.slices s {window}
+            WHERE s.won AND s.slice_end_utc > s.slice_start_utc
+        ) o WHERE overlapping"""
+    )
+    return _Outcome(overlaps == 0, {"overlapping_slices": int(overlaps)})
 
 
-@asset_check(
-    asset=deduplicated_samples,
-    blocking=True,
-    description="no two winning slices of a user and metric overlap (in-bed intervals are their own layer); "
-    "a run's slices are compared with each other and with those of the day either side",
+def kept_never_above_raw_sum(scope: _Scope) -> _Outcome:
+    above = scope.scalar(
+        f"""SELECT count(*) FROM ({_cumulative_day_totals(scope)}) d
+            WHERE kept > raw * (1 + {_TOLERANCE}) + {_TOLERANCE}"""
+    )
+    return _Outcome(above == 0, {"user_day_metrics_above": int(above)})
+
+
+def kept_not_below_largest_source(scope: _Scope) -> _Outcome:
+    below = scope.scalar(f"SELECT count(*) FROM ({_cumulative_day_totals(scope)}) d WHERE kept < largest * 0.99")
+    return _Outcome(below == 0, {"user_day_metrics_below": int(below)})
+
+
+def validation_pass_rate(scope: _Scope) -> _Outcome:
+    rate = scope.scalar(
+        "SELECT coalesce(sum(t.accepted)::float / nullif(sum(t.raw_rows), 0), 1) "
+        f"FROM {scope.rows('core.partition_stats')}"
+    )
+    return _Outcome(rate >= MIN_PASS_RATE, {"pass_rate": round(rate, 5)})
+
+
+# name -> (blocking, description, evaluation). Blocking where a failure means the data is wrong; the others warn.
+_SAMPLE_CHECKS: dict[str, tuple[bool, str, Callable[[_Scope], _Outcome]]] = {
+    "conservation": (True, "raw = accepted + rejected, per partition", conservation),
+    "winning_slices_do_not_overlap": (
+        True,
+        "no two winning slices of a user and metric overlap (in-bed intervals are their own layer); "
+        "a run's slices are compared with each other and with those of the day either side",
+        winning_slices_do_not_overlap,
+    ),
+    "kept_never_above_raw_sum": (
+        True,
+        "per user, metric and day, the kept total of cumulative metrics is never above the sum of what every "
+        "source reported",
+        kept_never_above_raw_sum,
+    ),
+    "kept_not_below_largest_source": (
+        False,
+        "the kept total is not below the largest single source's (it can be, legitimately, when a trusted source "
+        "counted less than a lesser one: a warning)",
+        kept_not_below_largest_source,
+    ),
+    "validation_pass_rate": (
+        False,
+        f"at least {MIN_PASS_RATE:.0%} of raw rows pass validation",
+        validation_pass_rate,
+    ),
+}
+
+
+@multi_asset_check(
+    specs=[
+        AssetCheckSpec(name, asset=deduplicated_samples, blocking=blocking, description=description)
+        for name, (blocking, description, _) in _SAMPLE_CHECKS.items()
+    ],
+    can_subset=True,
+    description="The checks of deduplicated_samples, in one step: one connection and one staging of the run's "
+    "user-days for all of them (a step costs Dagster about half a second whatever it does).",
 )
-def winning_slices_do_not_overlap(
+def deduplicated_samples_checks(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> AssetCheckResult:
+) -> Iterator[AssetCheckResult]:
+    selected = {key.name for key in context.selected_asset_check_keys}
     with _scope(context, warehouse) as scope:
-        window = (
-            f"""JOIN (SELECT user_id, min(local_date) - 1 AS first_day, max(local_date) + 1 AS last_day
-                      FROM {PARTITIONS_TABLE} GROUP BY user_id) w
-                  ON w.user_id = s.user_id AND s.local_date BETWEEN w.first_day AND w.last_day"""
-            if scope.staged
-            else ""
-        )
-        overlaps = scope.scalar(
-            f"""
-            SELECT count(*) FROM (
-                SELECT s.slice_start_utc < lag(s.slice_end_utc) OVER (
-                           PARTITION BY s.user_id, s.metric, (s.stage = 'in_bed')
-                           ORDER BY s.slice_start_utc, s.slice_end_utc
-                       ) AS overlapping
-                FROM core.slices s {window}
-                WHERE s.won AND s.slice_end_utc > s.slice_start_utc
-            ) o WHERE overlapping"""
-        )
-    return AssetCheckResult(passed=overlaps == 0, metadata={"overlapping_slices": int(overlaps)})
-
-
-@asset_check(
-    asset=deduplicated_samples,
-    blocking=True,
-    description="per user, metric and day, the kept total of "
-    "cumulative metrics is never above the sum of what every source reported",
-)
-def kept_never_above_raw_sum(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-    with _scope(context, warehouse) as scope:
-        above = scope.scalar(
-            f"""SELECT count(*) FROM ({_cumulative_day_totals(scope)}) d
-                WHERE kept > raw * (1 + {_TOLERANCE}) + {_TOLERANCE}"""
-        )
-    return AssetCheckResult(passed=above == 0, metadata={"user_day_metrics_above": int(above)})
-
-
-@asset_check(
-    asset=deduplicated_samples,
-    blocking=False,
-    description="the kept total is not below the largest single "
-    "source's (it can be, legitimately, when a trusted source counted less than a lesser one: a warning)",
-)
-def kept_not_below_largest_source(
-    context: AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> AssetCheckResult:
-    with _scope(context, warehouse) as scope:
-        below = scope.scalar(f"SELECT count(*) FROM ({_cumulative_day_totals(scope)}) d WHERE kept < largest * 0.99")
-    return AssetCheckResult(
-        passed=below == 0, severity=AssetCheckSeverity.WARN, metadata={"user_day_metrics_below": int(below)}
-    )
-
-
-@asset_check(
-    asset=deduplicated_samples, blocking=False, description=f"at least {MIN_PASS_RATE:.0%} of raw rows pass validation"
-)
-def validation_pass_rate(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-    with _scope(context, warehouse) as scope:
-        rate = scope.scalar(
-            "SELECT coalesce(sum(t.accepted)::float / nullif(sum(t.raw_rows), 0), 1) "
-            f"FROM {scope.rows('core.partition_stats')}"
-        )
-    return AssetCheckResult(
-        passed=rate >= MIN_PASS_RATE, severity=AssetCheckSeverity.WARN, metadata={"pass_rate": round(rate, 5)}
-    )
+        for name, (blocking, _, evaluate) in _SAMPLE_CHECKS.items():
+            if name in selected:
+                outcome = evaluate(scope)
+                yield AssetCheckResult(
+                    check_name=name,
+                    asset_key=deduplicated_samples.key,
+                    passed=outcome.passed,
+                    severity=AssetCheckSeverity.ERROR if blocking else AssetCheckSeverity.WARN,
+                    metadata=outcome.metadata,
+                )
 
 
 @asset_check(
@@ -175,11 +210,4 @@ def hourly_sums_equal_daily(context: AssetCheckExecutionContext, warehouse: Ware
     return AssetCheckResult(passed=mismatches == 0, metadata={"mismatched_days": int(mismatches)})
 
 
-CHECKS = [
-    conservation,
-    winning_slices_do_not_overlap,
-    kept_never_above_raw_sum,
-    kept_not_below_largest_source,
-    validation_pass_rate,
-    hourly_sums_equal_daily,
-]
+CHECKS = [deduplicated_samples_checks, hourly_sums_equal_daily]
