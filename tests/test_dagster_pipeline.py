@@ -94,7 +94,10 @@ def test_one_run_materializes_a_range_of_partitions_and_its_checks_pass(warehous
     assert checks["kept_never_above_raw_sum"] and checks["hourly_sums_equal_daily"]
     with psycopg_connection(engine) as conn:  # the checks looked at the run's five user-days only
         run_rows = conn.execute("SELECT sum(raw_rows) FROM core.partition_stats WHERE user_id = 'u0001'").fetchone()
-    assert evaluations["conservation"].metadata["raw_rows"].value == run_rows[0]  # type: ignore[index]
+    conserved = {k: v.value for k, v in evaluations["conservation"].metadata.items()}
+    assert conserved["raw_rows"] == run_rows[0]  # type: ignore[index]
+    assert conserved["raw_rows"] == conserved["accepted"] + conserved["rejected"] + conserved["exact_duplicates"]
+    assert conserved["accepted"] > 1000 and conserved["rejected"] > 0
     with psycopg_connection(engine) as conn:
         days = conn.execute("SELECT count(DISTINCT local_date) FROM marts.daily").fetchone()
     assert days == (5,)

@@ -89,9 +89,23 @@ def _cumulative_day_totals(scope: _Scope) -> str:
 
 def conservation(scope: _Scope) -> _Outcome:
     table = scope.rows("core.partition_stats")
-    broken = scope.scalar(f"SELECT count(*) FROM {table} WHERE t.raw_rows <> t.accepted + t.rejected")
-    rows = scope.scalar(f"SELECT coalesce(sum(t.raw_rows), 0) FROM {table}")
-    return _Outcome(broken == 0, {"partitions_out_of_balance": int(broken), "raw_rows": int(rows)})
+    broken = scope.scalar(
+        f"SELECT count(*) FROM {table} WHERE t.raw_rows <> t.accepted + t.rejected + t.exact_duplicates"
+    )
+    totals = fetch(
+        scope.conn,
+        "SELECT coalesce(sum(t.raw_rows), 0), coalesce(sum(t.accepted), 0), coalesce(sum(t.rejected), 0), "
+        f"coalesce(sum(t.exact_duplicates), 0) FROM {table}",
+    )
+    raw, accepted, rejected, duplicates = (int(column[0].as_py()) for column in totals.columns)
+    metadata = {
+        "partitions_out_of_balance": int(broken),
+        "raw_rows": raw,
+        "accepted": accepted,
+        "rejected": rejected,
+        "exact_duplicates": duplicates,
+    }
+    return _Outcome(broken == 0, metadata)
 
 
 def winning_slices_do_not_overlap(scope: _Scope) -> _Outcome:
@@ -131,7 +145,7 @@ def kept_not_below_largest_source(scope: _Scope) -> _Outcome:
 
 def validation_pass_rate(scope: _Scope) -> _Outcome:
     rate = scope.scalar(
-        "SELECT coalesce(sum(t.accepted)::float / nullif(sum(t.raw_rows), 0), 1) "
+        "SELECT coalesce(sum(t.accepted + t.exact_duplicates)::float / nullif(sum(t.raw_rows), 0), 1) "
         f"FROM {scope.rows('core.partition_stats')}"
     )
     return _Outcome(rate >= MIN_PASS_RATE, {"pass_rate": round(rate, 5)})
@@ -139,7 +153,11 @@ def validation_pass_rate(scope: _Scope) -> _Outcome:
 
 # name -> (blocking, description, evaluation). Blocking where a failure means the data is wrong; the others warn.
 _SAMPLE_CHECKS: dict[str, tuple[bool, str, Callable[[_Scope], _Outcome]]] = {
-    "conservation": (True, "raw = accepted + rejected, per partition", conservation),
+    "conservation": (
+        True,
+        "raw = accepted + rejected + exact duplicates, per partition (accepted: passed validation, not a copy)",
+        conservation,
+    ),
     "winning_slices_do_not_overlap": (
         True,
         "no two winning slices of a user and metric overlap (in-bed intervals are their own layer); "

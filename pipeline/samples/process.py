@@ -106,7 +106,7 @@ class Summary:
 
     @property
     def pass_rate(self) -> float:
-        return self.accepted / self.raw_rows if self.raw_rows else 1.0
+        return (self.accepted + self.exact_duplicates) / self.raw_rows if self.raw_rows else 1.0
 
 
 class Clock:
@@ -211,12 +211,14 @@ def _partition_stats(
     user_days: pd.DataFrame,
     local_date: np.ndarray,
 ) -> pd.DataFrame:
-    """Row accounting per partition (by each raw row's start day): raw = accepted + rejected, and the exact
-    duplicates among the accepted."""
+    """Row accounting per partition (by each raw row's start day), three disjoint parts: raw = accepted + rejected +
+    exact duplicates. Accepted rows passed validation and are not a copy of another accepted row; they are what the
+    deduplication across sources works on."""
     keys = ["user_id", "local_date"]
     accepted = samples.assign(local_date=local_date[samples["identity"].to_numpy()])
     accepted = accepted[_in(accepted, user_days)]
-    dropped = accepted[accepted["identity"].isin(duplicates)] if len(duplicates) else accepted.iloc[:0]
+    is_copy = accepted["identity"].isin(duplicates) if len(duplicates) else pd.Series(False, index=accepted.index)
+    dropped, accepted = accepted[is_copy], accepted[~is_copy]
     counts = [
         frame.groupby(keys, observed=True).size().rename(name)
         for name, frame in (
