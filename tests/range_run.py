@@ -5,7 +5,7 @@ The kill-and-rerun test starts it as a child process and SIGKILLs it midway:
     python -m tests.range_run USERS FIRST_DAY LAST_DAY [USER_DAYS_PER_CHUNK]
 
 USERS is comma-separated, in the order they are registered as partitions; the warehouse comes from
-``HEALTHPIPE_DATABASE_URL``. Exit status 0 when the run succeeded.
+``HEALTHPIPE_DATABASE_URL``, shard mode from ``HEALTHPIPE_USER_SHARDS``. Exit status 0 when the runs succeeded.
 """
 
 from __future__ import annotations
@@ -15,31 +15,43 @@ import sys
 
 from dagster import AssetSelection, DagsterInstance, define_asset_job
 
-from pipeline.samples.partitions import USERS_PARTITION
-from pipeline.samples.run_plan import plan_runs
+from pipeline.samples.partitions import USER_SHARDS, USERS_PARTITION
+from pipeline.samples.run_plan import dimension_pairs, plan_runs, shard_weights
 
 
 def materialize_range(users: list[str], first: dt.date, last: dt.date, chunk: int | None = None) -> bool:
-    """Run the three assets over users x [first, last] as one range-tagged run (an ephemeral Dagster instance)."""
+    """Run the three assets over users x [first, last] as range-tagged runs (an ephemeral Dagster instance): one run
+    per user, or, with ``HEALTHPIPE_USER_SHARDS``, per rectangle of the users' shards (shards are a static
+    dimension; a rectangle may span shards none of these users is in)."""
     from pipeline import definitions
     from pipeline.samples import assets
 
     if chunk:
         assets.PARTITIONS_PER_CHUNK = chunk  # several chunks (each committed on its own) in a small test run
     pairs = {(u, first + dt.timedelta(days=i)) for u in users for i in range((last - first).days + 1)}
-    (rectangle,) = plan_runs(pairs, users, max_user_days=len(pairs))
+    if USER_SHARDS:
+        order = [f"shard-{i:03d}" for i in range(USER_SHARDS)]
+        rectangles = plan_runs(dimension_pairs(pairs), order, max_user_days=len(pairs), weights=shard_weights(users))
+    else:
+        (rectangle,) = plan_runs(pairs, users, max_user_days=len(pairs))
+        rectangles = [rectangle]
+    for rectangle in rectangles:
+        print(f"range run over {rectangle.describe()}", flush=True)
     job = define_asset_job("samples", selection=AssetSelection.groups("samples")).resolve(
         asset_graph=definitions.defs.resolve_asset_graph()
     )
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(USERS_PARTITION, users)
-        result = job.execute_in_process(
-            instance=instance,
-            resources={"warehouse": definitions.defs.resources["warehouse"]},  # type: ignore[index]
-            tags=rectangle.tags(),
-            raise_on_error=False,
-        )
-    return result.success
+        results = [
+            job.execute_in_process(
+                instance=instance,
+                resources={"warehouse": definitions.defs.resources["warehouse"]},  # type: ignore[index]
+                tags=rectangle.tags(),
+                raise_on_error=False,
+            )
+            for rectangle in rectangles
+        ]
+    return all(result.success for result in results)
 
 
 if __name__ == "__main__":
