@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api.routers import devices, health, me
+from api.routers import devices, health, me, source_priority
 from pipeline.infra.database import create_warehouse_engine, warehouse_url
 from pipeline.infra.settings import Settings
 
@@ -35,6 +35,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(devices.router)
+    app.include_router(source_priority.router)
     return app
 
 

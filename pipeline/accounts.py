@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipeline.devices import DeviceClass
+from pipeline.devices import DeviceClass, effective_priority
 from pipeline.ingest.store import Connection
 
 KEY_PREFIX = "hp_"
@@ -117,3 +118,31 @@ def authenticate(conn: Connection, key: str) -> Principal | None:
     if stale:
         conn.execute("UPDATE app.api_keys SET last_used_at = now() WHERE key_id = %s", (key_id,))
     return Principal(int(key_id), user_id, bool(is_admin))  # type: ignore[call-overload, arg-type]
+
+
+def source_priority(conn: Connection, user_id: str) -> tuple[tuple[DeviceClass, ...], bool]:
+    """The user's effective source priority (highest first) and whether it is their own rather than the default."""
+    row = conn.execute("SELECT source_priority FROM app.users WHERE user_id = %s", (user_id,)).fetchone()
+    if row is None:
+        raise AccountError(f"no user {user_id!r}")
+    stored: list[str] | None = row[0]  # type: ignore[assignment]
+    return effective_priority(stored), stored is not None
+
+
+def set_source_priority(conn: Connection, user_id: str, order: Sequence[str] | None) -> tuple[DeviceClass, ...]:
+    """Set the user's own order of device classes (highest first; classes left out follow in the default order), or
+    with ``None`` go back to the default. Returns the effective order. Recomputing the user's days applies it."""
+    if order is not None:
+        unknown = [name for name in order if name not in DeviceClass._value2member_map_]
+        if unknown:
+            known = ", ".join(c.value for c in DeviceClass)
+            raise AccountError(f"unknown device class(es) {', '.join(map(repr, unknown))}; known: {known}")
+        if not order or len(set(order)) != len(order):
+            raise AccountError("give each device class at most once, and at least one")
+    updated = conn.execute(
+        "UPDATE app.users SET source_priority = %s WHERE user_id = %s",
+        (list(order) if order is not None else None, user_id),
+    )
+    if updated.rowcount == 0:
+        raise AccountError(f"no user {user_id!r}")
+    return effective_priority(order)

@@ -87,6 +87,22 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users_priority(settings: Settings, args: argparse.Namespace) -> int:
+    with psycopg_connection(_engine(settings)) as conn:
+        if args.default:
+            accounts.set_source_priority(conn, args.user_id, None)
+        elif args.classes:
+            accounts.set_source_priority(conn, args.user_id, args.classes)
+        order, own = accounts.source_priority(conn, args.user_id)
+    print(f"{args.user_id}: {' > '.join(order)}{'' if own else ' (the default)'}")
+    if args.default or args.classes:
+        print(
+            f"# applies to days computed from now on; recompute the past: healthpipe backfill --users {args.user_id}",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     with psycopg_connection(_engine(settings)) as conn:
         key = accounts.create_api_key(conn, args.user, args.admin, args.label)
@@ -246,6 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--timezone", default="UTC", help="home time zone, an IANA name (default UTC)")
     add.add_argument("--name", help="display name")
     add.set_defaults(handler=cmd_users_add)
+    priority = users.add_parser(
+        "priority", help="show or set which device class wins where sources overlap (highest first)"
+    )
+    priority.add_argument("user_id")
+    priority.add_argument("classes", nargs="*", help="e.g. phone watch: classes left out follow in the default order")
+    priority.add_argument("--default", action="store_true", help="go back to the default order")
+    priority.set_defaults(handler=cmd_users_priority)
 
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="create a key (printed once)")

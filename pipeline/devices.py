@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from enum import StrEnum
 
 import numpy as np
@@ -28,6 +29,14 @@ DEFAULT_PRIORITY: tuple[DeviceClass, ...] = (
     DeviceClass.SCALE_OR_APP,
     DeviceClass.MANUAL,
 )
+
+
+def effective_priority(order: Sequence[str] | None) -> tuple[DeviceClass, ...]:
+    """A user's own order (highest first) followed by the classes it leaves out, in the default order. Names that
+    are not device classes are ignored (what is stored was validated when it was set)."""
+    chosen = [DeviceClass(name) for name in dict.fromkeys(order or ()) if name in DeviceClass._value2member_map_]
+    return (*chosen, *(c for c in DEFAULT_PRIORITY if c not in chosen))
+
 
 _RULES: list[tuple[DeviceClass, re.Pattern[str]]] = [
     (DeviceClass.WATCH, re.compile(r"apple\s*watch|\bwatch\d|model:watch", re.IGNORECASE)),

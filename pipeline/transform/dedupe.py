@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.catalog import ASLEEP_STAGES, METRICS, Kind
-from pipeline.devices import DEFAULT_PRIORITY, DeviceClass
+from pipeline.devices import DEFAULT_PRIORITY, effective_priority
 from pipeline.transform.keys import group_codes
 from pipeline.transform.sweep import sweep
 
@@ -28,8 +28,7 @@ def priorities(
     default = {c.value: i for i, c in enumerate(DEFAULT_PRIORITY)}
     result = device_class.map(default).astype("int64")
     for user, order in (user_orders or {}).items():
-        ranks = {c: i for i, c in enumerate(order)}
-        ranks |= {c.value: len(order) + default[c.value] for c in DeviceClass if c.value not in ranks}
+        ranks = {c.value: i for i, c in enumerate(effective_priority(order))}
         mine = user_id == user
         result[mine] = device_class[mine].map(ranks).astype("int64")
     return result
