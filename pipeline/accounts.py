@@ -131,7 +131,8 @@ def source_priority(conn: Connection, user_id: str) -> tuple[tuple[DeviceClass, 
 
 def set_source_priority(conn: Connection, user_id: str, order: Sequence[str] | None) -> tuple[DeviceClass, ...]:
     """Set the user's own order of device classes (highest first; classes left out follow in the default order), or
-    with ``None`` go back to the default. Returns the effective order. Recomputing the user's days applies it."""
+    with ``None`` go back to the default. Returns the effective order. A real change is recorded in
+    ``app.source_priority_changes``, from which the sensor ``source_priority_changes`` recomputes the user's days."""
     if order is not None:
         unknown = [name for name in order if name not in DeviceClass._value2member_map_]
         if unknown:
@@ -139,10 +140,14 @@ def set_source_priority(conn: Connection, user_id: str, order: Sequence[str] | N
             raise AccountError(f"unknown device class(es) {', '.join(map(repr, unknown))}; known: {known}")
         if not order or len(set(order)) != len(order):
             raise AccountError("give each device class at most once, and at least one")
-    updated = conn.execute(
-        "UPDATE app.users SET source_priority = %s WHERE user_id = %s",
-        (list(order) if order is not None else None, user_id),
-    )
-    if updated.rowcount == 0:
-        raise AccountError(f"no user {user_id!r}")
+    stored = list(order) if order is not None else None
+    with conn.transaction():
+        if not user_exists(conn, user_id):
+            raise AccountError(f"no user {user_id!r}")
+        changed = conn.execute(
+            "UPDATE app.users SET source_priority = %s WHERE user_id = %s AND source_priority IS DISTINCT FROM %s",
+            (stored, user_id, stored),
+        ).rowcount
+        if changed:
+            conn.execute("INSERT INTO app.source_priority_changes (user_id) VALUES (%s)", (user_id,))
     return effective_priority(order)

@@ -97,7 +97,7 @@ def cmd_users_priority(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{args.user_id}: {' > '.join(order)}{'' if own else ' (the default)'}")
     if args.default or args.classes:
         print(
-            f"# applies to days computed from now on; recompute the past: healthpipe backfill --users {args.user_id}",
+            f"# the sensor source_priority_changes recomputes {args.user_id}'s days with data (under healthpipe up)",
             file=sys.stderr,
         )
     return 0

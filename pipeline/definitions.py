@@ -8,13 +8,13 @@ from pipeline.resources import WarehouseResource
 from pipeline.samples.assets import daily_aggregates, deduplicated_samples, hourly_aggregates
 from pipeline.samples.checks import CHECKS
 from pipeline.samples.requests import request_recompute
-from pipeline.samples.sensors import new_raw_batches, recompute_requests
+from pipeline.samples.sensors import new_raw_batches, recompute_requests, source_priority_changes
 
 defs = Definitions(
     assets=[deduplicated_samples, hourly_aggregates, daily_aggregates],
     asset_checks=CHECKS,
     jobs=[request_recompute],
-    sensors=[new_raw_batches, recompute_requests],
+    sensors=[new_raw_batches, recompute_requests, source_priority_changes],
     resources={"warehouse": WarehouseResource()},
     # Steps run in the run's own process: each step already handles a whole set of partitions, and a process per
     # step would re-import pandas, Dagster and Great Expectations (seconds) nine times per run.

@@ -1,4 +1,5 @@
-"""Issue 4: a user's own source priority, set from the command line or the API, changes what the pipeline keeps."""
+"""Issue 4: a user's own source priority, set from the command line or the API, changes what the pipeline keeps,
+and a change makes the sensor ``source_priority_changes`` recompute that user's days."""
 
 from __future__ import annotations
 
@@ -9,15 +10,23 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 import pytest
+from dagster import DagsterInstance, PartitionKeyRange, SensorResult, SkipReason, build_sensor_context
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL
 
 from api.main import create_app
 from pipeline import cli
-from pipeline.accounts import create_api_key
+from pipeline.accounts import create_api_key, set_source_priority
+from pipeline.definitions import defs
 from pipeline.infra.database import create_warehouse_engine, libpq_url
 from pipeline.ingest.importer import import_file
+from pipeline.samples.partitions import USERS_PARTITION, user_day_partitions
+from pipeline.samples.requests import user_days
 from pipeline.samples.runner import aggregate_user_days, deduplicate_user_days
+from pipeline.samples.sensors import PRIORITY_TAG, source_priority_changes
+from pipeline.synthetic.generator import SyntheticConfig, generate
+from pipeline.synthetic.load import load_dataset
 
 USER = "anna"
 DAY = dt.date(2024, 5, 1)
@@ -89,4 +98,40 @@ def test_the_api_reads_and_sets_only_the_callers_own_order(warehouse_url: URL) -
         assert client.get(url, headers={"Authorization": f"Bearer {bob}"}).json()["custom"] is False  # bob's own
         reset = client.delete(url, headers={"Authorization": f"Bearer {anna}"})
         assert reset.json() == default.json()
+    engine.dispose()
+
+
+def test_a_changed_priority_makes_the_sensor_recompute_exactly_that_users_days(warehouse_url: URL) -> None:
+    engine = create_warehouse_engine(warehouse_url)
+    dataset = generate(SyntheticConfig(users=2, days=3, start=dt.date(2024, 3, 6), seed=4))
+    load_dataset(engine, dataset)
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(USERS_PARTITION, ["u0001", "u0002"])
+
+        def evaluate(cursor: str | None) -> SensorResult | SkipReason:
+            context = build_sensor_context(
+                instance=instance, definitions=defs, resources={"warehouse": defs.resources["warehouse"]}, cursor=cursor
+            )  # type: ignore[index]
+            return source_priority_changes(context)
+
+        assert isinstance(evaluate(None), SkipReason)  # nothing changed yet
+        with psycopg.connect(libpq_url(warehouse_url)) as conn:
+            set_source_priority(conn, "u0002", ["phone"])
+            set_source_priority(conn, "u0002", ["phone"])  # the same order again: not a change
+            changes = conn.execute("SELECT count(*) FROM app.source_priority_changes").fetchone()
+            assert changes == (1,)
+            assert isinstance(evaluate(None), SkipReason)  # too fresh: its transaction's neighbours may still commit
+            conn.execute("UPDATE app.source_priority_changes SET changed_at = changed_at - interval '1 minute'")
+
+        result = evaluate(None)
+        assert isinstance(result, SensorResult) and result.cursor == "1"
+        (request,) = result.run_requests or []
+        assert request.tags[PRIORITY_TAG] == "1-1"
+        start, end = request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[ASSET_PARTITION_RANGE_END_TAG]
+        keys = user_day_partitions.get_partition_keys_in_range(
+            PartitionKeyRange(start, end), dynamic_partitions_store=instance
+        )
+        covered = {(k.keys_by_dimension["user"], dt.date.fromisoformat(k.keys_by_dimension["day"])) for k in keys}
+        assert covered == set(user_days(engine, ["u0002"], None, None))  # u0002's days with data, one either side
+        assert isinstance(evaluate(result.cursor), SkipReason)  # dealt with
     engine.dispose()

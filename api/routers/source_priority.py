@@ -14,7 +14,10 @@ from pipeline.ingest.store import psycopg_connection
 
 router = APIRouter(prefix="/v1/me/source-priority", tags=["me"])
 
-_APPLIES = "Applies to days the pipeline computes from now on; past days change when they are recomputed."
+_APPLIES = (
+    "A change makes the pipeline recompute the caller's days with data (the sensor source_priority_changes, within a "
+    "minute or so); until those runs finish, the aggregates still follow the previous order."
+)
 
 
 class PriorityIn(CamelModel):

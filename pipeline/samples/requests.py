@@ -43,11 +43,16 @@ class RecomputeRequest(Config):
 
 
 def user_days(
-    engine: Engine, users: list[str] | None, first: dt.date | None, last: dt.date | None
+    engine: Engine,
+    users: list[str] | None,
+    first: dt.date | None,
+    last: dt.date | None,
+    missing_ok: bool = False,
 ) -> list[tuple[str, dt.date]]:
     """The requested user-days: for each user (default: every user with raw samples), the days from ``first`` to
     ``last``; where one is not given, that user's first or last local day with data, widened by a day (a sample's
-    local day depends on its zone, and a night counts for the day it ends), as the sensor does."""
+    local day depends on its zone, and a night counts for the day it ends), as the sensor does. A user without raw
+    samples is an error, or, with ``missing_ok``, has no days."""
     if first and last and first > last:
         raise RequestError(f"the first day {first} is after the last day {last}")
     with engine.connect() as conn:
@@ -60,7 +65,7 @@ def user_days(
         ).all()
     spans = {user: (lo, hi) for user, lo, hi in rows if users is None or user in users}
     missing = sorted(set(users or []) - set(spans))
-    if missing:
+    if missing and not missing_ok:
         raise RequestError(f"no raw samples for user(s) {', '.join(missing)}")
     result: list[tuple[str, dt.date]] = []
     for user, (lo, hi) in spans.items():

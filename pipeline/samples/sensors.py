@@ -1,4 +1,5 @@
-"""Sensors that launch runs over user x day rectangles: for newly landed raw batches, and for recompute requests.
+"""Sensors that launch runs over user x day rectangles: for newly landed raw batches, for recompute requests, and
+for users whose source priority changed.
 
 Each run request carries partition-range tags (``pipeline/samples/run_plan.py``), exactly what Dagster itself builds
 for a single-run backfill policy over one range, so one run covers a whole users x days rectangle. (A
@@ -30,7 +31,7 @@ from pipeline.samples.assets import daily_aggregates, deduplicated_samples, hour
 from pipeline.samples.checks import CHECKS
 from pipeline.samples.io import sql
 from pipeline.samples.partitions import DAY_START, USER_SHARDS, USERS_PARTITION, user_day_partitions
-from pipeline.samples.requests import REQUEST_JOB, REQUEST_OP, RecomputeRequest, RequestError
+from pipeline.samples.requests import REQUEST_JOB, REQUEST_OP, RecomputeRequest, RequestError, user_days
 from pipeline.samples.run_plan import Pair, dimension_pairs, plan_runs, shard_weights
 
 ASSETS = (deduplicated_samples, hourly_aggregates, daily_aggregates)
@@ -38,6 +39,10 @@ ASSET_KEYS = [a.key for a in ASSETS]
 CHECK_KEYS = [key for check in CHECKS for key in check.check_keys]
 BATCHES_TAG = "healthpipe/batches"
 REQUEST_TAG = "healthpipe/request"
+PRIORITY_TAG = "healthpipe/priority-changes"
+# A change is taken once it is this old: its row id was drawn when it was inserted, and a transaction that drew a
+# lower id may still be committing (setting a priority takes milliseconds).
+PRIORITY_SETTLE = dt.timedelta(seconds=10)
 
 
 class RunPlanner:
@@ -175,4 +180,39 @@ def recompute_requests(context: SensorEvaluationContext, warehouse: WarehouseRes
         )
     return SensorResult(
         run_requests=requests, dynamic_partitions_requests=planner.partition_requests(), cursor=str(handled)
+    )
+
+
+@sensor(
+    asset_selection=list(ASSETS),
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Recomputes every day with data of a user whose source priority changed (healthpipe users priority, "
+    "PUT /v1/me/source-priority): runs over users x days rectangles, tagged healthpipe/priority-changes.",
+)
+def source_priority_changes(
+    context: SensorEvaluationContext, warehouse: WarehouseResource
+) -> SensorResult | SkipReason:
+    """The cursor is the id of the last change dealt with (``app.source_priority_changes``)."""
+    after = int(context.cursor or 0)
+    with psycopg_connection(warehouse.engine()) as conn:
+        changes = conn.execute(
+            "SELECT change_id, user_id FROM app.source_priority_changes WHERE change_id > %s "
+            "AND changed_at < clock_timestamp() - %s ORDER BY change_id",
+            (after, PRIORITY_SETTLE),
+        ).fetchall()
+        if not changes:
+            return SkipReason(f"no source priority changes after {after}")
+        upto = int(changes[-1][0])  # type: ignore[call-overload]
+        users = sorted({str(row[1]) for row in changes})
+        pairs = user_days(warehouse.engine(), users, None, None, missing_ok=True)
+        if not pairs:
+            return SensorResult(cursor=str(upto), skip_reason=SkipReason(f"{', '.join(users)}: no raw samples yet"))
+        planner = RunPlanner(context.instance, conn)
+        requests = planner.run_requests(pairs, {PRIORITY_TAG: f"{after + 1}-{upto}"})
+    context.log.info(
+        f"source priority changed for {', '.join(users)}: {len(pairs):,} user-days in {len(requests)} run(s)"
+    )
+    return SensorResult(
+        run_requests=requests, dynamic_partitions_requests=planner.partition_requests(), cursor=str(upto)
     )
