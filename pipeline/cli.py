@@ -89,6 +89,8 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_users_priority(settings: Settings, args: argparse.Namespace) -> int:
     with psycopg_connection(_engine(settings)) as conn:
+        if args.default and args.classes:
+            raise accounts.AccountError("give either device classes or --default, not both")
         if args.default:
             accounts.set_source_priority(conn, args.user_id, None)
         elif args.classes:
@@ -332,7 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (psycopg.Error, SQLAlchemyError) as exc:
         reason = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error; its text has no password
-        print(f"healthpipe: database error: {str(reason).strip().splitlines()[0]}", file=sys.stderr)
+        first_line = (str(reason).strip().splitlines() or [type(reason).__name__])[0]
+        print(f"healthpipe: database error: {first_line}", file=sys.stderr)
         return 2
 
 

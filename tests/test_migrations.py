@@ -75,3 +75,32 @@ def test_migration_files_are_numbered_without_gaps() -> None:
     versions = [m.version for m in discover_migrations()]
     assert versions == list(range(1, len(versions) + 1))
     assert versions[0] == 1
+
+
+def test_0005_moves_old_partition_stats_to_the_disjoint_accounting(make_database: Callable[[], URL]) -> None:
+    """Rows written before exact duplicates were their own term (raw = accepted + rejected, copies inside
+    accepted) are rewritten; rows already disjoint, or without copies, are left alone."""
+    url = make_database()
+    migrate(url)
+    (migration,) = [m for m in discover_migrations() if m.version == 5]
+    rows = [  # user, raw_rows, rejected, accepted, exact_duplicates
+        ("old", 100, 5, 95, 7),  # old meaning: 95 accepted include the 7 copies -> 88
+        ("new", 100, 5, 88, 7),  # already disjoint: 88 + 5 + 7
+        ("none", 50, 2, 48, 0),  # no copies: both meanings agree
+    ]
+    with psycopg.connect(libpq_url(url)) as conn:
+        for user, raw, rejected, accepted, copies in rows:
+            conn.execute(
+                "INSERT INTO core.partition_stats "
+                "(user_id, local_date, raw_rows, rejected, accepted, exact_duplicates) "
+                "VALUES (%s, '2024-03-06', %s, %s, %s, %s)",
+                (user, raw, rejected, accepted, copies),
+            )
+        conn.execute(migration.sql.encode())
+        conn.execute(migration.sql.encode())  # and running it again changes nothing more
+        after = dict(conn.execute("SELECT user_id, accepted FROM core.partition_stats").fetchall())
+        unbalanced = conn.execute(
+            "SELECT count(*) FROM core.partition_stats WHERE raw_rows <> accepted + rejected + exact_duplicates"
+        ).fetchone()
+    assert after == {"old": 88, "new": 88, "none": 48}
+    assert unbalanced == (0,)

@@ -103,7 +103,8 @@ def test_the_api_reads_and_sets_only_the_callers_own_order(warehouse_url: URL) -
 
 def test_a_changed_priority_makes_the_sensor_recompute_exactly_that_users_days(warehouse_url: URL) -> None:
     engine = create_warehouse_engine(warehouse_url)
-    dataset = generate(SyntheticConfig(users=2, days=3, start=dt.date(2024, 3, 6), seed=4))
+    # starting the day before the day dimension does (2024-01-01): those days are not partitions and must be left out
+    dataset = generate(SyntheticConfig(users=2, days=3, start=dt.date(2023, 12, 31), seed=4))
     load_dataset(engine, dataset)
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(USERS_PARTITION, ["u0001", "u0002"])
@@ -133,5 +134,7 @@ def test_a_changed_priority_makes_the_sensor_recompute_exactly_that_users_days(w
         )
         covered = {(k.keys_by_dimension["user"], dt.date.fromisoformat(k.keys_by_dimension["day"])) for k in keys}
         assert covered == set(user_days(engine, ["u0002"], None, None))  # u0002's days with data, one either side
+        assert min(day for _, day in covered) == dt.date(2024, 1, 1)  # ... from the first day that is a partition
+        assert {user for user, _ in covered} == {"u0002"}
         assert isinstance(evaluate(result.cursor), SkipReason)  # dealt with
     engine.dispose()

@@ -33,7 +33,10 @@ class PriorityOut(CamelModel):
 
 def _current(engine: EngineDep, user_id: str) -> PriorityOut:
     with psycopg_connection(engine) as conn:
-        order, custom = source_priority(conn, user_id)
+        try:
+            order, custom = source_priority(conn, user_id)
+        except AccountError as exc:  # the key's user was deleted since it authenticated
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     return PriorityOut(order=list(order), custom=custom)
 
 
@@ -55,5 +58,8 @@ def put_priority(body: PriorityIn, user_id: CurrentUserDep, engine: EngineDep) -
 @router.delete("", response_model=PriorityOut, summary="Back to the default priority", description=_APPLIES)
 def reset_priority(user_id: CurrentUserDep, engine: EngineDep) -> PriorityOut:
     with psycopg_connection(engine) as conn:
-        set_source_priority(conn, user_id, None)
+        try:
+            set_source_priority(conn, user_id, None)
+        except AccountError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     return _current(engine, user_id)

@@ -15,6 +15,7 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from pipeline.resources import WarehouseResource
+from pipeline.samples.partitions import DAY_START
 
 REQUEST_JOB = "request_recompute"
 REQUEST_OP = "recompute_request"
@@ -52,7 +53,8 @@ def user_days(
     """The requested user-days: for each user (default: every user with raw samples), the days from ``first`` to
     ``last``; where one is not given, that user's first or last local day with data, widened by a day (a sample's
     local day depends on its zone, and a night counts for the day it ends), as the sensor does. A user without raw
-    samples is an error, or, with ``missing_ok``, has no days."""
+    samples is an error, or, with ``missing_ok``, has no days. Days outside the day dimension (before
+    ``HEALTHPIPE_PARTITIONS_START``, after tomorrow) are left out: they are not partitions."""
     if first and last and first > last:
         raise RequestError(f"the first day {first} is after the last day {last}")
     with engine.connect() as conn:
@@ -67,9 +69,11 @@ def user_days(
     missing = sorted(set(users or []) - set(spans))
     if missing and not missing_ok:
         raise RequestError(f"no raw samples for user(s) {', '.join(missing)}")
+    # Only days that are partitions: from the day dimension's start to tomorrow (a day still open somewhere).
+    earliest, latest = dt.date.fromisoformat(DAY_START), dt.date.today() + dt.timedelta(days=1)
     result: list[tuple[str, dt.date]] = []
     for user, (lo, hi) in spans.items():
-        day, end = first or lo, last or hi
+        day, end = max(first or lo, earliest), min(last or hi, latest)
         while day <= end:
             result.append((user, day))
             day += dt.timedelta(days=1)
