@@ -42,6 +42,12 @@ user_day_partitions = MultiPartitionsDefinition(
 )
 
 
+def partition_days() -> tuple[dt.date, dt.date]:
+    """The first and the last day of the ``day`` dimension: its start, and tomorrow (a day still open somewhere).
+    Requests for other days are not partitions and are left out."""
+    return dt.date.fromisoformat(DAY_START), dt.date.today() + dt.timedelta(days=1)
+
+
 def partition_key(user_or_shard: str, day: dt.date | str) -> MultiPartitionKey:
     return MultiPartitionKey({"user": user_or_shard, "day": str(day)})
 

@@ -15,7 +15,7 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from pipeline.resources import WarehouseResource
-from pipeline.samples.partitions import DAY_START
+from pipeline.samples.partitions import partition_days
 
 REQUEST_JOB = "request_recompute"
 REQUEST_OP = "recompute_request"
@@ -63,14 +63,15 @@ def user_days(
                FROM raw.samples s JOIN app.users u USING (user_id)
                CROSS JOIN LATERAL (SELECT (s.start_utc AT TIME ZONE CASE WHEN s.timezone ~ '^[A-Za-z]'
                                            THEN s.timezone ELSE u.home_timezone END)::date AS day) d
-               GROUP BY s.user_id ORDER BY s.user_id"""
+               WHERE %(users)s::text[] IS NULL OR s.user_id = ANY(%(users)s::text[])
+               GROUP BY s.user_id ORDER BY s.user_id""",
+            {"users": users},
         ).all()
-    spans = {user: (lo, hi) for user, lo, hi in rows if users is None or user in users}
+    spans = {user: (lo, hi) for user, lo, hi in rows}
     missing = sorted(set(users or []) - set(spans))
     if missing and not missing_ok:
         raise RequestError(f"no raw samples for user(s) {', '.join(missing)}")
-    # Only days that are partitions: from the day dimension's start to tomorrow (a day still open somewhere).
-    earliest, latest = dt.date.fromisoformat(DAY_START), dt.date.today() + dt.timedelta(days=1)
+    earliest, latest = partition_days()
     result: list[tuple[str, dt.date]] = []
     for user, (lo, hi) in spans.items():
         day, end = max(first or lo, earliest), min(last or hi, latest)

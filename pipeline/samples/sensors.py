@@ -30,7 +30,7 @@ from pipeline.resources import WarehouseResource
 from pipeline.samples.assets import daily_aggregates, deduplicated_samples, hourly_aggregates
 from pipeline.samples.checks import CHECKS
 from pipeline.samples.io import sql
-from pipeline.samples.partitions import DAY_START, USER_SHARDS, USERS_PARTITION, user_day_partitions
+from pipeline.samples.partitions import USER_SHARDS, USERS_PARTITION, partition_days, user_day_partitions
 from pipeline.samples.requests import REQUEST_JOB, REQUEST_OP, RecomputeRequest, RequestError, user_days
 from pipeline.samples.run_plan import Pair, dimension_pairs, plan_runs, shard_weights
 
@@ -112,7 +112,8 @@ def new_raw_batches(context: SensorEvaluationContext, warehouse: WarehouseResour
             if dt.date.fromisoformat(day) < today - dt.timedelta(days=1):
                 pending.discard((user, day))
                 ready.add((user, day))
-        ready = {(u, d) for u, d in ready if DAY_START <= d <= str(today + dt.timedelta(days=1))}
+        earliest, latest = partition_days()
+        ready = {(u, d) for u, d in ready if str(earliest) <= d <= str(latest)}
         new_cursor = json.dumps({"batch": upto, "pending": sorted(pending)})
         if not ready:
             return SensorResult(cursor=new_cursor, skip_reason=SkipReason(f"no finished user-days after batch {after}"))
