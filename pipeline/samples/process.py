@@ -52,6 +52,7 @@ SLICE_COLUMNS = (
     "device_class",
     "identity",
     "won",
+    "flagged",
 )  # only the winning slices are stored: which source counts for each slice (the losers are in source_totals)
 READING_COLUMNS = (
     "user_id",
@@ -68,7 +69,7 @@ READING_COLUMNS = (
     "matched_identity",
     "flags",
 )
-SESSION_COLUMNS = ("user_id", "local_date", "session_start_utc", "session_end_utc", "asleep_minutes")
+SESSION_COLUMNS = ("user_id", "local_date", "session_start_utc", "session_end_utc", "asleep_minutes", "flagged_samples")
 SOURCE_TOTAL_COLUMNS = ("user_id", "local_date", "metric", "source_name", "device_class", "raw", "kept")
 STAT_COLUMNS = ("user_id", "local_date", "raw_rows", "rejected", "accepted", "exact_duplicates")
 
@@ -154,9 +155,10 @@ def derive(inputs: Inputs, user_days: pd.DataFrame, clock: Clock | None = None) 
         raw[_in(raw, user_days)], rejections, samples, result.duplicate_identities, user_days, by_position
     )
     ids = inputs.identities
+    won = result.slices[result.slices["won"]] if len(result.slices) else result.slices  # none: a day of readings only
     tables = {
         "core.rejections": to_arrow(rejections, REJECTION_COLUMNS, ids),
-        "core.slices": to_arrow(result.slices[result.slices["won"]], SLICE_COLUMNS, ids),
+        "core.slices": to_arrow(won, SLICE_COLUMNS, ids),
         "core.readings": to_arrow(result.readings, READING_COLUMNS, ids),
         "core.sleep_sessions": to_arrow(
             result.sessions.rename(columns={"wake_date": "local_date"}), SESSION_COLUMNS, ids
