@@ -239,3 +239,28 @@ def test_a_sleep_entry_over_14_hours_is_flagged_on_its_own(warehouse_url: URL, t
         "SELECT value, flagged_count FROM marts.daily WHERE user_id = %s AND metric = 'SLEEP_ANALYSIS'",
         user,
     ) == [(480.0, 0)]
+
+
+def test_the_daily_check_fails_when_a_days_flagged_count_is_not_its_hours(warehouse_url: URL, tmp_path: Path) -> None:
+    """The blocking check of daily_aggregates: the day's flagged_count is the sum of its hours' (as its value is, for
+    cumulative metrics). Computed by the models it holds; a day rewritten to hide its flagged reading fails it."""
+    from pipeline.samples.checks import _Scope, daily_rows_add_up_their_hours
+
+    user = new_user(create_warehouse_engine(warehouse_url))
+    days = days_from(DAY, 5)
+    land(
+        warehouse_url,
+        tmp_path,
+        user,
+        [weighing(v, d, 8) for v, d in zip([70, 70.2, 45, 69.8, 70.1], days, strict=True)],
+    )
+    run(warehouse_url, user, days)
+    with arrow_connection(warehouse_url) as conn:
+        outcome = daily_rows_add_up_their_hours(_Scope(conn, staged=False))
+        conn.rollback()
+    assert outcome.passed and outcome.metadata == {"mismatched_days": 0, "mismatched_flagged_counts": 0}
+    rows(warehouse_url, "UPDATE marts.daily SET flagged_count = 0 WHERE user_id = %s RETURNING 1", user)
+    with arrow_connection(warehouse_url) as conn:
+        outcome = daily_rows_add_up_their_hours(_Scope(conn, staged=False))
+        conn.rollback()
+    assert not outcome.passed and outcome.metadata["mismatched_flagged_counts"] == 1
