@@ -3,10 +3,10 @@
     .venv/bin/python -m benchmarks.report [--records 2000000 --small 500000] [--users 50 --days 60]
                                           [--only import|pipeline] [--note TEXT] [--render-only]
 
-The defaults are the documented sizes (both benchmarks take about ten minutes on a 2-core machine). A run is appended
-to docs/benchmarks/history.jsonl, one JSON object a line: the date, the machine (CPU model, cores, memory, OS,
-Python, PostgreSQL version), the 1-minute load average before and after, the commit measured, and the figures each
-benchmark's `main` returns. docs/benchmarks.md is then rendered from the whole history and the method text in
+The defaults are the documented sizes (several minutes on a 2-core machine, most of it generating data). A run is
+appended to docs/benchmarks/history.jsonl, one JSON object a line: the date, the machine (CPU model, cores, memory,
+OS, Python, PostgreSQL version), the 1-minute load average before and after, the commit measured, and the figures
+each benchmark's `main` returns. docs/benchmarks.md is then rendered from the whole history and the method text in
 benchmarks/method.md, and the figures in README.md between the `<!-- performance -->` markers from the latest runs.
 
 Smaller sizes are a quick check: such a run is printed but not recorded unless --history names a file (so the
