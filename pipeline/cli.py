@@ -291,7 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("prefix")
     revoke.set_defaults(handler=cmd_keys_revoke)
 
-    imp = commands.add_parser("import", help="import an Apple Health export or HealthSample NDJSON/CSV")
+    imp = commands.add_parser(
+        "import",
+        help="import an Apple Health export or HealthSample NDJSON/CSV",
+        epilog="exit status: 0 the file yielded samples (landed, or landed before: a re-import); 1 it yielded none, or "
+        "it is damaged (what came before the fault landed); 2 the import did not start (arguments, file, database)",
+    )
     imp.add_argument("file", type=Path)
     imp.add_argument("--user", help="whose data it is (required for Apple exports; fills missing userId otherwise)")
     imp.add_argument("--format", choices=FORMATS, help="default: from the file name")

@@ -476,3 +476,16 @@ def test_the_fixtures_are_well_formed(tmp_path: Path) -> None:
     """Every real export reads to its end without a structural fault."""
     for path in sorted(APPLE.glob("*.xml")) + sorted(APPLE.glob("*.zip")):
         assert sum(len(frame) for frame, _ in read_export(path, "someone")) > 0
+
+
+def test_a_fault_in_a_zipped_export_is_located_in_its_xml(tmp_path: Path) -> None:
+    document = APPLE_HEADER + _steps(0, 100) + _steps(1, 200) + " </Record>\n" + _steps(2, 300) + "</HealthData>\n"
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("apple_health_export/export.xml", document)
+    with pytest.raises(AppleExportError) as raised:
+        list(read_export(archive, "someone"))
+    assert str(raised.value) == (
+        f"export.zip is damaged at line 12 (byte {_byte_of(document, ' </Record>') + 1}): a stray </Record> (no "
+        "<Record> is open); the 2 records before it were read, nothing after it"
+    )

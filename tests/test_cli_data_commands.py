@@ -193,3 +193,21 @@ def test_a_damaged_export_exits_1_with_the_fault_and_counts_that_add_up(
     )
     assert "read 2 records" in out and "landed 1, duplicates 0, rejected 0 (see raw.quarantine), skipped types 1" in out
     assert _batches(warehouse_url) == [("failed", 2, 1, 0, 0, 1)]
+
+
+def test_an_export_of_types_outside_the_catalogue_only_exits_1(
+    warehouse_url: URL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    height = apple_record(
+        "HKQuantityTypeIdentifierHeight", "168", "cm", "2024-03-01 10:00:00 +0000", "2024-03-01 10:00:00 +0000"
+    )
+    path = tmp_path / "export.xml"
+    path.write_text(APPLE_HEADER + height + height.replace("168", "169") + "</HealthData>\n")
+
+    code = cli.main(["import", str(path), "--user", "anna", "--create-user"])
+
+    assert (code, _last_error_line(capsys)[1]) == (
+        1,
+        "healthpipe: export.xml yielded no sample: 2 records read, 2 of types outside the catalogue",
+    )
+    assert _batches(warehouse_url) == [("done", 2, 0, 0, 0, 2)]

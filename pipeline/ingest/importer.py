@@ -62,7 +62,10 @@ class ImportReport:
                 parts.append(f'{c.rejected:,} rejected, {times:,} of them for "{reason}" ({where})')
             else:
                 parts.append(f"{c.rejected:,} rejected ({where})")
-        return f"{self.source} yielded no sample: {c.read:,} records read, {', '.join(parts)}"
+        if c.skipped:
+            parts.append(f"{c.skipped:,} of types outside the catalogue")
+        read = f"{c.read:,} record{'s' if c.read != 1 else ''} read"
+        return f"{self.source} yielded no sample: {read}, {', '.join(parts)}"
 
     def describe(self) -> str:
         c = self.counts
