@@ -24,7 +24,7 @@ from pipeline.infra.embedded_server import EmbeddedPostgres, EmbeddedServerError
 from pipeline.infra.migrations import MigrationError, current_version, migrate
 from pipeline.infra.settings import Settings
 from pipeline.ingest.apple_health import AppleExportError
-from pipeline.ingest.importer import FORMATS, import_file
+from pipeline.ingest.importer import FORMATS, IncompleteImportError, import_file
 from pipeline.ingest.store import psycopg_connection
 from pipeline.memory import arrow_on_system_malloc, limit_malloc_arenas
 from pipeline.progress import ProgressBar
@@ -173,9 +173,16 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     progress = ProgressBar(f"importing {args.file.name}")
     try:
         report = import_file(engine, args.file, args.user, args.format, on_progress=progress)
-    finally:
+    except IncompleteImportError as fault:  # what came before the fault landed: its counts, then the fault
         progress.close()
+        print(fault.report.describe())
+        print(f"healthpipe: error: {fault}", file=sys.stderr)
+        return 1
+    progress.close()
     print(report.describe())
+    if not report.yielded_samples:
+        print(f"healthpipe: {report.nothing_imported()}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -318,7 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("prefix")
     revoke.set_defaults(handler=cmd_keys_revoke)
 
-    imp = commands.add_parser("import", help="import an Apple Health export or HealthSample NDJSON/CSV")
+    imp = commands.add_parser(
+        "import",
+        help="import an Apple Health export or HealthSample NDJSON/CSV",
+        epilog="exit status: 0 the file yielded samples (landed, or landed before: a re-import); 1 it yielded none, or "
+        "it is damaged (what came before the fault landed); 2 the import did not start (arguments, file, database)",
+    )
     imp.add_argument("file", type=Path)
     imp.add_argument("--user", help="whose data it is (required for Apple exports; fills missing userId otherwise)")
     imp.add_argument("--format", choices=FORMATS, help="default: from the file name")
