@@ -35,6 +35,7 @@ from pipeline.samples.run_plan import PARTITIONS_TAG, plan_runs
 from pipeline.samples.sensors import new_raw_batches, recompute_requests
 from pipeline.synthetic.generator import SyntheticConfig, generate
 from pipeline.synthetic.load import load_dataset
+from tests.helpers import GLUCOSE_AND_WEIGHT, GLUCOSE_AND_WEIGHT_DAILY, daily_values, land_samples, new_user
 
 ASSET_NAMES = ("deduplicated_samples", "hourly_aggregates", "daily_aggregates")
 CHECK_NAMES = {
@@ -388,4 +389,31 @@ def test_a_run_whose_range_no_longer_matches_its_plan_fails(warehouse_url: URL) 
     assert "expands to 3 partitions, not the 2 it was planned with" in str(failure.event_specific_data)
     with psycopg_connection(engine) as conn:
         assert conn.execute("SELECT count(*) FROM core.partition_stats").fetchone() == (0,)
+    engine.dispose()
+
+
+def test_a_user_with_only_glucose_and_weight_is_computed_through_the_sensor(warehouse_url: URL) -> None:
+    """No steps, no sleep: the run the new-batch sensor launches computes the readings, and its checks pass."""
+    engine = create_warehouse_engine(warehouse_url)
+    user = new_user(engine, "UTC", prefix="glucose")
+    land_samples(engine, user, GLUCOSE_AND_WEIGHT)
+    resources = {"warehouse": defs.resources["warehouse"]}  # type: ignore[index]
+    with DagsterInstance.ephemeral() as instance:
+        result = new_raw_batches(build_sensor_context(instance=instance, definitions=defs, resources=resources))
+        assert isinstance(result, SensorResult)
+        apply_partition_requests(result, instance)
+        (request,) = result.run_requests or []
+        assert expand(request, instance) == {(user, d) for d in ("2024-04-30", "2024-05-01", "2024-05-02")}
+        run = (
+            define_asset_job("samples", selection=AssetSelection.groups("samples"))
+            .resolve(asset_graph=defs.resolve_asset_graph())
+            .execute_in_process(instance=instance, resources=resources, tags=request.tags)
+        )
+    assert run.success
+    assert all(e.passed for e in run.get_asset_check_evaluations())
+    assert len(run.asset_materializations_for_node("daily_aggregates")) == 3
+    assert daily_values(engine, user, "2024-05-01") == GLUCOSE_AND_WEIGHT_DAILY
+    with psycopg_connection(engine) as conn:
+        kept = conn.execute("SELECT count(*) FILTER (WHERE kept) FROM core.readings WHERE user_id = %s", (user,))
+        assert kept.fetchone() == (4,)
     engine.dispose()

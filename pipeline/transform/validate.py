@@ -4,20 +4,25 @@ Hard limits reject a sample (it goes to ``core.rejections`` with its reason); so
 are generated from `pipeline.catalog.METRICS`, so the catalogue stays the single source of the ranges. GX runs
 directly (the dagster-ge integration pins GX < 1): an ephemeral context per validation (one chunk), a pandas data
 source, ``ValidationDefinition.run(batch_parameters={"dataframe": ...})`` with complete results, whose unexpected
-index lists name the failing rows.
+index lists name the failing rows. GX orders the results by column, not as the suite lists them, so each result is
+paired with its rule by what it checks (expectation type, column, bounds), never by position.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from pipeline.catalog import METRICS, Limits, Metric, canonical_factors
+
+if TYPE_CHECKING:
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -80,21 +85,35 @@ class _Suites:
         rules = rules_for(metric)
         batch = self._source.add_dataframe_asset(metric.name).add_batch_definition_whole_dataframe("all")
         suite = self._context.suites.add(gx.ExpectationSuite(name=f"{metric.name.lower()}_plausibility"))
+        identities = []
         for rule in rules:
-            suite.add_expectation(
+            expectation = suite.add_expectation(
                 gx.expectations.ExpectColumnValuesToBeBetween(
                     column=rule.column, min_value=rule.low, max_value=rule.high
                 )
             )
+            identities.append(_identity(expectation.configuration))
         definition = self._context.validation_definitions.add(
             gx.ValidationDefinition(name=metric.name, data=batch, suite=suite)
         )
         result = definition.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"})
+        # GX returns results grouped by column, not in the suite's order: pair them by what they check
+        outcomes = {_identity(o.expectation_config): o for o in result.results if o.expectation_config}
         failing = []
-        for rule, outcome in zip(rules, result.results, strict=True):
+        for rule, identity in zip(rules, identities, strict=True):
+            outcome = outcomes.get(identity)
+            if outcome is None:
+                raise LookupError(f"no Great Expectations result for {rule.describe(metric)}")
             indexes = outcome.result.get("unexpected_index_list") or []
             failing.append((rule, np.asarray(indexes, dtype=np.int64)))
         return failing
+
+
+def _identity(configuration: ExpectationConfiguration) -> str:
+    """What an expectation checks (its type and arguments: column, bounds), without the batch it ran on: the key
+    that pairs a result with its rule."""
+    checked = {k: v for k, v in configuration.kwargs.items() if k != "batch_id"}
+    return json.dumps([configuration.type, checked], sort_keys=True, default=str)
 
 
 def validate(samples: pd.DataFrame) -> ValidationReport:
