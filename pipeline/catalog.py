@@ -76,8 +76,10 @@ class Metric:
     goal: float | None = None
     # values at or below 1 in these units are fractions (Apple writes SpO2 0.97 with unit "%")
     fraction_units: frozenset[str] = field(default_factory=frozenset)
-    # readings of two sources this close in time are one measurement (discrete metrics, DESIGN §5.4)
+    # readings of two sources this close in time are one measurement (discrete metrics, DESIGN §5.4)...
     match_tolerance_seconds: float = 0.0
+    # ...if their values also agree this closely (canonical unit): what rounding and unit conversion make of one value
+    match_value_tolerance: float = 0.0
 
 
 _COUNT = {"count": 1.0, "steps": 1.0, "step": 1.0, "": 1.0}
@@ -153,6 +155,7 @@ METRICS: dict[str, Metric] = {
             Limits(20, 300, soft_min=30, soft_max=220),
             loinc_sample="8867-4",
             match_tolerance_seconds=30,
+            match_value_tolerance=1.0,  # whole bpm on screen: two apps rounding 72.5 bpm may write 72 and 73
         ),
         Metric(
             "RESTING_HEART_RATE",
@@ -165,6 +168,7 @@ METRICS: dict[str, Metric] = {
             Limits(20, 300, soft_min=30, soft_max=120),
             loinc_sample="40443-4",
             match_tolerance_seconds=3600,
+            match_value_tolerance=1.0,  # whole bpm, as heart rate
         ),
         Metric(
             "OXYGEN_SATURATION",
@@ -179,6 +183,7 @@ METRICS: dict[str, Metric] = {
             loinc_daily="2708-6",
             fraction_units=frozenset({"%", "percent"}),
             match_tolerance_seconds=60,
+            match_value_tolerance=1.0,  # whole percent on screen: a fraction of 0.965 may be written as 96 and 97 %
         ),
         Metric(
             "BLOOD_GLUCOSE",
@@ -191,6 +196,10 @@ METRICS: dict[str, Metric] = {
             Limits(10, 1000, soft_min=40, soft_max=400),
             loinc_sample="2339-0",
             match_tolerance_seconds=300,
+            # one 0.1 mmol/L display step (1.8 mg/dL): a reading rounded to 0.1 mmol/L (+-0.9 mg/dL) and the same one
+            # in whole mg/dL (+-0.5), converted with 18 instead of 18.0156 (0.09 %: +-0.4 mg/dL at 400), differ by
+            # at most 1.8 mg/dL; 150 and 105 mg/dL are two measurements
+            match_value_tolerance=1.8,
         ),
         Metric(
             "WEIGHT",
@@ -207,6 +216,9 @@ METRICS: dict[str, Metric] = {
             Limits(1, 700, outlier=OutlierTest(max_relative=0.10, source="NHS Grampian; Turicchi 2020")),
             loinc_sample="29463-7",
             match_tolerance_seconds=600,
+            # a scale's 0.1 kg display step: one app's 0.1 kg (+-0.05 kg) and another's 0.1 lb (+-0.023 kg) differ by
+            # at most 0.073 kg
+            match_value_tolerance=0.1,
         ),
         Metric(
             "BODY_FAT",
@@ -223,6 +235,7 @@ METRICS: dict[str, Metric] = {
             loinc_sample="41982-0",
             fraction_units=frozenset({"%", "percent"}),
             match_tolerance_seconds=600,
+            match_value_tolerance=0.1,  # one decimal on screen; a fraction written with three decimals is 0.1 %
         ),
     ]
 }

@@ -2,11 +2,13 @@
 
 healthpipe up                 database + migrations + Dagster UI + API, until Ctrl-C
 healthpipe db start|stop|status|migrate|url
+healthpipe db psql [ARGS]     psql on the warehouse (ARGS go to psql)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -17,12 +19,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline import accounts
-from pipeline.infra.database import create_warehouse_engine, redacted, warehouse_url
+from pipeline.infra.database import create_warehouse_engine, libpq_url, redacted, warehouse_url, without_password
 from pipeline.infra.embedded_server import EmbeddedPostgres, EmbeddedServerError
 from pipeline.infra.migrations import MigrationError, current_version, migrate
 from pipeline.infra.settings import Settings
 from pipeline.ingest.apple_health import AppleExportError
-from pipeline.ingest.importer import FORMATS, import_file
+from pipeline.ingest.importer import FORMATS, IncompleteImportError, import_file
 from pipeline.ingest.store import psycopg_connection
 from pipeline.memory import arrow_on_system_malloc, limit_malloc_arenas
 from pipeline.progress import ProgressBar
@@ -59,9 +61,30 @@ def cmd_db_status(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_db_url(settings: Settings, _: argparse.Namespace) -> int:
-    print(redacted(warehouse_url(settings)))
+def cmd_db_url(settings: Settings, args: argparse.Namespace) -> int:
+    url = warehouse_url(settings)
+    if url.password is not None and not args.with_password:
+        url = without_password(url)
+        print(
+            "# password left out (psql asks for it, or reads PGPASSWORD or ~/.pgpass); "
+            "`healthpipe db url --with-password` includes it, `healthpipe db psql` passes it",
+            file=sys.stderr,
+        )
+    print(libpq_url(url))
     return 0
+
+
+def cmd_db_psql(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.infra.psql import psql_command
+
+    extra = args.psql_args[1:] if args.psql_args[:1] == ["--"] else args.psql_args
+    command = psql_command(warehouse_url(settings), extra)
+    if command.note:
+        print(f"healthpipe: {command.note}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # psql takes over this process: Ctrl-C cancels its query, its exit code is ours. No shell: argv as given.
+    os.execve(command.argv[0], command.argv, command.env)  # noqa: S606
 
 
 def cmd_db_migrate(settings: Settings, _: argparse.Namespace) -> int:
@@ -150,9 +173,16 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     progress = ProgressBar(f"importing {args.file.name}")
     try:
         report = import_file(engine, args.file, args.user, args.format, on_progress=progress)
-    finally:
+    except IncompleteImportError as fault:  # what came before the fault landed: its counts, then the fault
         progress.close()
+        print(fault.report.describe())
+        print(f"healthpipe: error: {fault}", file=sys.stderr)
+        return 1
+    progress.close()
     print(report.describe())
+    if not report.yielded_samples:
+        print(f"healthpipe: {report.nothing_imported()}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -251,10 +281,21 @@ def build_parser() -> argparse.ArgumentParser:
         ("start", cmd_db_start, "start the embedded PostgreSQL (no-op when running)"),
         ("stop", cmd_db_stop, "stop the embedded PostgreSQL"),
         ("status", cmd_db_status, "is the server running, where, at which schema version"),
-        ("url", cmd_db_url, "print the warehouse URL (password masked)"),
         ("migrate", cmd_db_migrate, "apply pending schema migrations (idempotent)"),
     ]:
         db.add_parser(name, help=text).set_defaults(handler=handler)
+    url = db.add_parser("url", help="print the warehouse URL for psql and other libpq clients (no password)")
+    url.add_argument("--with-password", action="store_true", help="include the password")
+    url.set_defaults(handler=cmd_db_url)
+    # Every argument after `psql` is psql's (-c, -f, -X, even --help): no option prefix of its own.
+    psql = db.add_parser(
+        "psql",
+        help="open psql on the warehouse; arguments after it go to psql (e.g. -c 'select 1')",
+        add_help=False,
+        prefix_chars="\0",
+    )
+    psql.add_argument("psql_args", nargs=argparse.REMAINDER)
+    psql.set_defaults(handler=cmd_db_psql)
 
     users = commands.add_parser("users", help="people whose data this is").add_subparsers(
         dest="users_command", required=True
@@ -284,7 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("prefix")
     revoke.set_defaults(handler=cmd_keys_revoke)
 
-    imp = commands.add_parser("import", help="import an Apple Health export or HealthSample NDJSON/CSV")
+    imp = commands.add_parser(
+        "import",
+        help="import an Apple Health export or HealthSample NDJSON/CSV",
+        epilog="exit status: 0 the file yielded samples (landed, or landed before: a re-import); 1 it yielded none, or "
+        "it is damaged (what came before the fault landed); 2 the import did not start (arguments, file, database)",
+    )
     imp.add_argument("file", type=Path)
     imp.add_argument("--user", help="whose data it is (required for Apple exports; fills missing userId otherwise)")
     imp.add_argument("--format", choices=FORMATS, help="default: from the file name")

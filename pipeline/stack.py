@@ -138,11 +138,16 @@ def load_demo_data(url: object, users: int = DEMO_USERS, days: int = DEMO_DAYS) 
 
 
 def _require_free_port(host: str, port: int, what: str, variable: str) -> None:
+    """Refuses a port that a server could not listen on. The probe binds and listens as uvicorn and the Dagster
+    webserver do, with SO_REUSEADDR: connections of a stopped server lingering in TIME-WAIT (for a minute after
+    Ctrl-C) do not keep them from starting, so they do not count as taken; a live listener does."""
     import socket
 
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
+            sock.listen()
         except OSError:
             raise RuntimeError(
                 f"{host}:{port} is already in use, so the {what} cannot start there (another `healthpipe up`?). "

@@ -65,3 +65,37 @@ def apple_record(
         f' <Record type="{hk_type}" sourceName="{source}"{unit_attr} creationDate="{end}" startDate="{start}" '
         f'endDate="{end}" value="{value}">{entries}</Record>\n'
     )
+
+
+# (metric, value, unit, stage, start, end, source, device class), instants in UTC: a user who only measures glucose
+# and weight (no steps, no sleep). On 2024-05-01: glucose (105 + 150) / 2 = 127.5 mg/dL, weight the latest, 70.6 kg.
+GLUCOSE_AND_WEIGHT: list[tuple] = [
+    ("BLOOD_GLUCOSE", 105, "mg/dL", None, "2024-05-01 08:00", "2024-05-01 08:00", "Meter", "scale_or_app"),
+    ("BLOOD_GLUCOSE", 150, "mg/dL", None, "2024-05-01 12:00", "2024-05-01 12:00", "Meter", "scale_or_app"),
+    ("WEIGHT", 70.2, "kg", None, "2024-05-01 07:05", "2024-05-01 07:05", "Scale", "scale_or_app"),
+    ("WEIGHT", 70.6, "kg", None, "2024-05-01 19:00", "2024-05-01 19:00", "Scale", "scale_or_app"),
+]
+GLUCOSE_AND_WEIGHT_DAILY = {"BLOOD_GLUCOSE": 127.5, "WEIGHT": 70.6}
+
+
+def land_samples(engine: Engine, user_id: str, rows: list[tuple]) -> None:
+    """Land ``rows`` (metric, value, unit, stage, start, end, source, device class; UTC instants) as one batch."""
+    from pipeline.ingest.landing import split_for_landing
+    from pipeline.ingest.store import create_batch, finish_batch, land_chunk
+
+    columns = ["metric", "value", "unit", "stage", "start", "end", "source_name", "device_class"]
+    incoming = pd.DataFrame(rows, columns=columns).assign(user_id=user_id)
+    incoming["start"] = incoming["start"] + "Z"
+    incoming["end"] = incoming["end"] + "Z"
+    with psycopg_connection(engine) as conn:
+        batch = create_batch(conn, user_id, "test", "hand-written samples")
+        finish_batch(conn, batch, land_chunk(conn, batch, split_for_landing(incoming)))
+
+
+def daily_values(engine: Engine, user_id: str, day: str) -> dict[str, float]:
+    """marts.daily of one user-day: metric -> value."""
+    with psycopg_connection(engine) as conn:
+        rows = conn.execute(
+            "SELECT metric, value FROM marts.daily WHERE user_id = %s AND local_date = %s", (user_id, day)
+        ).fetchall()
+    return {str(m): float(v) for m, v in rows}

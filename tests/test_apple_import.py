@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 
 from pipeline.ingest import apple_health
 from pipeline.ingest.apple_health import AppleExportError, read_export
-from pipeline.ingest.importer import import_file
+from pipeline.ingest.importer import IncompleteImportError, import_file
 from tests.conftest import FIXTURES
 from tests.helpers import APPLE_HEADER, apple_record, landed, new_user
 
@@ -266,8 +266,10 @@ def test_a_truncated_export_lands_what_came_before_the_break_and_says_so(engine:
     )
     path = tmp_path / "export.xml"
     path.write_text(whole[: whole.rindex("<Record") + 60])  # cut inside the last record
-    with pytest.raises(AppleExportError, match="ends early"):
+    with pytest.raises(IncompleteImportError, match="ends early") as raised:
         import_file(engine, path, user)
+    c = raised.value.report.counts
+    assert (c.read, c.landed, c.rejected) == (20, 19, 1)
     samples = landed(engine, user)
     assert samples["value"].tolist() == [float(10 + i) for i in range(19)]
     with engine.connect() as conn:
@@ -320,3 +322,170 @@ def test_a_killed_import_is_finished_by_running_it_again(
             for r in conn.execute("SELECT status FROM app.ingest_batches WHERE user_id = %s ORDER BY batch_id", (user,))
         ]
     assert statuses == ["failed", "done"]
+
+
+def _steps(minute: int, value: int) -> str:
+    return apple_record(
+        "HKQuantityTypeIdentifierStepCount",
+        str(value),
+        "count",
+        f"2024-03-01 10:{minute:02d}:00 +0000",
+        f"2024-03-01 10:{minute:02d}:30 +0000",
+    )
+
+
+_BLOOD_PRESSURE = (
+    ' <Correlation type="HKCorrelationTypeIdentifierBloodPressure" sourceName="Omron" '
+    'startDate="2024-03-01 09:00:00 +0000" endDate="2024-03-01 09:00:00 +0000">\n'
+)
+# APPLE_HEADER takes lines 1-9: the body starts on line 10, one line per record
+
+
+def _import_damaged(engine: Engine, tmp_path: Path, body: str) -> tuple[str, str, IncompleteImportError, str]:
+    """(user, file text, the fault raised, the batch's status) of importing a damaged export."""
+    user = new_user(engine, "UTC")
+    document = APPLE_HEADER + body + "</HealthData>\n"
+    path = tmp_path / "export.xml"
+    path.write_text(document, encoding="utf-8")
+    with pytest.raises(IncompleteImportError) as raised:
+        import_file(engine, path, user)
+    fault = raised.value
+    c = fault.report.counts
+    assert c.read == c.landed + c.duplicates + c.rejected + c.skipped
+    with engine.connect() as conn:
+        status, read, landed_count, duplicates, rejected, skipped = conn.execute(
+            text(
+                "SELECT status, read_count, landed_count, duplicate_count, rejected_count, skipped_count "
+                "FROM app.ingest_batches WHERE batch_id = :b"
+            ),
+            {"b": fault.report.batch_id},
+        ).one()
+    in_table = (read, landed_count, duplicates, rejected, skipped)
+    assert in_table == (c.read, c.landed, c.duplicates, c.rejected, c.skipped)
+    return user, document, fault, status
+
+
+def _byte_of(document: str, marker: str) -> int:
+    return len(document[: document.index(marker)].encode("utf-8"))
+
+
+def test_an_orphan_closing_correlation_stops_the_import_there_and_says_on_which_line(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Lines 10-11 land; line 12 is a </Correlation> nothing opened; the blood pressure after it (whose child
+    record would have counted as a top-level record) and line 16 are not read."""
+    body = (
+        _steps(0, 100)
+        + _steps(1, 200)
+        + " </Correlation>\n"
+        + _BLOOD_PRESSURE
+        + _steps(30, 999)
+        + " </Correlation>\n"
+        + _steps(2, 300)
+    )
+    user, document, fault, status = _import_damaged(engine, tmp_path, body)
+    assert str(fault) == (
+        f"export.xml is damaged at line 12 (byte {_byte_of(document, ' </Correlation>') + 1}): "
+        "a stray </Correlation> (no <Correlation> is open); the 2 records before it were read, nothing after it"
+    )
+    c = fault.report.counts
+    assert (c.read, c.landed, c.rejected, c.skipped, c.duplicates, status) == (2, 2, 0, 0, 0, "failed")
+    assert landed(engine, user)["value"].tolist() == [100.0, 200.0]
+
+
+def test_an_unclosed_correlation_at_the_end_is_reported_where_it_opened(engine: Engine, tmp_path: Path) -> None:
+    body = _steps(0, 100) + _steps(1, 200) + _steps(2, 300) + _BLOOD_PRESSURE + _steps(30, 999)
+    user, document, fault, status = _import_damaged(engine, tmp_path, body)
+    opened = _byte_of(document, _BLOOD_PRESSURE) + 1
+    closed = _byte_of(document, "</HealthData>\n")
+    assert str(fault) == (
+        f"export.xml is damaged at line 15 (byte {closed}): <Correlation> opened at line 13 (byte {opened}) is not "
+        "closed before </HealthData>; the 3 records before it were read, nothing after it"
+    )
+    c = fault.report.counts
+    assert (c.read, c.landed, c.rejected, status) == (3, 3, 0, "failed")
+    assert landed(engine, user)["value"].tolist() == [100.0, 200.0, 300.0]
+
+
+def test_a_stray_closing_record_stops_the_import_there(engine: Engine, tmp_path: Path) -> None:
+    body = _steps(0, 100) + " </Record>\n" + _steps(1, 200) + _steps(2, 300)
+    user, document, fault, status = _import_damaged(engine, tmp_path, body)
+    assert str(fault) == (
+        f"export.xml is damaged at line 11 (byte {_byte_of(document, ' </Record>') + 1}): "
+        "a stray </Record> (no <Record> is open); the 1 record before it was read, nothing after it"
+    )
+    c = fault.report.counts
+    assert (c.read, c.landed, status) == (1, 1, "failed")
+    assert landed(engine, user)["value"].tolist() == [100.0]
+
+
+def test_a_record_whose_closing_tag_was_cut_out_is_found_at_the_next_record(engine: Engine, tmp_path: Path) -> None:
+    """Line 11 opens a record with metadata whose </Record> is missing: line 12's record would sit inside it."""
+    with_metadata = apple_record(
+        "HKQuantityTypeIdentifierHeartRate",
+        "61",
+        "count/min",
+        "2024-03-01 10:00:00 +0000",
+        "2024-03-01 10:00:00 +0000",
+        meta={"HKTimeZone": "Europe/Berlin"},
+    )
+    unclosed = with_metadata.replace("</Record>", "")
+    body = _steps(0, 100) + unclosed + _steps(1, 200) + _steps(2, 300)
+    user, document, fault, status = _import_damaged(engine, tmp_path, body)
+    assert str(fault) == (
+        f"export.xml is damaged at line 12 (byte {_byte_of(document, _steps(1, 200)) + 1}): a <Record> inside "
+        f"<Record> opened at line 11 (byte {_byte_of(document, unclosed) + 1}) (is its </Record> "
+        "missing?); the 2 records before it were read, nothing after it"
+    )
+    c = fault.report.counts
+    assert (c.read, c.landed, status) == (2, 2, "failed")
+    samples = landed(engine, user)
+    assert samples[["metric", "value"]].values.tolist() == [["HEART_RATE", 61.0], ["STEPS", 100.0]]
+    assert samples["timezone"].iloc[0] == "Europe/Berlin"  # its metadata was read
+
+
+def test_structure_is_followed_across_pieces_and_the_fault_is_located_in_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4 KiB reads: a correlation of 100 child records spans several pieces and adds no record; an orphan
+    </Correlation> 1,000 records later is reported at its line and byte (the DTD removed before parsing counted)."""
+    monkeypatch.setattr(apple_health, "_READ_SIZE", 4096)
+    children = "".join(_steps(i % 60, 5000 + i) for i in range(100))
+    before = "".join(_steps(i % 60, i) for i in range(1000))
+    body = (
+        _steps(0, 1) + _BLOOD_PRESSURE + children + " </Correlation>\n" + before + " </Correlation>\n" + _steps(59, 7)
+    )
+    path = tmp_path / "export.xml"
+    document = APPLE_HEADER + body + "</HealthData>\n"
+    path.write_text(document, encoding="utf-8")
+    frames: list[pd.DataFrame] = []
+    with pytest.raises(AppleExportError) as raised:
+        for frame, _ in read_export(path, "someone", chunk_size=300):
+            frames.append(frame)
+    # line 10: one record; 11: <Correlation>; 12-111: children; 112: </Correlation>; 113-1112: records; 1113: orphan
+    orphan = len(document.encode("utf-8")) - len(" </Correlation>\n" + _steps(59, 7) + "</HealthData>\n") + 1
+    assert str(raised.value) == (
+        f"export.xml is damaged at line 1113 (byte {orphan}): a stray </Correlation> (no <Correlation> is open); "
+        "the 1,001 records before it were read, nothing after it"
+    )
+    values = pd.concat(frames)["value"].astype(int).tolist()
+    assert values == [1, *range(1000)]
+
+
+def test_the_fixtures_are_well_formed(tmp_path: Path) -> None:
+    """Every real export reads to its end without a structural fault."""
+    for path in sorted(APPLE.glob("*.xml")) + sorted(APPLE.glob("*.zip")):
+        assert sum(len(frame) for frame, _ in read_export(path, "someone")) > 0
+
+
+def test_a_fault_in_a_zipped_export_is_located_in_its_xml(tmp_path: Path) -> None:
+    document = APPLE_HEADER + _steps(0, 100) + _steps(1, 200) + " </Record>\n" + _steps(2, 300) + "</HealthData>\n"
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("apple_health_export/export.xml", document)
+    with pytest.raises(AppleExportError) as raised:
+        list(read_export(archive, "someone"))
+    assert str(raised.value) == (
+        f"export.zip is damaged at line 12 (byte {_byte_of(document, ' </Record>') + 1}): a stray </Record> (no "
+        "<Record> is open); the 2 records before it were read, nothing after it"
+    )

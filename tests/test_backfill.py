@@ -27,6 +27,7 @@ from pipeline.samples.partitions import USERS_PARTITION
 from pipeline.samples.requests import user_days
 from pipeline.synthetic.generator import SyntheticConfig, generate
 from pipeline.synthetic.load import load_dataset
+from tests.helpers import GLUCOSE_AND_WEIGHT, GLUCOSE_AND_WEIGHT_DAILY, daily_values, land_samples, new_user
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,4 +129,24 @@ def test_the_command_exits_non_zero_when_a_run_fails_and_zero_once_they_succeed(
     assert partition_stats(warehouse_url) == [(u, d) for u in ("u0001", "u0002") for d in ("2024-03-06", "2024-03-07")]
     assert cli.main(["backfill", "--users", "nobody"]) == 2
     assert "no raw samples for user(s) nobody" in capsys.readouterr().err
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_user_with_only_glucose_and_weight_is_computed_through_the_command(
+    warehouse_url: URL,
+    dagster: tuple[DagsterInstance, WorkspaceProcessContext],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, context = dagster
+    engine = create_warehouse_engine(warehouse_url)
+    user = new_user(engine, "UTC", prefix="glucose")
+    land_samples(engine, user, GLUCOSE_AND_WEIGHT)
+    monkeypatch.setattr(backfill, "http_graphql", lambda base_url: in_process(context))
+
+    assert cli.main(["backfill", "--wait", "--users", user]) == 0
+    assert "1 run(s): 1 success" in capsys.readouterr().out
+    assert partition_stats(warehouse_url) == [(user, d) for d in ("2024-04-30", "2024-05-01", "2024-05-02")]
+    assert daily_values(engine, user, "2024-05-01") == GLUCOSE_AND_WEIGHT_DAILY
     engine.dispose()

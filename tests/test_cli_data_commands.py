@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -13,6 +15,7 @@ from pipeline import cli
 from pipeline.infra.database import libpq_url
 from pipeline.infra.migrations import current_version, discover_migrations
 from pipeline.synthetic.generator import SyntheticConfig, generate
+from tests.helpers import APPLE_HEADER, apple_record
 
 
 def test_generate_on_a_fresh_database_migrates_it_and_lands_every_sample(
@@ -51,3 +54,160 @@ def test_an_unreachable_database_is_one_line_without_the_password(
     assert err.startswith("healthpipe: database error: ") and err.count("\n") == 1
     assert "s3cret-pw" not in err
     assert "Traceback" not in err
+
+
+def _batches(url: URL) -> list[tuple[object, ...]]:
+    with psycopg.connect(libpq_url(url)) as conn:
+        return conn.execute(
+            "SELECT status, read_count, landed_count, duplicate_count, rejected_count, skipped_count "
+            "FROM app.ingest_batches ORDER BY batch_id"
+        ).fetchall()
+
+
+def _last_error_line(capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    """(stdout, the last line on stderr: the one-line verdict after any progress bar)."""
+    out, err = capsys.readouterr()
+    return out, err.rstrip("\n").rsplit("\n", 1)[-1].rsplit("\r", 1)[-1]
+
+
+_CSV_HEADER = "type,value,unit,startDate,endDate,sourceDevice\n"
+_CSV_ROW = "STEPS,{value},count,2024-01-01T10:0{minute}:00Z,2024-01-01T10:0{minute}:30Z,iPhone\n"
+
+
+def test_imports_that_do_not_say_whose_data_it_is_are_refused_before_reading(
+    warehouse_url: URL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 2 and no ingest batch: an Apple export (never names a user), a CSV without a user column, an NDJSON
+    file whose first record has no userId."""
+    export = tmp_path / "export.xml"
+    export.write_text(APPLE_HEADER + "</HealthData>\n")
+    table = tmp_path / "steps.csv"
+    table.write_text(_CSV_HEADER + _CSV_ROW.format(value=100, minute=0))
+    lines = tmp_path / "steps.ndjson"
+    lines.write_text(json.dumps({"type": "STEPS", "value": 1}) + "\n" + json.dumps({"userId": "anna"}) + "\n")
+
+    verdicts = []
+    for path in (export, table, lines):
+        code = cli.main(["import", str(path)])
+        verdicts.append((code, _last_error_line(capsys)[1]))
+
+    assert verdicts == [
+        (2, "healthpipe: error: an Apple Health export belongs to one person: pass --user"),
+        (2, "healthpipe: error: steps.csv has no user column (userId or user_id): pass --user"),
+        (2, "healthpipe: error: the first record of steps.ndjson has no userId: pass --user"),
+    ]
+    assert _batches(warehouse_url) == []
+
+
+def test_an_ndjson_file_naming_its_user_first_lands_and_rejects_rows_without_one(
+    warehouse_url: URL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["users", "add", "anna"]) == 0
+    sample = {"type": "STEPS", "value": 100, "unit": "count", "sourceDevice": "iPhone"}
+    rows = [
+        sample | {"userId": "anna", "startDate": "2024-01-01T10:00:00Z", "endDate": "2024-01-01T10:01:00Z"},
+        sample | {"startDate": "2024-01-01T11:00:00Z", "endDate": "2024-01-01T11:01:00Z"},
+    ]
+    path = tmp_path / "steps.ndjson"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+    code = cli.main(["import", str(path)])
+
+    out, _ = _last_error_line(capsys)
+    assert code == 0
+    assert "landed 1, duplicates 0, rejected 1" in out
+    assert _batches(warehouse_url) == [("done", 2, 1, 0, 1, 0)]
+
+
+def test_a_text_file_renamed_csv_or_ndjson_exits_1_with_a_one_line_summary(
+    warehouse_url: URL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = "shopping list\nmilk\neggs\n"
+    (tmp_path / "notes.csv").write_text(notes)
+    (tmp_path / "notes.ndjson").write_text(notes)
+
+    verdicts = []
+    for name in ("notes.csv", "notes.ndjson"):
+        code = cli.main(["import", str(tmp_path / name), "--user", "anna", "--create-user"])
+        verdicts.append((code, _last_error_line(capsys)[1]))
+
+    # the CSV's first line is its header: 2 rows; the NDJSON file: 3 lines that are not JSON
+    assert verdicts == [
+        (
+            1,
+            'healthpipe: notes.csv yielded no sample: 2 records read, all 2 rejected for "missing metric type; value '
+            'is not a number; unparseable start date; unparseable end date" (raw.quarantine, batch 1)',
+        ),
+        (
+            1,
+            'healthpipe: notes.ndjson yielded no sample: 3 records read, all 3 rejected for "malformed JSON line" '
+            "(raw.quarantine, batch 2)",
+        ),
+    ]
+    assert _batches(warehouse_url) == [("done", 2, 0, 0, 2, 0), ("done", 3, 0, 0, 3, 0)]
+
+
+def test_a_reimport_of_landed_data_succeeds_and_a_directory_is_a_directory(
+    warehouse_url: URL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "steps.csv"
+    path.write_text(_CSV_HEADER + _CSV_ROW.format(value=100, minute=0) + _CSV_ROW.format(value=200, minute=1))
+    unzipped = tmp_path / "apple_health_export"
+    unzipped.mkdir()
+    (unzipped / "export.xml").write_text(APPLE_HEADER + "</HealthData>\n")
+
+    first = cli.main(["import", str(path), "--user", "anna", "--create-user"])
+    again = cli.main(["import", str(path), "--user", "anna"])
+    capsys.readouterr()
+    folder = cli.main(["import", str(unzipped), "--user", "anna"])
+    _, verdict = _last_error_line(capsys)
+
+    assert (first, again, folder) == (0, 0, 2)
+    assert verdict == (
+        f"healthpipe: error: {unzipped} is a directory, not a file; import the export.xml inside it or the .zip"
+    )
+    assert _batches(warehouse_url) == [("done", 2, 2, 0, 0, 0), ("done", 2, 0, 2, 0, 0)]
+
+
+def test_a_damaged_export_exits_1_with_the_fault_and_counts_that_add_up(
+    warehouse_url: URL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = apple_record(
+        "HKQuantityTypeIdentifierStepCount", "100", "count", "2024-03-01 10:00:00 +0000", "2024-03-01 10:01:00 +0000"
+    )
+    skipped = apple_record(
+        "HKQuantityTypeIdentifierFlightsClimbed", "3", "count", "2024-03-01 11:00:00 +0000", "2024-03-01 11:01:00 +0000"
+    )
+    path = tmp_path / "export.xml"
+    document = APPLE_HEADER + record + skipped + " </Correlation>\n" + record + "</HealthData>\n"
+    path.write_text(document)
+    byte = document.index("</Correlation>")
+
+    code = cli.main(["import", str(path), "--user", "anna", "--create-user"])
+
+    out, verdict = _last_error_line(capsys)
+    assert code == 1
+    assert verdict == (
+        f"healthpipe: error: export.xml is damaged at line 12 (byte {byte}): a stray </Correlation> (no "
+        "<Correlation> is open); the 2 records before it were read, nothing after it"
+    )
+    assert "read 2 records" in out and "landed 1, duplicates 0, rejected 0 (see raw.quarantine), skipped types 1" in out
+    assert _batches(warehouse_url) == [("failed", 2, 1, 0, 0, 1)]
+
+
+def test_an_export_of_types_outside_the_catalogue_only_exits_1(
+    warehouse_url: URL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    height = apple_record(
+        "HKQuantityTypeIdentifierHeight", "168", "cm", "2024-03-01 10:00:00 +0000", "2024-03-01 10:00:00 +0000"
+    )
+    path = tmp_path / "export.xml"
+    path.write_text(APPLE_HEADER + height + height.replace("168", "169") + "</HealthData>\n")
+
+    code = cli.main(["import", str(path), "--user", "anna", "--create-user"])
+
+    assert (code, _last_error_line(capsys)[1]) == (
+        1,
+        "healthpipe: export.xml yielded no sample: 2 records read, 2 of types outside the catalogue",
+    )
+    assert _batches(warehouse_url) == [("done", 2, 0, 0, 0, 2)]

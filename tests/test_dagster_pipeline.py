@@ -6,10 +6,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
+import pytest
 from dagster import (
     AssetKey,
     AssetSelection,
+    DagsterEventType,
     DagsterInstance,
+    DagsterInvalidConfigError,
     DagsterRunStatus,
     ExecuteInProcessResult,
     PartitionKeyRange,
@@ -17,6 +20,7 @@ from dagster import (
     SensorResult,
     build_sensor_context,
     define_asset_job,
+    validate_run_config,
 )
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from sqlalchemy import Engine
@@ -31,6 +35,7 @@ from pipeline.samples.run_plan import PARTITIONS_TAG, plan_runs
 from pipeline.samples.sensors import new_raw_batches, recompute_requests
 from pipeline.synthetic.generator import SyntheticConfig, generate
 from pipeline.synthetic.load import load_dataset
+from tests.helpers import GLUCOSE_AND_WEIGHT, GLUCOSE_AND_WEIGHT_DAILY, daily_values, land_samples, new_user
 
 ASSET_NAMES = ("deduplicated_samples", "hourly_aggregates", "daily_aggregates")
 CHECK_NAMES = {
@@ -238,6 +243,90 @@ def test_a_recompute_request_from_the_ui_becomes_range_runs_that_materialize_it(
     engine.dispose()
 
 
+def request_run(
+    instance: DagsterInstance, config: dict[str, object], raise_on_error: bool = True
+) -> ExecuteInProcessResult:
+    """The job request_recompute launched from the Launchpad with ``config`` as the op's config."""
+    return defs.get_job_def(REQUEST_JOB).execute_in_process(
+        instance=instance,
+        resources={"warehouse": defs.resources["warehouse"]},  # type: ignore[index]
+        run_config={"ops": {"recompute_request": {"config": config}}},
+        raise_on_error=raise_on_error,
+    )
+
+
+def test_the_launchpad_s_empty_config_is_refused_before_a_run_exists() -> None:
+    """`{}` (what the Launchpad opens with) used to mean every user and every day; `users` must now be given. The
+    Launchpad validates the config as it is typed and keeps its Launch button disabled while it is invalid."""
+    job = defs.get_job_def(REQUEST_JOB)
+    resources = {"warehouse": defs.resources["warehouse"]}  # type: ignore[index]
+    with pytest.raises(DagsterInvalidConfigError, match="Missing required config entry") as refused:
+        validate_run_config(job, {})
+    assert "'users'" in str(refused.value)  # the example config it prints names the field
+    with DagsterInstance.ephemeral() as instance:
+        with pytest.raises(DagsterInvalidConfigError):
+            job.execute_in_process(instance=instance, run_config={}, resources=resources)
+        assert instance.get_runs() == []
+    validate_run_config(job, {"ops": {"recompute_request": {"config": {"users": "all"}}}})
+    validate_run_config(job, {"ops": {"recompute_request": {"config": {"users": ["u0001", "u0002"]}}}})
+
+
+@pytest.mark.parametrize(
+    ("config", "reason"),
+    [
+        (
+            {"users": []},
+            "users: [] names no one; list user ids (users: [u0001, u0002]) or write users: all for every user "
+            "with raw samples",
+        ),
+        (
+            {"users": ""},  # what the Launchpad's "Scaffold missing config" writes
+            "say whose days to recompute: users: all for every user with raw samples, or a list of user ids "
+            "(users: [u0001, u0002])",
+        ),
+        ({"users": "everyone"}, "users is `all` or a list of user ids, not 'everyone'"),
+        ({"users": ["nobody"]}, "no raw samples for user(s) nobody"),
+        ({"users": "all", "first_day": "2024-3-7"}, "first_day is YYYY-MM-DD, not '2024-3-7'"),
+        (
+            {"users": "all", "first_day": "2024-03-09", "last_day": "2024-03-07"},
+            "the first day 2024-03-09 is after the last day 2024-03-07",
+        ),
+    ],
+)
+def test_a_refused_request_fails_its_run_with_the_reason_as_the_failure_message(
+    warehouse_url: URL, config: dict[str, object], reason: str
+) -> None:
+    engine = create_warehouse_engine(warehouse_url)
+    load_dataset(engine, generate(SyntheticConfig(users=2, days=2, start=dt.date(2024, 3, 6), seed=5)))
+    engine.dispose()
+    with DagsterInstance.ephemeral() as instance:
+        result = request_run(instance, config, raise_on_error=False)
+    assert not result.success
+    (step_failure,) = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    assert step_failure.step_failure_data.user_failure_data is not None
+    assert step_failure.step_failure_data.user_failure_data.description == f"request refused: {reason}"
+    (run_failure,) = [e for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE]
+    error = run_failure.job_failure_data.error  # what the UI shows in red under the run's failure event
+    assert error is not None
+    assert error.message.strip() == f"dagster._core.definitions.events.Failure: request refused: {reason}"
+    assert error.cause is None  # not a chained exception inside a stack trace
+
+
+def test_users_all_requests_every_user_with_raw_samples(warehouse_url: URL) -> None:
+    engine = create_warehouse_engine(warehouse_url)
+    load_dataset(engine, generate(SyntheticConfig(users=3, days=2, start=dt.date(2024, 3, 6), seed=5)))
+    engine.dispose()
+    resources = {"warehouse": defs.resources["warehouse"]}  # type: ignore[index]
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(USERS_PARTITION, ["u0001", "u0002", "u0003"])
+        run = request_run(instance, {"users": "all", "first_day": "2024-03-07", "last_day": "2024-03-07"})
+        result = recompute_requests(build_sensor_context(instance=instance, definitions=defs, resources=resources))
+        assert isinstance(result, SensorResult)
+        (request,) = result.run_requests or []
+        assert request.tags["healthpipe/request"] == run.run_id
+        assert expand(request, instance) == {(u, "2024-03-07") for u in ("u0001", "u0002", "u0003")}
+
+
 def test_recompute_requests_are_taken_in_order_and_the_sensor_waits_for_one_still_running(warehouse_url: URL) -> None:
     engine = create_warehouse_engine(warehouse_url)
     load_dataset(engine, generate(SyntheticConfig(users=3, days=1, start=dt.date(2024, 3, 6), seed=3)))
@@ -300,4 +389,31 @@ def test_a_run_whose_range_no_longer_matches_its_plan_fails(warehouse_url: URL) 
     assert "expands to 3 partitions, not the 2 it was planned with" in str(failure.event_specific_data)
     with psycopg_connection(engine) as conn:
         assert conn.execute("SELECT count(*) FROM core.partition_stats").fetchone() == (0,)
+    engine.dispose()
+
+
+def test_a_user_with_only_glucose_and_weight_is_computed_through_the_sensor(warehouse_url: URL) -> None:
+    """No steps, no sleep: the run the new-batch sensor launches computes the readings, and its checks pass."""
+    engine = create_warehouse_engine(warehouse_url)
+    user = new_user(engine, "UTC", prefix="glucose")
+    land_samples(engine, user, GLUCOSE_AND_WEIGHT)
+    resources = {"warehouse": defs.resources["warehouse"]}  # type: ignore[index]
+    with DagsterInstance.ephemeral() as instance:
+        result = new_raw_batches(build_sensor_context(instance=instance, definitions=defs, resources=resources))
+        assert isinstance(result, SensorResult)
+        apply_partition_requests(result, instance)
+        (request,) = result.run_requests or []
+        assert expand(request, instance) == {(user, d) for d in ("2024-04-30", "2024-05-01", "2024-05-02")}
+        run = (
+            define_asset_job("samples", selection=AssetSelection.groups("samples"))
+            .resolve(asset_graph=defs.resolve_asset_graph())
+            .execute_in_process(instance=instance, resources=resources, tags=request.tags)
+        )
+    assert run.success
+    assert all(e.passed for e in run.get_asset_check_evaluations())
+    assert len(run.asset_materializations_for_node("daily_aggregates")) == 3
+    assert daily_values(engine, user, "2024-05-01") == GLUCOSE_AND_WEIGHT_DAILY
+    with psycopg_connection(engine) as conn:
+        kept = conn.execute("SELECT count(*) FILTER (WHERE kept) FROM core.readings WHERE user_id = %s", (user,))
+        assert kept.fetchone() == (4,)
     engine.dispose()

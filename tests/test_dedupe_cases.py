@@ -205,7 +205,7 @@ def test_discrete_readings_within_tolerance_are_one_measurement() -> None:
         samples(
             [
                 ("HEART_RATE", 70, "2024-05-01 10:00:00", "2024-05-01 10:00:00", "Watch"),
-                ("HEART_RATE", 74, "2024-05-01 10:00:20", "2024-05-01 10:00:20", "Ring"),  # 20 s: same measurement
+                ("HEART_RATE", 71, "2024-05-01 10:00:20", "2024-05-01 10:00:20", "Ring"),  # 20 s, 1 bpm: the same one
                 ("HEART_RATE", 90, "2024-05-01 10:05:00", "2024-05-01 10:05:00", "Ring"),  # alone: kept
                 ("HEART_RATE", 60, "2024-05-01 10:10:00", "2024-05-01 10:10:00", "Watch"),
                 ("WEIGHT", 70.2, "2024-05-01 07:05", "2024-05-01 07:05", "Scale"),

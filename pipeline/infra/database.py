@@ -45,6 +45,11 @@ def libpq_url(url: str | URL) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def without_password(url: URL) -> URL:
+    """The same URL with no password (``URL.set(password=None)`` leaves it unchanged)."""
+    return url._replace(password=None)
+
+
 def redacted(url: str | URL) -> str:
     """The URL with its password masked, for logs and messages."""
     parsed = parse_postgres_url(url) if isinstance(url, str) else url

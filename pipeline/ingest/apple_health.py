@@ -13,7 +13,12 @@ How it reads, and why:
   strict parser fail, and it declares nothing we need.
 - A damaged record does not stop the import: whatever cannot be read from it (a date, a value) makes it a reject
   with its reason, kept in quarantine; a file that ends early is reported after everything before the break landed.
-- ``<Record>`` children of ``<Correlation>`` repeat top-level records and are ignored.
+- A damaged structure does stop it (`apple_structure` follows the nesting of every tag, vectorized): at the first
+  stray or mismatched closing tag, record inside a record, or element outside ``<HealthData>``, what came before
+  the fault is read and nothing after it, and the error says where (line and byte) and what. Past such a fault
+  nothing tells a top-level record from a correlation's child, so reading on would count records wrongly.
+- Only records directly inside ``<HealthData>`` are read: ``<Record>`` children of ``<Correlation>`` repeat
+  top-level records and are ignored.
 - ``HKTimeZone`` metadata is the sample's own zone. The ``+HHMM`` offsets in the dates are the exporting phone's at
   export time: they give the right instant, not the sample's wall clock, so they are never used as its zone.
 """
@@ -34,6 +39,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.ingest.apple_structure import (
+    ENTRY,
+    OPENED,
+    RECORD,
+    Fault,
+    Nesting,
+    OpenElement,
+    follow,
+    line_numbers,
+    locator,
+)
 from pipeline.ingest.landing import parse_apple_instants
 
 HK_TYPES: dict[str, str] = {
@@ -132,8 +148,9 @@ def open_export(path: Path) -> Iterator[tuple[IO[bytes], int]]:
             yield stream, path.stat().st_size
 
 
-def _without_doctype(stream: IO[bytes], path: Path) -> Iterator[bytes]:
-    """The stream's bytes with any ``<!DOCTYPE ...>`` block (and its internal subset) removed."""
+def _without_doctype(stream: IO[bytes], path: Path, state: _ParseState) -> Iterator[bytes]:
+    """The stream's bytes with any ``<!DOCTYPE ...>`` block (and its internal subset) removed; ``state`` counts
+    the bytes removed, so that places in what is parsed are places in the file."""
     head = b""
     while True:
         piece = stream.read(_READ_SIZE)
@@ -145,6 +162,7 @@ def _without_doctype(stream: IO[bytes], path: Path) -> Iterator[bytes]:
         raise AppleExportError(f"{path.name} is not an Apple Health export: it has no <HealthData> element")
     doctype_at = head.find(b"<!DOCTYPE", 0, root_at)
     if doctype_at >= 0:
+        state.byte_at += root_at - doctype_at
         head = head[:doctype_at] + head[root_at:]
     yield head
     while piece := stream.read(_READ_SIZE):
@@ -208,11 +226,12 @@ def _json_string(values: pa.Array) -> pa.Array:
 
 @dataclass
 class _ParseState:
-    correlation_depth: int = 0
-    closed: bool = False  # saw </HealthData>
+    nesting: Nesting = field(default_factory=Nesting)
+    byte_at: int = 0  # where in the file the piece being parsed starts (the DTD the reader drops counted)
+    fault: tuple[int, Fault] | None = None  # the first structural fault and its byte: reading stops there
 
 
-_ELEMENT_NAME = r"^(?P<n>/?[A-Za-z]+)"
+_ELEMENT_NAME = r"^(?P<close>/?)(?P<name>[A-Za-z]+)"
 _SELF_CLOSING = r"/>\s*$"
 RAW_COLUMNS = (*_RECORD_FIELDS, "metadata", "timezone", "user_entered")
 
@@ -228,44 +247,58 @@ def _parse_piece(text: str, state: _ParseState, summary: ReadSummary) -> pa.Tabl
     """Records of one piece as raw attribute columns plus metadata (JSON text), time zone and user-entered flag.
 
     Tags are told apart with prefix tests (``Record ``, ``MetadataEntry ``); only the few other tags (closing tags,
-    Correlation, Workout, ...) have their name read by a regular expression."""
+    Correlation, Workout, ...) have their name read by a regular expression. The nesting of all of them is followed
+    (`apple_structure`): only records directly inside ``<HealthData>`` are read, and nothing from the first
+    structural fault on (``state.fault`` then says where and what)."""
     tags = pa.array(text.split("<"), pa.string())  # Arrow's split_pattern is far slower on one long string
     count = len(tags)
     is_record = pc.starts_with(tags, "Record ").to_numpy(zero_copy_only=False)
     is_entry = pc.starts_with(tags, "MetadataEntry ").to_numpy(zero_copy_only=False)
     others = np.flatnonzero(~(is_record | is_entry))
     other_tags = pc.take(tags, pa.array(others))
-    other_names = pc.struct_field(pc.extract_regex(other_tags, _ELEMENT_NAME), "n")
-    is_record[others] = pc.fill_null(pc.equal(other_names, "Record"), False).to_numpy(zero_copy_only=False)
-    is_entry[others] = pc.fill_null(pc.equal(other_names, "MetadataEntry"), False).to_numpy(zero_copy_only=False)
-    tallies = pc.value_counts(other_names)
-    for name, number in zip(tallies.field("values").to_pylist(), tallies.field("counts").to_pylist(), strict=True):
-        if isinstance(name, str) and not name.startswith("/") and name not in _QUIET_TAGS:
-            summary.other_elements[name] += int(number)
-    state.closed = state.closed or bool(pc.any(pc.equal(other_names, "/HealthData")).as_py())
-    # Correlation nesting, carried across pieces
-    opens_correlation = pc.and_(
-        pc.equal(other_names, "Correlation"), pc.invert(pc.match_substring_regex(other_tags, _SELF_CLOSING))
-    )
-    delta = np.zeros(count, dtype=np.int64)
-    delta[others] = pc.fill_null(opens_correlation, False).to_numpy(zero_copy_only=False).astype(np.int64)
-    delta[others] -= pc.fill_null(pc.equal(other_names, "/Correlation"), False).to_numpy(zero_copy_only=False)
-    depth_after = state.correlation_depth + np.cumsum(delta)
-    depth_at = depth_after - delta
-    state.correlation_depth = int(depth_after[-1]) if count else state.correlation_depth
-    # A MetadataEntry belongs to the record before it when that record is open and nothing else came between.
-    records_at = np.flatnonzero(is_record)
-    open_record = np.zeros(count, dtype=bool)
-    open_record[records_at] = ~pc.match_substring_regex(pc.take(tags, pa.array(records_at)), _SELF_CLOSING).to_numpy(
+    parts = pc.extract_regex(other_tags, _ELEMENT_NAME)
+    other_names = pc.struct_field(parts, "name")
+    closing = pc.fill_null(pc.equal(pc.struct_field(parts, "close"), "/"), False).to_numpy(zero_copy_only=False)
+    starting = pc.is_valid(other_names).to_numpy(zero_copy_only=False) & ~closing
+    is_record[others] = starting & pc.fill_null(pc.equal(other_names, "Record"), False).to_numpy(zero_copy_only=False)
+    is_entry[others] = starting & pc.fill_null(pc.equal(other_names, "MetadataEntry"), False).to_numpy(
         zero_copy_only=False
     )
+    # Roles: +1 a start tag left open, -1 a closing tag, 0 anything else (self-closing, comment, text)
+    roles = np.zeros(count, dtype=np.int8)
+    roles[others] = np.where(
+        closing, -1, starting & ~pc.match_substring_regex(other_tags, _SELF_CLOSING).to_numpy(zero_copy_only=False)
+    )
+    records_at, entries_at = np.flatnonzero(is_record), np.flatnonzero(is_entry)
+    prefixed = np.flatnonzero(is_record | is_entry)
+    roles[prefixed] = ~pc.match_substring_regex(pc.take(tags, pa.array(prefixed)), _SELF_CLOSING).to_numpy(
+        zero_copy_only=False
+    )
+    open_record = is_record & (roles > 0)
+    kinds = np.full(count, -1, dtype=np.int32)
+    kinds[others] = state.nesting.kind_codes(other_names)
+    kinds[records_at], kinds[entries_at] = RECORD, ENTRY
+    locate = locator(text, tags, state.byte_at)
+    structure = follow(state.nesting, roles, kinds, is_record, locate)
+    read = count
+    if structure.fault is not None:
+        read = structure.fault.row
+        state.fault = (locate(read), structure.fault)
+    depth = structure.depth
+    before = others < read
+    tallies = pc.value_counts(pc.filter(other_names, pa.array(starting & before)))
+    for name, number in zip(tallies.field("values").to_pylist(), tallies.field("counts").to_pylist(), strict=True):
+        if isinstance(name, str) and name not in _QUIET_TAGS:
+            summary.other_elements[name] += int(number)
+    # A MetadataEntry belongs to the record before it when that record is open and nothing else came between.
     last_other = np.maximum.accumulate(np.where(is_entry, -1, np.arange(count))) if count else np.zeros(0, np.int64)
-    top_level = is_record & (depth_at == 0)
+    top_level = is_record & (depth == 1)
+    top_level[read:] = False
     summary.records += int(top_level.sum())
     record_rows = int(top_level.sum())
     row_of = np.cumsum(top_level) - 1
     columns = _attributes(pc.take(tags, pa.array(np.flatnonzero(top_level))), _RECORD_FIELDS)
-    entry_at = np.flatnonzero(is_entry & (depth_at == 0) & (last_other >= 0) & open_record[np.maximum(last_other, 0)])
+    entry_at = np.flatnonzero(is_entry & (depth == 2) & (last_other >= 0) & open_record[np.maximum(last_other, 0)])
     entry_at = entry_at[top_level[last_other[entry_at]]]
     metadata = pa.nulls(record_rows, pa.string())
     timezone = pa.nulls(record_rows, pa.string())
@@ -289,11 +322,11 @@ def _parse_piece(text: str, state: _ParseState, summary: ReadSummary) -> pa.Tabl
     return pa.table([columns[name] for name in RAW_COLUMNS], names=list(RAW_COLUMNS))
 
 
-def _pieces(stream: IO[bytes], path: Path) -> Iterator[tuple[str, int]]:
+def _pieces(stream: IO[bytes], path: Path, state: _ParseState) -> Iterator[tuple[str, int]]:
     """(decoded text, bytes consumed) pieces of the export body, each cut just before a ``<Record`` (or at least a
     ``<``) so that no element is split across pieces. ``<`` is ASCII, so a cut never splits a UTF-8 character."""
     buffer = b""
-    for raw in _without_doctype(stream, path):
+    for raw in _without_doctype(stream, path, state):
         buffer += raw
         cut = buffer.rfind(b"<Record ")
         if cut <= 0:
@@ -370,22 +403,52 @@ def read_export(
     pending: list[pa.Table] = []
     held = 0
     with open_export(path) as (stream, total):
-        for text, consumed in _pieces(stream, path):
+        for text, consumed in _pieces(stream, path, state):
             records = _parse_piece(text, state, summary)
             summary.bytes_read += consumed
+            state.byte_at += consumed
             if on_progress:
                 on_progress(min(summary.bytes_read, total), total)
             pending.append(records)
             held += len(records)
+            if state.fault is not None:
+                break
             if held >= chunk_size:
                 yield _to_incoming(pa.concat_tables(pending), user_id, summary), summary
                 pending, held = [], 0
     last = _to_incoming(pa.concat_tables(pending), user_id, summary) if pending else pd.DataFrame()
-    if summary.records == 0 and not summary.other_elements:
+    if state.fault is None and summary.records == 0 and not summary.other_elements:
         raise AppleExportError(f"{path.name} holds no Apple Health records (is it an export.xml?)")
     yield last, summary
-    if not state.closed:
+    if state.fault is not None:
+        byte, fault = state.fault
+        where, opened = _places(path, byte, fault.opened)
+        what = fault.what.replace(OPENED, opened)
         raise AppleExportError(
-            f"{path.name} ends early (no </HealthData>): the file looks truncated; the {summary.records:,} records "
-            "before the break were read"
+            f"{path.name} is damaged at {where}: {what}; {_records_before(summary.records, 'it')}, nothing after it"
         )
+    if not state.nesting.root_closed:
+        innermost = state.nesting.stack[-1] if state.nesting.stack else None
+        where, opened = _places(path, state.byte_at, innermost)
+        still_open = (
+            f" with {state.nesting.describe(innermost).replace(OPENED, opened)} not closed" if innermost else ""
+        )
+        raise AppleExportError(
+            f"{path.name} ends early at {where}{still_open}: the file looks truncated; "
+            f"{_records_before(summary.records, 'the break')}"
+        )
+
+
+def _records_before(records: int, where: str) -> str:
+    if records == 1:
+        return f"the 1 record before {where} was read"
+    return f"the {records:,} records before {where} were read"
+
+
+def _places(path: Path, byte: int, opened: OpenElement | None) -> tuple[str, str]:
+    """ "line L (byte B)" of a fault and of the element it concerns (lines counted by reading the file again)."""
+    offsets = [byte, opened.byte] if opened else [byte]
+    with open_export(path) as (stream, _):
+        lines = line_numbers(stream, offsets, _READ_SIZE)
+    where = [f"line {line} (byte {offset})" for line, offset in zip(lines, offsets, strict=True)]
+    return where[0], where[-1] if opened else ""

@@ -47,6 +47,27 @@ FIELD_NAMES = {
 }
 
 
+USER_FIELDS = tuple(name for name, column in FIELD_NAMES.items() if column == "user_id")
+
+
+def csv_has_user_column(path: Path) -> bool:
+    """Whether the CSV's header names a user column (rows without a user are still rejected one by one)."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    return any(name.strip() in USER_FIELDS for name in header)
+
+
+def first_record_has_user(path: Path) -> bool:
+    """Whether the first non-blank line of an NDJSON file is an object with a user id."""
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+        line = next((line for line in handle if line.strip()), "")
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and any(record.get(name) not in (None, "") for name in USER_FIELDS)
+
+
 @dataclass(frozen=True)
 class GenericChunk:
     samples: pd.DataFrame  # incoming columns (landing.INCOMING_COLUMNS)
@@ -128,6 +149,8 @@ def read_csv(
         return None
 
     total = path.stat().st_size
+    if total == 0:
+        return  # no header, no rows
     with open(path, "rb") as handle:
         reader = pd.read_csv(
             handle,

@@ -1,4 +1,10 @@
-"""Importing a file into the raw landing: reader -> structural split -> COPY, one batch per file, counted."""
+"""Importing a file into the raw landing: reader -> structural split -> COPY, one batch per file, counted.
+
+Before anything is read: the file must be a file, of a known format, and say whose data it is (``user_id`` or a
+user in the file). A file that cannot be read to its end (a damaged or truncated Apple export, text that is not
+UTF-8) raises `IncompleteImportError` carrying the counts of what landed before the fault; a file read to its end
+returns its report, and `ImportReport.yielded_samples` tells whether it gave any sample at all.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from pipeline.ingest.store import (
     BatchCounts,
     create_batch,
     finish_batch,
+    most_common_reject,
     prepare_chunk,
     psycopg_connection,
     write_chunk,
@@ -32,6 +39,33 @@ class ImportReport:
     counts: BatchCounts
     other_elements: dict[str, int]
     seconds: float
+    source: str = ""  # the file's name
+    top_reject: tuple[str, int] | None = None  # the most frequent reject reason and its count, when none landed
+
+    @property
+    def yielded_samples(self) -> bool:
+        """Some record is a sample now in the landing: it landed, or had landed before (a re-import)."""
+        return self.counts.landed + self.counts.duplicates > 0
+
+    def nothing_imported(self) -> str:
+        """One line on why a file that yielded no sample gave nothing."""
+        c = self.counts
+        if c.read == 0:
+            return f"{self.source} yielded no sample: it holds no records"
+        parts = []
+        if c.rejected:
+            where = f"raw.quarantine, batch {self.batch_id}"
+            reason, times = self.top_reject or ("", 0)
+            if times == c.rejected:
+                parts.append(f'all {c.rejected:,} rejected for "{reason}" ({where})')
+            elif times:
+                parts.append(f'{c.rejected:,} rejected, {times:,} of them for "{reason}" ({where})')
+            else:
+                parts.append(f"{c.rejected:,} rejected ({where})")
+        if c.skipped:
+            parts.append(f"{c.skipped:,} of types outside the catalogue")
+        read = f"{c.read:,} record{'s' if c.read != 1 else ''} read"
+        return f"{self.source} yielded no sample: {read}, {', '.join(parts)}"
 
     def describe(self) -> str:
         c = self.counts
@@ -47,6 +81,14 @@ class ImportReport:
             other = ", ".join(f"{k} {v:,}" for k, v in sorted(self.other_elements.items()))
             lines.append(f"  not imported (not samples): {other}")
         return "\n".join(lines)
+
+
+class IncompleteImportError(ValueError):
+    """The file could not be read to its end; ``report`` counts what landed before the fault (the batch failed)."""
+
+    def __init__(self, message: str, report: ImportReport) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 def detect_format(path: Path) -> str:
@@ -71,8 +113,7 @@ def _splits(
     """(split, extra counts) per chunk; extra counts carry records read but skipped before the split.
     ``other_elements`` is filled with the export's non-sample elements (Workout, ActivitySummary, ...)."""
     if fmt == "apple":
-        if user_id is None:
-            raise ValueError("an Apple Health export belongs to one person: pass --user")
+        assert user_id is not None  # refused before reading (`_check_user`)
         skipped_before = 0
         skipped_types_before: dict[str, int] = {}
         for frame, summary in apple_health.read_export(path, user_id, chunk_size, on_progress):
@@ -96,6 +137,27 @@ def _splits(
         )
 
 
+def _check_file(path: Path) -> None:
+    if path.is_dir():
+        inside = [name for name in apple_health.XML_NAMES if (path / name).is_file()]
+        hint = f"; import the {inside[0]} inside it or the .zip" if inside else ""
+        raise ValueError(f"{path} is a directory, not a file{hint}")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+
+
+def _check_user(path: Path, fmt: str, user_id: str | None) -> None:
+    """Refuse, before anything is read, a file that does not say whose data it is when no user is given."""
+    if user_id is not None:
+        return
+    if fmt == "apple":
+        raise ValueError("an Apple Health export belongs to one person: pass --user")
+    if fmt == "csv" and not generic.csv_has_user_column(path):
+        raise ValueError(f"{path.name} has no user column (userId or user_id): pass --user")
+    if fmt == "ndjson" and not generic.first_record_has_user(path):
+        raise ValueError(f"the first record of {path.name} has no userId: pass --user")
+
+
 def import_file(
     engine: Engine,
     path: Path,
@@ -105,11 +167,11 @@ def import_file(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Import one file as one ingest batch. Re-importing the same file lands nothing new (all duplicates)."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
+    _check_file(path)
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    _check_user(path, fmt, user_id)
     started = time.perf_counter()
     counts = BatchCounts()
     other: dict[str, int] = {}
@@ -136,8 +198,15 @@ def import_file(
                 finally:
                     if in_flight is not None:  # also when reading failed: what was sent is landed and counted
                         counts.add(in_flight.result())
+        except (apple_health.AppleExportError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            finish_batch(conn, batch_id, counts, status="failed")
+            report = ImportReport(batch_id, fmt, counts, other, time.perf_counter() - started, path.name)
+            reason = str(exc) if isinstance(exc, apple_health.AppleExportError) else f"cannot read {path.name}: {exc}"
+            raise IncompleteImportError(reason, report) from exc
         except BaseException:
             finish_batch(conn, batch_id, counts, status="failed")
             raise
         finish_batch(conn, batch_id, counts)
-    return ImportReport(batch_id, fmt, counts, other, time.perf_counter() - started)
+        nothing = counts.landed + counts.duplicates == 0
+        top_reject = most_common_reject(conn, batch_id) if counts.rejected and nothing else None
+    return ImportReport(batch_id, fmt, counts, other, time.perf_counter() - started, path.name, top_reject)

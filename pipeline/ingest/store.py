@@ -302,6 +302,15 @@ def create_batch(conn: Connection, user_id: str | None, source: str, source_ref:
     return int(str(row[0]))
 
 
+def most_common_reject(conn: Connection, batch_id: int) -> tuple[str, int] | None:
+    """The reason most of the batch's rejects share, and how many do."""
+    row = conn.execute(
+        "SELECT reason, count(*) FROM raw.quarantine WHERE batch_id = %s GROUP BY reason ORDER BY 2 DESC, 1 LIMIT 1",
+        (batch_id,),
+    ).fetchone()
+    return (str(row[0]), int(str(row[1]))) if row is not None else None
+
+
 def finish_batch(conn: Connection, batch_id: int, counts: BatchCounts, status: str = "done") -> None:
     conn.execute(
         """UPDATE app.ingest_batches SET status = %s, finished_at = now(), read_count = %s, landed_count = %s,

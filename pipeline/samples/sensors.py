@@ -164,9 +164,8 @@ def recompute_requests(context: SensorEvaluationContext, warehouse: WarehouseRes
             handled = record.storage_id
             if run.status != DagsterRunStatus.SUCCESS:
                 continue
-            config = RecomputeRequest.model_validate(_op_config(run.run_config))
             try:
-                pairs = config.user_days(warehouse.engine())
+                pairs = RecomputeRequest.from_config(_op_config(run.run_config)).user_days(warehouse.engine())
             except RequestError as exc:  # checked when it was made; the data cannot have vanished, but say so
                 notes.append(f"request {run.run_id}: {exc}")
                 continue

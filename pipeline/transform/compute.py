@@ -57,12 +57,19 @@ def _in_days(frame: pd.DataFrame, days: pd.DataFrame | None, date_column: str = 
 
 
 def _concat(frames: list[pd.DataFrame | None]) -> pd.DataFrame:
+    """The non-empty frames one after the other; when all are empty, the first one's columns with no rows (a user-day
+    without cumulative samples or sleep still has slices with a ``won`` column, none of them)."""
     present = [f for f in frames if f is not None and not f.empty]
-    return pd.concat(present, ignore_index=True) if present else pd.DataFrame()
+    if present:
+        return pd.concat(present, ignore_index=True)
+    shaped = [f for f in frames if f is not None]
+    return shaped[0].iloc[0:0] if shaped else pd.DataFrame()
 
 
 def _with_buckets(frame: pd.DataFrame, instant: str) -> pd.DataFrame:
-    return pd.concat([frame, hour_buckets(frame[instant], frame["zone"])], axis=1) if len(frame) else frame
+    if len(frame):
+        return pd.concat([frame, hour_buckets(frame[instant], frame["zone"])], axis=1)
+    return frame.reindex(columns=[*frame.columns, "local_date", "local_hour", "hour_start_utc"])
 
 
 def compute(samples: pd.DataFrame, days: pd.DataFrame | None = None, aggregate: bool = True) -> Computed:

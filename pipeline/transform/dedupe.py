@@ -19,6 +19,7 @@ from pipeline.transform.sweep import sweep
 EXACT_KEY = ["user_id", "metric", "source_name", "start_utc", "end_utc", "value", "stage"]
 SLEEP_SESSION_GAP = pd.Timedelta(hours=2)
 _GENERIC_SLEEP = frozenset({"asleep"})
+_VALUE_SLACK = 1e-9  # binary floating point: 70.1 - 70.0 is 0.0999999999999943, 1.1 - 1.0 is 0.1000000000000001
 
 
 def priorities(
@@ -125,13 +126,22 @@ def deduplicate_sleep(samples: pd.DataFrame) -> Slices:
 
 
 def deduplicate_discrete(samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """Rule 4: a reading within the metric's tolerance of a reading from a better-ranked source is the same
-    measurement and is dropped (matched against every better-ranked reading, so a chain of sources collapses to the
-    best one); all other readings are kept. Returns (kept readings, the identity each dropped reading matched)."""
+    """Rule 4: a reading within the metric's time tolerance of a reading from a better-ranked source, whose value
+    agrees with it within the metric's value tolerance, is the same measurement and is dropped (matched against every
+    better-ranked reading, so a chain of sources collapses to the best one); all other readings are kept, different
+    values close in time included. Of several agreeing readings the nearest in time is the match (then the nearest
+    value, the better source, the lower identity). Returns (kept readings, the identity each dropped reading
+    matched)."""
     if samples.empty:
         return samples, pd.Series(dtype=object)
     frame = samples.reset_index(drop=True)
-    tolerance_ms = frame["metric"].map({m.name: m.match_tolerance_seconds * 1000 for m in METRICS.values()})
+    metric = frame["metric"].astype(object)
+    milliseconds = {m.name: round(m.match_tolerance_seconds * 1000) for m in METRICS.values()}
+    tolerance_ms = metric.map(milliseconds).to_numpy(dtype=np.int64)
+    tolerance_value = metric.map({m.name: m.match_value_tolerance for m in METRICS.values()}).to_numpy(dtype=float)
+    value = frame["value"].to_numpy(dtype=float)
+    identity_rank = np.empty(len(frame), dtype=np.int64)  # last tie-break: never the input order
+    identity_rank[np.argsort(frame["identity"].to_numpy(), kind="stable")] = np.arange(len(frame))
     group = group_codes(frame["user_id"], frame["metric"])
     origin = frame["start_utc"].min()
     t = _ms(frame["start_utc"], origin)
@@ -147,20 +157,22 @@ def deduplicate_discrete(samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series
         better_sorted = better[np.argsort(key[better], kind="stable")]
         better_keys = key[better_sorted]
         mine = np.flatnonzero(level.to_numpy() == current)
-        pos = np.searchsorted(better_keys, key[mine])
-        best_match = np.full(mine.size, -1)
-        best_gap = np.full(mine.size, np.inf)
-        for candidate in (pos - 1, pos):
-            ok = (candidate >= 0) & (candidate < better_keys.size)
-            c = np.clip(candidate, 0, max(better_keys.size - 1, 0))
-            other = better_sorted[c]
-            gap = np.abs(t[other] - t[mine]).astype(float)
-            ok &= (group[other] == group[mine]) & (gap <= tolerance_ms.to_numpy()[mine])
-            closer = ok & (gap < best_gap)
-            best_match = np.where(closer, other, best_match)
-            best_gap = np.where(closer, gap, best_gap)
-        matched = best_match >= 0
-        dropped_by.iloc[mine[matched]] = frame["identity"].to_numpy()[best_match[matched]]
+        # every better-ranked reading within the time tolerance is a candidate: the nearest may disagree in value
+        first = np.searchsorted(better_keys, key[mine] - tolerance_ms[mine], side="left")
+        count = np.searchsorted(better_keys, key[mine] + tolerance_ms[mine], side="right") - first
+        pair = np.repeat(np.arange(mine.size), count)  # (reading, candidate) pairs: the reading's slot in ``mine``
+        offset = np.arange(pair.size) - np.repeat(np.cumsum(count) - count, count)
+        other = better_sorted[np.repeat(first, count) + offset]
+        me = mine[pair]
+        gap = np.abs(t[other] - t[me])
+        difference = np.abs(value[other] - value[me])
+        same = (group[other] == group[me]) & (gap <= tolerance_ms[me])
+        same &= difference <= tolerance_value[me] + _VALUE_SLACK
+        pair, other, gap, difference = pair[same], other[same], gap[same], difference[same]
+        order = np.lexsort((identity_rank[other], level.to_numpy()[other], difference, gap, pair))
+        _, nearest = np.unique(pair[order], return_index=True)
+        chosen = order[nearest]
+        dropped_by.iloc[mine[pair[chosen]]] = frame["identity"].to_numpy()[other[chosen]]
     kept = frame[dropped_by.isna().to_numpy()]
     return kept, dropped_by.dropna()
 

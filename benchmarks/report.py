@@ -1,0 +1,490 @@
+"""Run both benchmarks, record the run with the machine it ran on, render docs/benchmarks.md from every recorded run.
+
+    .venv/bin/python -m benchmarks.report [--records 2000000 --small 500000] [--users 50 --days 60]
+                                          [--only import|pipeline] [--note TEXT] [--render-only]
+
+The defaults are the documented sizes (several minutes on a 2-core machine, most of it generating data). A run is
+appended to docs/benchmarks/history.jsonl, one JSON object a line: the date, the machine (CPU model, cores, memory,
+OS, Python, PostgreSQL version), the 1-minute load average before and after, the commit measured, and the figures
+each benchmark's `main` returns. docs/benchmarks.md is then rendered from the whole history and the method text in
+benchmarks/method.md, and the figures in README.md between the `<!-- performance -->` markers from the latest runs.
+
+Smaller sizes are a quick check: such a run is printed but not recorded unless --history names a file (so the
+recorded history holds only runs at the documented sizes), e.g.
+
+    .venv/bin/python -m benchmarks.report --users 3 --days 5 --records 20000 --small 5000 \\
+        --history /tmp/history.jsonl --output /tmp/benchmarks.md --readme ''
+
+--render-only renders the page (and the README's figures) from the history without running anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import subprocess
+import textwrap
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HISTORY = ROOT / "docs" / "benchmarks" / "history.jsonl"
+OUTPUT = ROOT / "docs" / "benchmarks.md"
+README = ROOT / "README.md"
+METHOD = Path(__file__).with_name("method.md")
+COMMAND = ".venv/bin/python -m benchmarks.report"
+
+# The documented sizes: the defaults of the two benchmarks.
+SIZES = {"records": 2_000_000, "small": 500_000, "users": 50, "days": 60}
+
+# Targets.
+IMPORT_RECORDS_PER_S = 100_000
+IMPORT_PEAK_MB = 300
+PIPELINE_SAMPLES_PER_S = 100_000
+PIPELINE_FLOOR_RATIO = 3.0
+
+Entry = dict[str, Any]
+
+
+# -- the machine --------------------------------------------------------------------------------------------------
+
+
+def _first(path: str, prefix: str, separator: str = ":") -> str | None:
+    """The value of the first line of `path` starting with `prefix` (`name: value` or `NAME="value"`)."""
+    try:
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                if line.startswith(prefix) and separator in line:
+                    return line.split(separator, 1)[1].strip().strip('"')
+    except OSError:
+        return None
+    return None
+
+
+def machine(postgresql: str | None) -> dict[str, Any]:
+    """What the figures depend on: CPU model, logical cores, memory, OS, Python and the PostgreSQL server's version."""
+    cores = os.cpu_count()
+    mem_kb = _first("/proc/meminfo", "MemTotal")
+    memory_gib = round(int(mem_kb.split()[0]) / 2**20, 1) if mem_kb else None
+    os_name = _first("/etc/os-release", "PRETTY_NAME=", "=") or platform.system()
+    return {
+        "summary": f"{cores}-core, {round(memory_gib) if memory_gib else '?'} GiB",
+        "cpu": _first("/proc/cpuinfo", "model name") or platform.processor() or None,
+        "cores": cores,
+        "memory_gib": memory_gib,
+        "os": f"{os_name}, {platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "postgresql": postgresql,
+    }
+
+
+def server_version() -> str:
+    """The version of the PostgreSQL server the benchmarks use (the configured one, or the embedded one)."""
+    import psycopg
+
+    from pipeline.infra.database import libpq_url, warehouse_url
+    from pipeline.infra.settings import Settings
+
+    settings = Settings()
+    with psycopg.connect(libpq_url(warehouse_url(settings))) as conn:
+        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+    return version.split()[0] + (" (embedded)" if settings.database_url is None else "")
+
+
+def commit() -> str | None:
+    """The commit measured, with "+changes" when the working tree differs from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if changed else "")
+
+
+# -- the history ---------------------------------------------------------------------------------------------------
+
+
+def read_history(path: Path) -> list[Entry]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def append(path: Path, entry: Entry) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as history:
+        history.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+def documented_size(entry: Entry) -> bool:
+    """Whether the entry's runs were at the documented sizes (imported records and Dagster timings were)."""
+    return all(SIZES[name] == value for name, value in (entry.get("sizes") or {}).items())
+
+
+def latest(history: Iterable[Entry], key: str, field: str | None = None) -> Entry | None:
+    """The most recent entry at the documented sizes holding `key` (and `field` inside it)."""
+    found = None
+    for entry in history:
+        holds = entry.get(key) and (field is None or entry[key].get(field) is not None)
+        if holds and documented_size(entry) and (found is None or entry["date"] >= found["date"]):
+            found = entry
+    return found
+
+
+# -- rendering -----------------------------------------------------------------------------------------------------
+
+
+def _wrap(text: str) -> str:
+    """A paragraph or a bullet (continued two spaces in) wrapped at the project's line length."""
+    indent = "  " if text.startswith("- ") else ""
+    parts = text.split("`")  # code spans (odd parts) are kept on one line
+    glued = "`".join(part.replace(" ", "\0") if i % 2 else part for i, part in enumerate(parts))
+    glued = re.sub(r"(\d) (s|min|MB|GiB|GB)\b", "\\1\0\\2", glued)  # a number stays with its unit
+    glued = re.sub(r"\bmin (\d)", "min\\0\\1", glued)
+    wrapped = textwrap.fill(glued, width=118, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+    return wrapped.replace("\0", " ")
+
+
+def _n(value: float | None, digits: int = 0, suffix: str = "") -> str:
+    if value is None:
+        return ""
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+
+
+def _date(entry: Entry) -> str:
+    return str(entry["date"])[:16].replace("T", " ")
+
+
+def _load(entry: Entry) -> str:
+    load = entry.get("load_average") or {}
+    before, after = load.get("before"), load.get("after")
+    if before is None and after is None:
+        return ""
+    if after is None:
+        return f"{before:.1f}"
+    return f"{before:.1f} -> {after:.1f}"
+
+
+def _source(entry: Entry) -> str:
+    ref = f" ({entry['commit']})" if entry.get("commit") else ""
+    return f"{entry.get('origin', '')}{ref}"
+
+
+def _met(condition: bool) -> str:
+    return "met" if condition else "NOT met"
+
+
+def import_line(entry: Entry) -> str:
+    large, small = entry["import"]["large"], entry["import"].get("small") or {}
+    alone = f" (import alone {_n(large['import_records_per_s'])}/s)" if large.get("import_records_per_s") else ""
+    line = (
+        f"a {_n(large['records'])}-record Apple Health export ({_n(large.get('file_mb'))} MB): "
+        f"{_n(large['records_per_s'])} records/s{alone}, peak {_n(large['peak_rss_mb'])} MB"
+    )
+    if small.get("records_per_s"):
+        line += (
+            f"; {_n(small['records'])} records: {_n(small['records_per_s'])} records/s, "
+            f"peak {_n(small['peak_rss_mb'])} MB"
+        )
+    return line
+
+
+def pipeline_line(entry: Entry) -> str:
+    p = entry["pipeline"]
+    return (
+        f"{p['users']} users x {p['days']} days ({_n(p['samples'])} samples): {_n(p['samples_per_s'])} samples/s "
+        f"({p['pipeline_s']:.1f} s), {p['floor_ratio']:.1f}x the floor ({p['floor_s']:.1f} s)"
+    )
+
+
+def dagster_line(entry: Entry) -> str:
+    return "; ".join(
+        f"{path['how']}, {_n(path['user_days'])} user-days: {path['runs']} run{'s' if path['runs'] != 1 else ''}, "
+        f"{_duration(path['seconds'])}"
+        for path in entry["dagster"]
+    )
+
+
+def _machine_text(m: dict[str, Any]) -> str:
+    details = [
+        m.get("cpu"),
+        m.get("os"),
+        f"Python {m['python']}" if m.get("python") else None,
+        f"PostgreSQL {m['postgresql']}" if m.get("postgresql") else None,
+    ]
+    known = [d for d in details if d]
+    return f"{m['summary']}" + (f": {', '.join(known)}" if known else "")
+
+
+def render_latest(history: list[Entry]) -> list[str]:
+    lines = ["## Latest figures", ""]
+    imp = latest(history, "import", "large")
+    if imp:
+        large = imp["import"]["large"]
+        lines.append(
+            f"- Import, `.venv/bin/python -m benchmarks.import_apple_export`: {import_line(imp)}. Targets >= "
+            f"{IMPORT_RECORDS_PER_S:,} records/s: {_met(large['records_per_s'] >= IMPORT_RECORDS_PER_S)}; "
+            f"< {IMPORT_PEAK_MB} MB: {_met(large['peak_rss_mb'] < IMPORT_PEAK_MB)}. "
+            f"{_date(imp)} UTC, {imp['machine']['summary']}" + (f", load {_load(imp)}" if _load(imp) else "") + "."
+        )
+    pipe = latest(history, "pipeline", "samples_per_s")
+    if pipe:
+        p = pipe["pipeline"]
+        lines.append(
+            f"- Pipeline, `.venv/bin/python -m benchmarks.pipeline_end_to_end`: {pipeline_line(pipe)}. Targets >= "
+            f"{PIPELINE_SAMPLES_PER_S:,} samples/s: {_met(p['samples_per_s'] >= PIPELINE_SAMPLES_PER_S)}; "
+            f"<= {PIPELINE_FLOOR_RATIO:.0f}x the floor: {_met(p['floor_ratio'] <= PIPELINE_FLOOR_RATIO)}. "
+            f"{_date(pipe)} UTC, {pipe['machine']['summary']}"
+            + (f", load {_load(pipe)}" if _load(pipe) else "")
+            + "."
+            + (
+                " Where the time went: " + ", ".join(f"{k} {v:.1f} s" for k, v in p["phases_s"].items()) + "."
+                if p.get("phases_s")
+                else ""
+            )
+        )
+    dag = latest(history, "dagster")
+    if dag:
+        lines.append(
+            f"- Through Dagster (measured by hand, see the method): {dagster_line(dag)}. "
+            f"{_date(dag)} UTC, {dag['machine']['summary']}."
+        )
+    return [*map(_wrap, lines), ""]
+
+
+def render_tables(history: list[Entry]) -> list[str]:
+    ordered = sorted(history, key=lambda e: e["date"])
+    lines = ["## Recorded runs", "", "Oldest first; times in UTC. Machines:", ""]
+    machines = dict.fromkeys(_machine_text(e["machine"]) for e in ordered)
+    lines += [f"- {text}" for text in machines]
+
+    lines += [
+        "",
+        "### Import",
+        "",
+        "| date | machine | export | records/s | import alone | peak MB | peak large/small | load | source |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in ordered:
+        if not e.get("import"):
+            continue
+        for label in ("small", "large"):
+            size = e["import"].get(label)
+            if not size:
+                continue
+            export = f"{_n(size['records'])} records" + (f" ({_n(size['file_mb'])} MB)" if size.get("file_mb") else "")
+            load = (
+                f"{size['load_before']:.1f} -> {size['load_after']:.1f}"
+                if size.get("load_before") is not None
+                else _load(e)
+            )
+            ratio = _n(e["import"].get("peak_ratio"), 2) if label == "large" else ""
+            lines.append(
+                f"| {_date(e)} | {e['machine']['summary']} | {export} | {_n(size['records_per_s'])} "
+                f"| {_n(size.get('import_records_per_s'))} | {_n(size['peak_rss_mb'])} | {ratio} | {load} "
+                f"| {_source(e)} |"
+            )
+
+    lines += [
+        "",
+        "### Pipeline",
+        "",
+        "| date | machine | user-days | samples | floor | six-column floor | pipeline | samples/s | x floor "
+        "| x six-column | peak MB | load | source |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in ordered:
+        p = e.get("pipeline")
+        if not p:
+            continue
+        lines.append(
+            f"| {_date(e)} | {e['machine']['summary']} | {_n(p.get('user_days'))} | {_n(p.get('samples'))} "
+            f"| {_n(p.get('floor_s'), 1, ' s')} | {_n(p.get('floor_six_s'), 1, ' s')} "
+            f"| {_n(p.get('pipeline_s'), 1, ' s')} | {_n(p.get('samples_per_s'))} | {_n(p.get('floor_ratio'), 1, 'x')} "
+            f"| {_n(p.get('floor_six_ratio'), 1, 'x')} | {_n(p.get('peak_rss_mb'))} | {_load(e)} | {_source(e)} |"
+        )
+
+    lines += [
+        "",
+        "### Through Dagster",
+        "",
+        "| date | machine | how | user-days | runs | first run created -> last run done | source |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in ordered:
+        for path in e.get("dagster") or ():
+            lines.append(
+                f"| {_date(e)} | {e['machine']['summary']} | {path['how']} | {_n(path.get('user_days'))} "
+                f"| {path['runs']} | {_duration(path['seconds'])}"
+                + (f" ({path['note']})" if path.get("note") else "")
+                + f" | {_source(e)} |"
+            )
+
+    notes = [e for e in ordered if e.get("note")]
+    if notes:
+        lines += ["", "### Notes", ""]
+        lines += [_wrap(f"- {_date(e)}: {e['note']}") for e in notes]
+    return [*lines, ""]
+
+
+def render(history: list[Entry], method: str) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by `.venv/bin/python -m benchmarks.report` from docs/benchmarks/history.jsonl and "
+        "benchmarks/method.md: edit those, not this page. -->",
+        "",
+        _wrap(
+            "How fast healthpipe imports and recomputes, on which machine, and how it is measured. One command runs "
+            "both benchmarks at the documented sizes, appends the run (machine, date, load average, every figure) to "
+            "[`docs/benchmarks/history.jsonl`](benchmarks/history.jsonl) and rewrites this page and the README's "
+            "figures:"
+        ),
+        "",
+        "```bash",
+        COMMAND,
+        "```",
+        "",
+        *render_latest(history),
+        method.strip(),
+        "",
+        *render_tables(history),
+    ]
+    return "\n".join(lines)
+
+
+def render_readme_block(history: list[Entry]) -> str:
+    """The README's Performance figures: one line each, with the command that produced it."""
+    lines = []
+    imp = latest(history, "import", "large")
+    if imp:
+        large, small = imp["import"]["large"], imp["import"].get("small")
+        beside = f" ({_n(small['records'])}: {_n(small['records_per_s'])}/s, {_n(small['peak_rss_mb'])} MB)"
+        lines.append(
+            f"- Import of a {_n(large['records'])}-record Apple export: {_n(large['records_per_s'])} records/s, peak "
+            f"{_n(large['peak_rss_mb'])} MB{beside if small else ''}: "
+            "`.venv/bin/python -m benchmarks.import_apple_export`"
+        )
+    pipe = latest(history, "pipeline", "samples_per_s")
+    if pipe:
+        p = pipe["pipeline"]
+        lines.append(
+            f"- Pipeline, {p['users']} users x {p['days']} days ({_n(p['samples'])} samples): {_n(p['samples_per_s'])} "
+            f"samples/s, {p['floor_ratio']:.1f}x the floor: `.venv/bin/python -m benchmarks.pipeline_end_to_end`"
+        )
+    dag = latest(history, "dagster")
+    if dag:
+        paths = ", ".join(
+            f"{path['how']} {path['runs']} run{'s' if path['runs'] != 1 else ''} in {_duration(path['seconds'])}"
+            for path in dag["dagster"]
+        )
+        lines.append(f"- Dagster, `healthpipe generate --users 50 --days 60` under `healthpipe up`: {paths}")
+    shown = [e for e in (imp, pipe, dag) if e]
+    if not shown:
+        return ""
+    dates = sorted({_date(e)[:10] for e in shown})
+    machines = sorted({e["machine"]["summary"] for e in shown})
+    footer = (
+        f"{' / '.join(machines)}, {', '.join(dates)}. `{COMMAND}` reruns both benchmarks and rewrites these lines; "
+        "method and every run: [docs/benchmarks.md](docs/benchmarks.md)."
+    )
+    return "\n".join([*map(_wrap, lines), "", _wrap(footer)])
+
+
+def replace_block(text: str, name: str, content: str) -> str:
+    """`text` with what lies between <!-- name --> and <!-- /name --> replaced by `content`."""
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    if start not in text or end not in text:
+        raise ValueError(f"README.md has no {start} ... {end} block")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{content}\n{end}{tail}"
+
+
+def write_outputs(history: list[Entry], output: Path, readme: Path | None) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render(history, METHOD.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"wrote {output}")
+    if readme is not None:
+        readme.write_text(
+            replace_block(readme.read_text(encoding="utf-8"), "performance", render_readme_block(history)),
+            encoding="utf-8",
+        )
+        print(f"updated the figures in {readme}")
+
+
+# -- running -------------------------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> Entry:
+    from benchmarks import import_apple_export, pipeline_end_to_end
+
+    entry: Entry = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "origin": "benchmarks.report",
+        "commit": commit(),
+        "machine": machine(server_version()),
+        "load_average": {"before": round(os.getloadavg()[0], 2)},
+        "sizes": {},
+    }
+    if args.only in (None, "import"):
+        entry["sizes"] |= {"records": args.records, "small": args.small}
+        print(f"== import: {args.small:,} and {args.records:,} records", flush=True)
+        entry["import"] = import_apple_export.main(["--records", str(args.records), "--small", str(args.small)])
+    if args.only in (None, "pipeline"):
+        entry["sizes"] |= {"users": args.users, "days": args.days}
+        print(f"== pipeline: {args.users} users x {args.days} days", flush=True)
+        entry["pipeline"] = pipeline_end_to_end.main(["--users", str(args.users), "--days", str(args.days)])
+    entry["load_average"]["after"] = round(os.getloadavg()[0], 2)
+    if args.note:
+        entry["note"] = args.note
+    return entry
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=SIZES["records"], help="records of the large export")
+    parser.add_argument("--small", type=int, default=SIZES["small"], help="records of the small export")
+    parser.add_argument("--users", type=int, default=SIZES["users"], help="users of the pipeline benchmark")
+    parser.add_argument("--days", type=int, default=SIZES["days"], help="days of the pipeline benchmark")
+    parser.add_argument("--only", choices=("import", "pipeline"), help="run one benchmark")
+    parser.add_argument("--note", help="a remark recorded with the run (e.g. what else the machine was doing)")
+    parser.add_argument("--render-only", action="store_true", help="render from the history; run nothing")
+    parser.add_argument("--history", type=Path, help=f"the history file (default {HISTORY.relative_to(ROOT)})")
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="the page to render")
+    parser.add_argument(
+        "--readme", default=str(README), help="README whose performance block to update ('' to leave it)"
+    )
+    args = parser.parse_args(argv)
+    history_path = args.history or HISTORY
+    readme = Path(args.readme) if args.readme else None
+    if not args.render_only:
+        entry = run(args)
+        if not documented_size(entry) and args.history is None:
+            print("\nnot recorded: smaller than the documented sizes (pass --history FILE to record it there)")
+            print(json.dumps(entry, indent=2))
+            return
+        append(history_path, entry)
+        print(f"\nrecorded in {history_path}")
+    write_outputs(read_history(history_path), args.output, readme)
+
+
+if __name__ == "__main__":
+    main()
