@@ -17,8 +17,10 @@ from sqlalchemy.engine import URL
 
 from pipeline.infra.database import create_warehouse_engine, libpq_url
 from pipeline.ingest.importer import import_file
-from pipeline.samples.io import arrow_connection
+from pipeline.samples.io import arrow_connection, load_inputs, transaction
 from pipeline.samples.process import aggregate_partitions, deduplicate_partitions
+from pipeline.transform.compute import compute, prepare_samples
+from pipeline.transform.validate import validate
 from tests.helpers import new_user
 
 DAY = dt.date(2024, 5, 1)
@@ -44,6 +46,26 @@ def run(url: URL, user: str, days: list[dt.date]) -> None:
 def rows(url: URL, query: str, *params: object) -> list[tuple[Any, ...]]:
     with psycopg.connect(libpq_url(url)) as conn:
         return conn.execute(query.encode(), params).fetchall()
+
+
+DAILY = "local_date, metric, value, count, flagged_count, latest_value, latest_at"
+
+
+def pure_daily(url: URL, user: str, days: list[dt.date]) -> list[tuple[Any, ...]]:
+    """The same user-days through the pure path (compute's pandas aggregation), as marts.daily rows."""
+    user_days = pd.DataFrame({"user_id": [user] * len(days), "local_date": days})
+    with arrow_connection(url) as conn, transaction(conn):
+        inputs = load_inputs(conn, user_days)
+    samples = prepare_samples(validate(inputs.raw).accepted, inputs.users, inputs.history, inputs.orders)
+    daily = compute(samples, user_days).daily.sort_values(["local_date", "metric"])
+    return [
+        (d, str(m), float(v), int(c), int(f), float(lv), la.to_pydatetime())
+        for d, m, v, c, f, lv, la in daily[DAILY.split(", ")].itertuples(index=False)
+    ]
+
+
+def sql_daily(url: URL, user: str) -> list[tuple[Any, ...]]:
+    return rows(url, f"SELECT {DAILY} FROM marts.daily WHERE user_id = %s ORDER BY local_date, metric", user)
 
 
 def weighing(value: float, day: dt.date, hour: int) -> dict[str, Any]:
@@ -101,6 +123,7 @@ def test_a_weight_far_from_the_users_own_readings_is_flagged_counted_and_kept_ou
         days[3],
     )
     assert hourly == [(7, 75.1, 1, 0), (19, odd, 1, 1)]  # an hour with only the flagged reading still shows it
+    assert pure_daily(warehouse_url, user, days) == sql_daily(warehouse_url, user)  # pandas and SQL agree
 
     # the odd day recomputed on its own gives the same flags and rows
     run(warehouse_url, user, [days[3]])
@@ -189,6 +212,7 @@ def test_a_twenty_hour_night_from_two_apps_and_a_long_manual_entry_is_flagged_on
     )
     assert hourly == [(20, 20, 20, 1200.0)]
     assert rows(warehouse_url, "SELECT bool_and(flagged) FROM core.slices WHERE user_id = %s", user) == [(True,)]
+    assert pure_daily(warehouse_url, user, [DAY, DAY + dt.timedelta(days=1)]) == sql_daily(warehouse_url, user)
 
 
 def test_an_ordinary_night_from_two_sources_is_not_flagged(warehouse_url: URL, tmp_path: Path) -> None:

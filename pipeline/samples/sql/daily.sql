@@ -11,7 +11,8 @@ WITH parts AS (
     SELECT h.user_id, h.local_date, h.metric, sum(h.sum ORDER BY h.hour_start_utc, h.local_hour) AS sum,
            sum(h.count) AS count, min(h.min) AS min,
            max(h.max) AS max,
-           (array_agg(h.latest_value ORDER BY (h.flagged_count < h.count) DESC, h.latest_at DESC, h.hour_start_utc DESC))[1]
+           (array_agg(h.latest_value
+                      ORDER BY (h.flagged_count < h.count) DESC, h.latest_at DESC, h.hour_start_utc DESC))[1]
                AS latest_value,
            coalesce(max(h.latest_at) FILTER (WHERE h.flagged_count < h.count), max(h.latest_at)) AS latest_at,
            sum(h.flagged_count) AS flagged_count
