@@ -205,6 +205,9 @@ def hourly_rows_within_their_local_day(scope: _Scope) -> _Outcome:
 
 
 def cumulative_hours_sum_to_kept_slices(scope: _Scope) -> _Outcome:
+    """The kept slices' sum as deduplication recorded it (core.source_totals: per source, the winning slices'
+    values), which the hours, built in SQL from core.slices, must reproduce: an end-to-end comparison, and cheaper
+    than summing core.slices again (600 user-days, 514,000 slices: 0.08 s against 0.66 s)."""
     margin = f"{_TOLERANCE} * greatest(1, abs(kept))"
     totals = fetch(
         scope.conn,
@@ -214,8 +217,9 @@ def cumulative_hours_sum_to_kept_slices(scope: _Scope) -> _Outcome:
             SELECT coalesce(h.total, 0) AS hours, coalesce(k.total, 0) AS kept
             FROM (SELECT t.user_id, t.local_date, t.metric, sum(t.sum) AS total FROM {scope.rows("marts.hourly")}
                   WHERE t.metric IN ({_CUMULATIVE}) GROUP BY 1, 2, 3) h
-            FULL JOIN (SELECT t.user_id, t.local_date, t.metric, sum(t.value) AS total FROM {scope.rows("core.slices")}
-                       WHERE t.won AND t.metric IN ({_CUMULATIVE}) GROUP BY 1, 2, 3) k
+            FULL JOIN (SELECT t.user_id, t.local_date, t.metric, sum(t.kept) AS total
+                       FROM {scope.rows("core.source_totals")}
+                       WHERE t.metric IN ({_CUMULATIVE}) GROUP BY 1, 2, 3) k
               USING (user_id, local_date, metric)
         ) d""",
     )
@@ -231,8 +235,8 @@ _HOURLY_CHECKS: _Checks = {
     ),
     "cumulative_hours_sum_to_kept_slices": (
         True,
-        "per user, day and cumulative metric, the hours sum to the kept (winning) slices: never above what was kept, "
-        "and nothing kept is missing from the hours",
+        "per user, day and cumulative metric, the hours sum to what deduplication kept (the winning slices' values): "
+        "never above it, and nothing kept is missing from the hours",
         cumulative_hours_sum_to_kept_slices,
     ),
 }
