@@ -99,25 +99,31 @@ def _parse_instants(texts: pd.Series, date_format: str) -> tuple[pd.Series, pd.S
     return parsed, pd.Series(False, index=texts.index)
 
 
-_WRITTEN_OFFSET = re.compile(
-    r"[T\s]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?P<sign>[+-])(?P<hours>\d{2}):?(?P<minutes>\d{2})?$"
-)
+# A time of day, then its offset (Arrow's RE2 syntax): "03:30:00+02:00", "03:30:00.250-03", "0330+0530".
+_WRITTEN_OFFSET = r"[T\s]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?P<sign>[+-])(?P<hours>\d{2}):?(?P<minutes>\d{2})?\s*$"
+
+
+def _written_offsets(texts: pd.Series) -> pa.Array:
+    """``+HH:MM`` of each text written with a non-zero offset after its time of day; null elsewhere."""
+    parts = pc.extract_regex(
+        pa.array(texts.astype("string").array, type=pa.string(), from_pandas=True), _WRITTEN_OFFSET
+    )
+    hours = pc.struct_field(parts, "hours")
+    minutes = pc.struct_field(parts, "minutes")
+    minutes = pc.if_else(pc.equal(minutes, ""), "00", minutes)
+    zone = pc.binary_join_element_wise(pc.struct_field(parts, "sign"), hours, ":", minutes, "")
+    zero = pc.and_(pc.equal(hours, "00"), pc.equal(minutes, "00"))
+    return pc.if_else(zero, pa.scalar(None, pa.string()), zone)
 
 
 def written_offset_zones(starts: pd.Series, ends: pd.Series) -> pd.Series:
     """The fixed-offset zone (``+HH:MM``) ISO-8601 texts are written in, where start and end carry the same
     non-zero offset; missing elsewhere (``Z``, a zero offset, no offset, different offsets, not text)."""
-
-    def offsets(texts: pd.Series) -> pd.Series:
-        if not (pd.api.types.is_string_dtype(texts) or texts.dtype == object):
-            return pd.Series(pd.NA, index=texts.index, dtype="string")
-        parts = texts.astype("string").str.strip().str.extract(_WRITTEN_OFFSET)
-        minutes = parts["minutes"].fillna("00")
-        zero = (parts["hours"] == "00") & (minutes == "00")
-        return (parts["sign"] + parts["hours"] + ":" + minutes).where(~zero)
-
-    start, end = offsets(starts), offsets(ends)
-    return start.where(start == end).astype("string")
+    if pd.api.types.is_datetime64_any_dtype(starts) or pd.api.types.is_datetime64_any_dtype(ends):
+        return pd.Series(pd.NA, index=starts.index, dtype="string")  # parsed already: the offset is gone
+    start, end = _written_offsets(starts), _written_offsets(ends)
+    same = pc.if_else(pc.equal(start, end), start, pa.scalar(None, pa.string()))
+    return pd.Series(same.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get), index=starts.index)
 
 
 def parse_apple_instants(texts: pd.Series) -> pd.Series:
