@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipeline.devices import DeviceClass, effective_priority
+from pipeline.devices import SEED_DEVICE_WORDS, DeviceClass, device_class_named, effective_priority
 from pipeline.ingest.store import Connection
 
 KEY_PREFIX = "hp_"
@@ -61,9 +61,15 @@ def user_exists(conn: Connection, user_id: str) -> bool:
 
 
 def register_device(conn: Connection, user_id: str, device_id: str, device_class: str, name: str) -> bool:
-    """Create or update a device of the user; True if it was new."""
-    if device_class not in {c.value for c in DeviceClass}:
-        raise AccountError(f"unknown device class {device_class!r}; one of {', '.join(c.value for c in DeviceClass)}")
+    """Create or update a device of the user; True if it was new. ``device_class``: a class's name or a seed word
+    (``apple_watch``, ``iphone``, ...), stored as the class."""
+    named = device_class_named(device_class)
+    if named is None:
+        raise AccountError(
+            f"unknown device class {device_class!r}; one of {', '.join(c.value for c in DeviceClass)} "
+            f"or {', '.join(SEED_DEVICE_WORDS)}"
+        )
+    device_class = named.value
     row = conn.execute(
         """INSERT INTO app.devices (user_id, device_id, device_class, name) VALUES (%s, %s, %s, %s)
            ON CONFLICT (user_id, device_id) DO UPDATE SET device_class = EXCLUDED.device_class, name = EXCLUDED.name

@@ -90,7 +90,7 @@ def test_backfill_launches_one_run_per_rectangle_and_waits_for_them(
             "hourly_aggregates",
             "daily_aggregates",
         }
-        assert len(run.asset_check_selection or []) == 6
+        assert len(run.asset_check_selection or []) == 8  # the range-run checks; not the freshness check of raw_samples
     lines: list[str] = []
     final = backfill.wait(graphql, launched.run_ids, lines.append, poll_seconds=0.5, timeout_seconds=300)
     assert final == dict.fromkeys(launched.run_ids, "SUCCESS")

@@ -44,6 +44,8 @@ CHECK_NAMES = {
     "kept_never_above_raw_sum",
     "kept_not_below_largest_source",
     "validation_pass_rate",
+    "hourly_rows_within_their_local_day",
+    "cumulative_hours_sum_to_kept_slices",
     "hourly_sums_equal_daily",
 }
 
@@ -97,6 +99,7 @@ def test_one_run_materializes_a_range_of_partitions_and_its_checks_pass(warehous
     checks = {name: e.passed for name, e in evaluations.items()}
     assert checks["conservation"] and checks["winning_slices_do_not_overlap"]
     assert checks["kept_never_above_raw_sum"] and checks["hourly_sums_equal_daily"]
+    assert checks["hourly_rows_within_their_local_day"] and checks["cumulative_hours_sum_to_kept_slices"]
     with psycopg_connection(engine) as conn:  # the checks looked at the run's five user-days only
         run_rows = conn.execute("SELECT sum(raw_rows) FROM core.partition_stats WHERE user_id = 'u0001'").fetchone()
     conserved = {k: v.value for k, v in evaluations["conservation"].metadata.items()}
@@ -121,6 +124,72 @@ def test_an_overlap_next_to_the_run_fails_its_blocking_check_and_stops_the_aggre
     assert evaluations["winning_slices_do_not_overlap"].metadata["overlapping_slices"].value == 1
     assert evaluations["conservation"].passed
     assert not result.asset_materializations_for_node("hourly_aggregates")  # blocked downstream
+    engine.dispose()
+
+
+def run_hourly_checks_and_daily() -> ExecuteInProcessResult:
+    """The checks of hourly_aggregates and the daily asset over u0001 x 2024-03-06..10, as in a range run after
+    hourly_aggregates."""
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(USERS_PARTITION, ["u0001"])
+        selection = AssetSelection.checks_for_assets(AssetKey("hourly_aggregates")) | AssetSelection.assets(
+            "daily_aggregates"
+        )
+        return (
+            define_asset_job("daily", selection=selection)
+            .resolve(asset_graph=defs.resolve_asset_graph())
+            .execute_in_process(
+                instance=instance,
+                resources={"warehouse": defs.resources["warehouse"]},  # type: ignore[index]
+                tags={
+                    ASSET_PARTITION_RANGE_START_TAG: str(partition_key("u0001", "2024-03-06")),
+                    ASSET_PARTITION_RANGE_END_TAG: str(partition_key("u0001", "2024-03-10")),
+                },
+                raise_on_error=False,
+            )
+        )
+
+
+def test_the_hourly_checks_catch_a_row_outside_its_day_and_a_sum_above_the_kept_slices_and_stop_daily(
+    warehouse_url: URL,
+) -> None:
+    engine = create_warehouse_engine(warehouse_url)
+    load_dataset(engine, generate(SyntheticConfig(users=1, days=5, start=dt.date(2024, 3, 6), seed=8)))
+    clean = run_u0001_march_6_to_10()
+    evaluations = {e.check_name: e for e in clean.get_asset_check_evaluations()}
+    for name, measure in (
+        ("hourly_rows_within_their_local_day", "rows_outside_their_day"),
+        ("cumulative_hours_sum_to_kept_slices", "user_day_metrics_above"),
+        ("cumulative_hours_sum_to_kept_slices", "user_day_metrics_below"),
+    ):
+        assert evaluations[name].passed and evaluations[name].metadata[measure].value == 0
+    assert len(run_hourly_checks_and_daily().asset_materializations_for_node("daily_aggregates")) == 5
+    with psycopg_connection(engine) as conn:
+        # a weight reading of 03:00 on the 8th filed under the 7th; 50 steps more in one hour of the 8th than its
+        # kept slices hold; one hour of steps of the 9th lost
+        conn.execute(
+            """INSERT INTO marts.hourly VALUES ('u0001', '2024-03-07', 'WEIGHT', '2024-03-08 03:00',
+               '2024-03-08 03:00+00', 70, 70, 1, 70, 70, 70, '2024-03-08 03:00+00')"""
+        )
+        conn.execute(
+            """UPDATE marts.hourly SET sum = sum + 50, value = value + 50 WHERE (user_id, metric, hour_start_utc) =
+               (SELECT user_id, metric, min(hour_start_utc) FROM marts.hourly
+                WHERE user_id = 'u0001' AND local_date = '2024-03-08' AND metric = 'STEPS' GROUP BY 1, 2)"""
+        )
+        lost = conn.execute(
+            """DELETE FROM marts.hourly WHERE (user_id, metric, hour_start_utc) =
+               (SELECT user_id, metric, max(hour_start_utc) FROM marts.hourly
+                WHERE user_id = 'u0001' AND local_date = '2024-03-09' AND metric = 'STEPS' GROUP BY 1, 2)"""
+        )
+        assert lost.rowcount == 1
+    result = run_hourly_checks_and_daily()
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    outside = evaluations["hourly_rows_within_their_local_day"]
+    assert not outside.passed and outside.metadata["rows_outside_their_day"].value == 1
+    sums = evaluations["cumulative_hours_sum_to_kept_slices"]
+    assert not sums.passed
+    assert (sums.metadata["user_day_metrics_above"].value, sums.metadata["user_day_metrics_below"].value) == (1, 1)
+    assert not result.asset_materializations_for_node("daily_aggregates")  # blocked
     engine.dispose()
 
 

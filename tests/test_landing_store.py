@@ -17,14 +17,19 @@ from pipeline.ingest.store import create_batch, prepare_chunk, psycopg_connectio
 from tests.helpers import APPLE_HEADER, apple_record, new_user
 
 
-def _identity(*parts: str) -> uuid.UUID:
-    return uuid.UUID(hashlib.md5("|".join(parts).encode(), usedforsecurity=False).hexdigest())
+def _identity(*parts: str, app: str | None = None) -> uuid.UUID:
+    digest = hashlib.md5("|".join(parts).encode(), usedforsecurity=False).hexdigest()
+    if app:  # a row with a source app: its app-less identity's hex digits, '|', the app (migration 0006)
+        digest = hashlib.md5(f"{digest}|{app}".encode(), usedforsecurity=False).hexdigest()
+    return uuid.UUID(digest)
 
 
 def test_identities_hash_the_same_text_as_every_landed_row_before(engine: Engine, tmp_path: Path) -> None:
     """The identity is md5 over user|metric|source|device|start us|end us|value text|unit|stage|external id, the
     value written in Arrow's shortest round-trip form ("97", "1e-7", "0.000025", "1e+21"; PostgreSQL would write
-    "1e-07" and "2.5e-05"). Landed rows carry these identities: any other text would land a re-import twice."""
+    "1e-07" and "2.5e-05"). Landed rows carry these identities: any other text would land a re-import twice.
+    A row with a source app (every Apple record: its source name, and version when written) hashes that identity's
+    hex digits with '|' and the app, as migration 0006 gave the rows landed before."""
     user = new_user(engine, "UTC")
     values = ["97.0", "1e-7", "0.000025", "1e21", "1234567.5"]
     body = "".join(
@@ -62,6 +67,7 @@ def test_identities_hash_the_same_text_as_every_landed_row_before(engine: Engine
             "count",
             "",
             f"2024-03-01 10:0{i}:30 +0100",
+            app="Apple\u00a0Watch",
         )
         for i, value_text in enumerate(["97", "1e-7", "0.000025", "1e+21", "1234567.5"])
     }
@@ -78,6 +84,7 @@ def test_identities_hash_the_same_text_as_every_landed_row_before(engine: Engine
             "min",
             "core",
             "2024-03-01 02:25:00 +0100",
+            app="Test iPhone",
         )
     )
     with engine.connect() as conn:

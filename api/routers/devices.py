@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Response, status
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from sqlalchemy import text
 
 from api.auth import CurrentUserDep
 from api.deps import ConnectionDep, EngineDep
 from api.routers.me import CamelModel
 from pipeline.accounts import AccountError, register_device
-from pipeline.devices import DeviceClass
+from pipeline.devices import SEED_DEVICE_WORDS, DeviceClass, device_class_named
 from pipeline.ingest.device_sync import (
     MAX_SAMPLES_PER_REQUEST,
     DeviceNotFoundError,
@@ -26,8 +26,18 @@ router = APIRouter(prefix="/v1/me/devices", tags=["devices"])
 DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="the device's id, chosen by the app")]
 
 
+def _named_class(value: object) -> object:
+    """The seed's device words (apple_watch, iphone, ...) name classes too; anything else is left to be refused."""
+    named = device_class_named(value) if isinstance(value, str) else None
+    return named if named is not None else value
+
+
 class DeviceIn(CamelModel):
-    device_class: DeviceClass
+    device_class: Annotated[
+        DeviceClass,
+        BeforeValidator(_named_class),
+        Field(description=f"a device class, or one of the seed's words: {', '.join(SEED_DEVICE_WORDS)}"),
+    ]
     name: str = Field(min_length=1, max_length=200)
 
 
@@ -41,8 +51,10 @@ class DeviceOut(CamelModel):
 class SyncRequest(CamelModel):
     samples: list[Any] = Field(
         max_length=MAX_SAMPLES_PER_REQUEST,
-        description="HealthSample objects: type, value, unit, startDate, endDate (ISO 8601 with offset), "
-        "sourceDevice?, sourceApp?, metadata?, stage? (sleep), timezone?",
+        description="HealthSample objects: type, value, unit, startDate, endDate (ISO 8601 with offset; a non-zero "
+        "offset is the sample's zone, Z/+00:00 fall back to the user's zone), sourceDevice? (the seed's words "
+        "apple_watch, iphone, ... name its device class; otherwise the device's class), sourceApp?, deviceClass?, "
+        "metadata?, stage? (sleep), timezone? (IANA name, wins over the offset)",
     )
 
 

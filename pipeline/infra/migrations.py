@@ -76,9 +76,12 @@ def _recorded_version(conn: psycopg.Connection[tuple[object, ...]]) -> int:
     return int(row[0]) if row else 0  # type: ignore[call-overload]
 
 
-def migrate(url: URL) -> MigrationReport:
-    """Bring the database to the newest migration. Idempotent: a second call applies nothing."""
+def migrate(url: URL, target: int | None = None) -> MigrationReport:
+    """Bring the database to the newest migration (or to ``target``, to test a migration on the rows of the schema
+    before it). Idempotent: a second call applies nothing."""
     migrations = discover_migrations()
+    if target is not None:
+        migrations = [m for m in migrations if m.version <= target]
     newest = migrations[-1].version if migrations else 0
     applied: list[int] = []
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     dagster_host: str = "127.0.0.1"
     dagster_port: int = 3000
     max_concurrent_runs: int = Field(default=2, description="Dagster run queue limit (2 cores here).")
+    raw_freshness_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="The freshness check on raw_samples warns when no ingest batch has landed new rows for this long.",
+    )
 
     @property
     def resolved_dagster_home(self) -> Path:

@@ -4,6 +4,11 @@ idempotently.
 The first request with a given idempotency key (the header, or a hash of the body when absent) lands its samples
 and stores its response in the same transaction; every retry gets that response back and lands nothing. Concurrent
 identical requests queue on the unique (user, key) row: one lands, the others wait for its commit and replay it.
+
+Samples have the NDJSON fields of `pipeline.ingest.generic`. A sample's class is its own ``deviceClass``; else
+manual when typed in; else the class its ``sourceDevice`` names (the seed's words: a phone app may sync what the
+watch measured); else the registered device's class. Its zone: ``timezone``, else a non-zero offset it is written
+with, else (``Z``, ``+00:00``) the user's zone history and home zone.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.devices import DeviceClass
 from pipeline.ingest.generic import to_incoming
 from pipeline.ingest.landing import LandingSplit, split_for_landing
 from pipeline.ingest.store import Connection, create_batch, finish_batch, land_chunk
@@ -90,11 +96,11 @@ def _land(
     positions = [i for i, sample in enumerate(samples) if isinstance(sample, dict)]
     incoming = to_incoming(pd.DataFrame([samples[i] for i in positions], index=positions), user_id)
     incoming["user_id"] = user_id  # a device syncs for its owner only, whatever the body says
-    incoming["device_class"] = device_class
     incoming["device"] = device_id
     names = incoming["source_name"] if "source_name" in incoming else pd.Series(None, index=incoming.index)
     incoming["source_name"] = names.where(names.notna() & (names.astype(str) != ""), device_name)
-    split = split_for_landing(incoming, "ISO8601")
+    # a sample's own deviceClass or seed word (a phone app syncing what the watch measured) outranks the device's
+    split = split_for_landing(incoming, "ISO8601", unnamed_class=DeviceClass(device_class))
     not_objects = [i for i in range(len(samples)) if not isinstance(samples[i], dict)]
     rejected = pd.concat(
         [

@@ -3,6 +3,19 @@
 Fields: ``type, value, unit, startDate, endDate, sourceDevice`` and optionally ``sourceApp, metadata, userId,
 stage, timezone, deviceClass, id``; snake_case spellings are accepted too. Lines that are not JSON objects (or CSV
 rows with the wrong number of fields) are not dropped: they come back as rejects with the line as payload.
+
+Device class (`pipeline.devices`): ``deviceClass`` when given (a class, or one of the seed's words below; another
+word is a reject); else the seed's ``sourceDevice`` words name it (``apple_watch`` watch, ``iphone`` phone, ``ipad``
+tablet, ``third_party_wearable`` wearable, ``third_party_scale`` scale_or_app, ``manual_entry`` manual); any other
+``sourceDevice`` is classified from its name ("Anna's Apple Watch", "Pixel 8", "Fitbit Charge").
+
+Time zone (`pipeline.ingest.landing`): instants must carry an offset. ``timezone`` (IANA name or ``+HH:MM``) wins;
+else a non-zero offset the sample is written with is its zone (``2026-03-11T03:30:00+02:00`` counts at 03:30 local
+time, for 2026-03-11); ``Z`` and ``+00:00`` say nothing of a zone, so the user's time zone history, then home zone,
+decide its local day.
+
+Two apps (``sourceApp``) writing the same reading from the same ``sourceDevice`` land as two raw rows; the pipeline
+keeps one and records the other as matched to it.
 """
 
 from __future__ import annotations

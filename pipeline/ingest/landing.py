@@ -4,6 +4,14 @@ A chunk of incoming rows (any importer's output) is split into rows that can lan
 with their reasons and original payload. Only *structural* problems are rejected here (unparseable dates, unknown
 type, unconvertible unit, end before start, non-numeric value, unknown time zone); plausibility (a heart rate of
 400) is the pipeline's validate step, which keeps the raw row and rejects it there with its own reason.
+
+A sample's zone (DESIGN §4), what its local day and hour are counted in: the ``timezone`` given with it (an IANA
+name, or a fixed offset ``+HH:MM``); else, for ISO-8601 instants (NDJSON, CSV, device sync), the offset it is written
+with when that is not UTC: ``2026-03-11T03:30:00+02:00`` lands with the zone ``+02:00``, its wall clock 03:30. ``Z``,
+``+00:00`` and ``-00:00`` carry no zone (most clients write every instant in UTC), nor does a sample whose start and
+end are written with different offsets (a night across a DST change: no one fixed offset is its zone); those land
+without a zone and the pipeline uses the user's time zone history, then their home zone. Apple export offsets are
+the phone's at export time, never a sample's zone (its ``HKTimeZone`` is).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.catalog import METRICS, SLEEP_STAGES, canonical_factors
-from pipeline.devices import DeviceClass, classify_sources
+from pipeline.devices import DeviceClass, classes_named, classify_sources
 
 # Columns an importer provides; missing optional ones are filled with nulls.
 INCOMING_COLUMNS = (
@@ -62,7 +70,6 @@ LANDED_COLUMNS = (
 APPLE_DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
 _HAS_OFFSET = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
 _OFFSET_ZONE = re.compile(r"^[+-]\d{2}:?\d{2}$")
-_DEVICE_CLASSES = frozenset(c.value for c in DeviceClass)
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,33 @@ def _parse_instants(texts: pd.Series, date_format: str) -> tuple[pd.Series, pd.S
         return parsed, missing_offset
     parsed = pd.to_datetime(as_text, format=date_format, utc=True, errors="coerce")
     return parsed, pd.Series(False, index=texts.index)
+
+
+# A time of day, then its offset (Arrow's RE2 syntax): "03:30:00+02:00", "03:30:00.250-03", "0330+0530".
+_WRITTEN_OFFSET = r"[T\s]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?P<sign>[+-])(?P<hours>\d{2}):?(?P<minutes>\d{2})?\s*$"
+
+
+def _written_offsets(texts: pd.Series) -> pa.Array:
+    """``+HH:MM`` of each text written with a non-zero offset after its time of day; null elsewhere."""
+    parts = pc.extract_regex(
+        pa.array(texts.astype("string").array, type=pa.string(), from_pandas=True), _WRITTEN_OFFSET
+    )
+    hours = pc.struct_field(parts, "hours")
+    minutes = pc.struct_field(parts, "minutes")
+    minutes = pc.if_else(pc.equal(minutes, ""), "00", minutes)
+    zone = pc.binary_join_element_wise(pc.struct_field(parts, "sign"), hours, ":", minutes, "")
+    zero = pc.and_(pc.equal(hours, "00"), pc.equal(minutes, "00"))
+    return pc.if_else(zero, pa.scalar(None, pa.string()), zone)
+
+
+def written_offset_zones(starts: pd.Series, ends: pd.Series) -> pd.Series:
+    """The fixed-offset zone (``+HH:MM``) ISO-8601 texts are written in, where start and end carry the same
+    non-zero offset; missing elsewhere (``Z``, a zero offset, no offset, different offsets, not text)."""
+    if pd.api.types.is_datetime64_any_dtype(starts) or pd.api.types.is_datetime64_any_dtype(ends):
+        return pd.Series(pd.NA, index=starts.index, dtype="string")  # parsed already: the offset is gone
+    start, end = _written_offsets(starts), _written_offsets(ends)
+    same = pc.if_else(pc.equal(start, end), start, pa.scalar(None, pa.string()))
+    return pd.Series(same.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get), index=starts.index)
 
 
 def parse_apple_instants(texts: pd.Series) -> pd.Series:
@@ -134,8 +168,15 @@ def _payloads(frame: pd.DataFrame) -> list[str]:
     return [json.dumps(record, default=str, ensure_ascii=False) for record in records]
 
 
-def split_for_landing(incoming: pd.DataFrame, date_format: str = "ISO8601") -> LandingSplit:
-    """Split a chunk of incoming samples into landable rows and quarantined rejects (vectorized)."""
+def split_for_landing(
+    incoming: pd.DataFrame, date_format: str = "ISO8601", unnamed_class: DeviceClass | None = None
+) -> LandingSplit:
+    """Split a chunk of incoming samples into landable rows and quarantined rejects (vectorized).
+
+    A row's device class: its ``device_class`` (a class's name or a seed word, `pipeline.devices`); else manual when
+    a person typed it in; else the class its source name names (``apple_watch``, ``iphone``, ...); else
+    ``unnamed_class`` when given (a registered device's own class), or else the class read from the source name
+    and device descriptor."""
     frame = incoming.reindex(columns=list(INCOMING_COLUMNS))
     reasons = pd.Series("", index=frame.index, dtype=object)
 
@@ -178,16 +219,18 @@ def split_for_landing(incoming: pd.DataFrame, date_format: str = "ISO8601") -> L
     distinct_zones = zone.dropna().unique()
     bad_zones = [z for z in distinct_zones if z not in _known_zones() and not _OFFSET_ZONE.match(z)]
     reasons = _add_reason(reasons, zone.isin(bad_zones), lambda: "unknown time zone '" + zone.astype(str) + "'")
+    if date_format == "ISO8601":  # a sample's own non-UTC offset is its zone when it names none
+        zone = zone.fillna(written_offset_zones(frame["start"], frame["end"]))
 
     source_name = frame["source_name"].astype("string").str.strip().fillna("").replace("", "unknown")
-    given_class = frame["device_class"].astype("string").str.strip().str.lower()
+    given = frame["device_class"].astype("string").str.strip()
+    given = given.where(given != "")
+    given_class = classes_named(given)  # a class's name or a seed word; anything else is refused, not guessed
     reasons = _add_reason(
-        reasons,
-        given_class.notna() & ~given_class.isin(list(_DEVICE_CLASSES)),
-        lambda: "unknown device class '" + given_class.astype(str) + "'",
+        reasons, given.notna() & given_class.isna(), lambda: "unknown device class '" + given.astype(str) + "'"
     )
     derived_class = classify_sources(
-        source_name, frame["device"], frame["user_entered"].astype("boolean").fillna(False)
+        source_name, frame["device"], frame["user_entered"].astype("boolean").fillna(False), unnamed_class
     )
     device_class = given_class.fillna(derived_class)
 

@@ -53,9 +53,15 @@ _STAGE_COLUMNS = tuple(name for name, _ in _STAGE_FIXED) + _STAGE_TEXT + ("metad
 _STAGE_TABLE = f"""CREATE TEMP TABLE IF NOT EXISTS landing_stage (
     {", ".join(f"{name} {sql_type}" for name, sql_type in _STAGE_FIXED)},
     {", ".join(f"{name} text" for name in _STAGE_TEXT)}, metadata jsonb) ON COMMIT DELETE ROWS"""
-IDENTITY_SQL = """md5(user_id || '|' || metric || '|' || source_name || '|' || coalesce(device, '') || '|'
+_SAMPLE_TEXT = """user_id || '|' || metric || '|' || source_name || '|' || coalesce(device, '') || '|'
     || start_us || '|' || end_us || '|' || value_text || '|' || unit || '|' || coalesce(stage, '') || '|'
-    || coalesce(external_id, ''))::uuid"""
+    || coalesce(external_id, '')"""
+# The source app is part of what makes a sample the same sample: two apps writing the same reading under one source
+# name are two raw rows (the pipeline's discrete matching keeps one and records the match). A row without an app
+# keeps the identity every row had before apps counted; a row with one hashes that identity's hex digits with its
+# app, so migration 0006 derives it from stored rows alone (a re-import after it lands nothing).
+IDENTITY_SQL = f"""(CASE WHEN coalesce(source_app, '') = '' THEN md5({_SAMPLE_TEXT})
+    ELSE md5(md5({_SAMPLE_TEXT}) || '|' || source_app) END)::uuid"""
 _STAGED_ROWS = f"SELECT {IDENTITY_SQL} AS identity, {', '.join(LANDED_COLUMNS)} FROM landing_stage"
 _INSERT_STAGED = f"""INSERT INTO raw.samples (identity, batch_id, {", ".join(LANDED_COLUMNS)})
     SELECT identity, %s, {", ".join(LANDED_COLUMNS)} FROM ({_STAGED_ROWS}) staged

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
+    AssetSpec,
     BackfillPolicy,
     BetaWarning,
     Failure,
@@ -30,6 +31,20 @@ warnings.filterwarnings("ignore", category=BetaWarning, message=".*backfill_poli
 
 PARTITIONS_PER_CHUNK = CHUNK_USER_DAYS  # read at run time: tests make it small to get several chunks
 BACKFILL = BackfillPolicy.single_run()
+
+
+# Where the data enters: samples land in raw.samples (and what cannot land in raw.quarantine) from imports and device
+# sync, outside Dagster. Declared so that lineage starts there; the batch sensor records one observation per finished
+# ingest batch, and nothing ever materializes it.
+raw_samples = AssetSpec(
+    "raw_samples",
+    group_name="raw",
+    kinds={"postgres"},
+    description="raw.samples (append-only) and raw.quarantine: samples as they land from imports (healthpipe import: "
+    "Apple Health export, NDJSON, CSV) and device sync (POST /v1/me/devices/{device}/sync). External: landed by the "
+    "ingest, observed once per finished ingest batch by the sensor new_raw_batches (rows read, landed, rejected, "
+    "duplicates, source kind, last landed time).",
+)
 
 
 def run_user_days(context: AssetExecutionContext, warehouse: WarehouseResource) -> pd.DataFrame:
@@ -62,6 +77,7 @@ def user_days_of(keys: Sequence[str], warehouse: WarehouseResource) -> pd.DataFr
     backfill_policy=BACKFILL,
     group_name="samples",
     kinds={"postgres", "pandas"},
+    deps=[raw_samples],
     description="Raw samples of the partitions' windows, validated with Great Expectations and deduplicated across "
     "sources: core.slices (who won each slice), core.readings, core.sleep_sessions, core.source_totals, "
     "core.rejections, core.partition_stats.",

@@ -27,7 +27,7 @@ from pipeline.transform.plausibility import outlier_tested_metrics
 ArrowConnection: TypeAlias = Connection
 PARTITIONS_TABLE = "run_partitions"  # temporary, per connection: the (user_id, local_date) pairs being computed
 WORK_MEM = "256MB"
-_CATEGORICAL = ("user_id", "metric", "unit", "stage", "timezone", "source_name", "device_class")
+_CATEGORICAL = ("user_id", "metric", "unit", "stage", "timezone", "source_name", "device_class", "source_app")
 
 
 def sql(name: str) -> str:
@@ -97,8 +97,8 @@ def stage_partitions(conn: ArrowConnection, user_days: pd.DataFrame) -> None:
 @dataclass(frozen=True)
 class Inputs:
     """``raw``: identity, user_id, metric, value, unit, stage, start_utc, end_utc, timezone, source_name,
-    device_class. Its ``identity`` is the row's position in the load order (user, start, uuid), which sorts exactly
-    like the uuid within a user and is cheap to carry; ``identities[position]`` is the sample's uuid."""
+    device_class, source_app. Its ``identity`` is the row's position in the load order (user, start, uuid), which
+    sorts exactly like the uuid within a user and is cheap to carry; ``identities[position]`` is the sample's uuid."""
 
     raw: pd.DataFrame
     identities: pa.Array  # uuid per position

@@ -1,5 +1,7 @@
 """Sensors that launch runs over user x day rectangles: for newly landed raw batches, for recompute requests, and
-for users whose source priority changed.
+for users whose source priority changed. The batch sensor also records each finished ingest batch as an observation
+of the external asset ``raw_samples``, and ``raw_samples_freshness`` has the freshness check of those observations
+evaluated when its answer can change.
 
 Each run request carries partition-range tags (``pipeline/samples/run_plan.py``), exactly what Dagster itself builds
 for a single-run backfill policy over one range, so one run covers a whole users x days rectangle. (A
@@ -10,12 +12,18 @@ into one run per user.)
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 from dagster import (
     AddDynamicPartitionsRequest,
+    AssetCheckKey,
+    AssetObservation,
+    AssetRecordsFilter,
+    AssetSelection,
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
+    MetadataValue,
     RunRecord,
     RunRequest,
     RunsFilter,
@@ -24,11 +32,16 @@ from dagster import (
     SkipReason,
     sensor,
 )
+from dagster._core.definitions.asset_checks.asset_check_factories.utils import (
+    FRESH_UNTIL_METADATA_KEY,
+    LAST_UPDATED_TIMESTAMP_METADATA_KEY,
+)
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from pipeline.ingest.store import Connection, psycopg_connection
 from pipeline.resources import WarehouseResource
-from pipeline.samples.assets import daily_aggregates, deduplicated_samples, hourly_aggregates
-from pipeline.samples.checks import CHECKS
+from pipeline.samples.assets import daily_aggregates, deduplicated_samples, hourly_aggregates, raw_samples
+from pipeline.samples.checks import CHECKS, RAW_FRESHNESS_CHECKS
 from pipeline.samples.io import sql
 from pipeline.samples.partitions import USER_SHARDS, USERS_PARTITION, partition_days, user_day_partitions
 from pipeline.samples.requests import REQUEST_JOB, REQUEST_OP, RecomputeRequest, RequestError, user_days
@@ -79,9 +92,54 @@ class RunPlanner:
         return [AddDynamicPartitionsRequest(partitions_def_name=USERS_PARTITION, partition_keys=list(self.added))]
 
 
-def _cursor(text: str | None) -> tuple[int, set[tuple[str, str]]]:
+def _cursor(text: str | None) -> tuple[int, set[tuple[str, str]], float | None]:
+    """Last batch taken, user-days held back until their day ends, when rows last landed (epoch seconds)."""
     state = json.loads(text) if text else {}
-    return int(state.get("batch", 0)), {(str(u), str(d)) for u, d in state.get("pending", [])}
+    pending = {(str(u), str(d)) for u, d in state.get("pending", [])}
+    return int(state.get("batch", 0)), pending, state.get("landed")
+
+
+def batch_observations(
+    conn: Connection, after: int, upto: int, landed: float | None
+) -> tuple[list[AssetObservation], float | None]:
+    """One observation of ``raw_samples`` per batch that finished in (after, upto], and when rows last landed as of
+    the last of them. Last landed: the finish time of the latest batch so far that landed any row (a batch of
+    duplicates only changes nothing); ``landed`` is that time before these batches (None: from the batches' table)."""
+    if landed is None:
+        row = conn.execute(
+            "SELECT finished_at FROM app.ingest_batches WHERE batch_id <= %s AND landed_count > 0 "
+            "AND status <> 'running' ORDER BY batch_id DESC LIMIT 1",
+            (after,),
+        ).fetchone()
+        landed = cast(dt.datetime, row[0]).timestamp() if row else None
+    observations = []
+    for batch_id, source, status, read, landed_rows, rejected, duplicates, skipped, finished_at in conn.execute(
+        sql("finished_batches").encode(), {"after": after, "upto": upto}
+    ).fetchall():
+        if landed_rows and isinstance(finished_at, dt.datetime):
+            landed = max(landed or 0.0, finished_at.timestamp())
+        metadata: dict[str, object] = {
+            "batch_id": batch_id,
+            "source": source,
+            "status": status,
+            "read": read,
+            "landed": landed_rows,
+            "rejected": rejected,
+            "duplicates": duplicates,
+            "skipped": skipped,
+        }
+        if landed is not None:  # read by the freshness check of raw_samples
+            metadata["last_landed_at"] = MetadataValue.timestamp(landed)
+            metadata[LAST_UPDATED_TIMESTAMP_METADATA_KEY] = MetadataValue.timestamp(landed)
+        observations.append(
+            AssetObservation(
+                asset_key=raw_samples.key,
+                description=f"batch {batch_id} ({source}, {status}): {landed_rows:,} landed, {rejected:,} rejected, "
+                f"{duplicates:,} duplicates",
+                metadata=metadata,  # type: ignore[arg-type]
+            )
+        )
+    return observations, landed
 
 
 @sensor(
@@ -90,13 +148,13 @@ def _cursor(text: str | None) -> tuple[int, set[tuple[str, str]]]:
     default_status=DefaultSensorStatus.RUNNING,
     description="Turns finished ingest batches into runs over the (user, day) partitions they touch, one run per "
     "users x days rectangle of up to 1,500 user-days. Days still open in the user's zone are held back until they "
-    "end, then requested.",
+    "end, then requested. Records each finished batch as an observation of raw_samples.",
 )
 def new_raw_batches(context: SensorEvaluationContext, warehouse: WarehouseResource) -> SensorResult | SkipReason:
-    after, pending = _cursor(context.cursor)
+    after, pending, landed = _cursor(context.cursor)
     with psycopg_connection(warehouse.engine()) as conn:
         row = conn.execute(
-            "SELECT coalesce(max(batch_id), %s) FROM app.ingest_batches WHERE status = 'done' AND batch_id > %s "
+            "SELECT coalesce(max(batch_id), %s) FROM app.ingest_batches WHERE status <> 'running' AND batch_id > %s "
             "AND NOT EXISTS (SELECT 1 FROM app.ingest_batches r WHERE r.status = 'running' AND r.batch_id <= "
             "app.ingest_batches.batch_id)",
             (after, after),
@@ -114,15 +172,23 @@ def new_raw_batches(context: SensorEvaluationContext, warehouse: WarehouseResour
                 ready.add((user, day))
         earliest, latest = partition_days()
         ready = {(u, d) for u, d in ready if str(earliest) <= d <= str(latest)}
-        new_cursor = json.dumps({"batch": upto, "pending": sorted(pending)})
+        observations, landed = batch_observations(conn, after, upto, landed) if upto > after else ([], landed)
+        new_cursor = json.dumps({"batch": upto, "pending": sorted(pending), "landed": landed})
         if not ready:
-            return SensorResult(cursor=new_cursor, skip_reason=SkipReason(f"no finished user-days after batch {after}"))
+            return SensorResult(
+                cursor=new_cursor,
+                skip_reason=SkipReason(f"no finished user-days after batch {after}"),
+                asset_events=observations,
+            )
         planner = RunPlanner(context.instance, conn)
         requests = planner.run_requests(
             {(u, dt.date.fromisoformat(d)) for u, d in ready}, {BATCHES_TAG: f"{after + 1}-{upto}"}
         )
     return SensorResult(
-        run_requests=requests, dynamic_partitions_requests=planner.partition_requests(), cursor=new_cursor
+        run_requests=requests,
+        dynamic_partitions_requests=planner.partition_requests(),
+        cursor=new_cursor,
+        asset_events=observations,
     )
 
 
@@ -216,3 +282,50 @@ def source_priority_changes(
     return SensorResult(
         run_requests=requests, dynamic_partitions_requests=planner.partition_requests(), cursor=str(upto)
     )
+
+
+def freshness_due(instance: DagsterInstance, key: AssetCheckKey, now: float) -> str | None:
+    """Why the freshness check ``key`` of an observed asset should be evaluated now, or None. Dagster's
+    build_sensor_for_freshness_checks re-evaluates a failed check only after a materialization, which an observed
+    asset never has; here a failed check is evaluated again once an observation says rows landed after the ones it
+    saw, and a passed one once it can be overdue."""
+    summary = instance.event_log_storage.get_asset_check_summary_records([key])[key]
+    latest = summary.last_check_execution_record
+    if latest is None:
+        return "never evaluated"
+    if latest.status == AssetCheckExecutionRecordStatus.PLANNED:
+        run = instance.get_run_by_id(latest.run_id)
+        if run is not None and not run.is_finished:
+            return None  # being evaluated
+    done = summary.last_completed_check_execution_record
+    evaluation = done.event.asset_check_evaluation if done is not None and done.event is not None else None
+    if evaluation is None:
+        return "no completed evaluation"
+    if evaluation.passed:
+        until = evaluation.metadata.get(FRESH_UNTIL_METADATA_KEY)
+        return "it can be overdue now" if until is None or float(until.value) <= now else None  # type: ignore[arg-type]
+    seen = evaluation.metadata.get(LAST_UPDATED_TIMESTAMP_METADATA_KEY)
+    observed = instance.fetch_observations(AssetRecordsFilter(asset_key=key.asset_key), limit=1).records
+    event = observed[0].asset_observation if observed else None
+    landed = event.metadata.get(LAST_UPDATED_TIMESTAMP_METADATA_KEY) if event is not None else None
+    if landed is not None and (seen is None or float(landed.value) > float(seen.value)):  # type: ignore[arg-type]
+        return "rows landed since it failed"
+    return None
+
+
+RAW_FRESHNESS_KEYS = [key for check in RAW_FRESHNESS_CHECKS for key in check.check_keys]
+
+
+@sensor(
+    asset_selection=AssetSelection.checks(*RAW_FRESHNESS_CHECKS),
+    minimum_interval_seconds=300,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Has the freshness check of raw_samples evaluated (a short run of that check alone) when its answer "
+    "can change: never evaluated, passed but now possibly overdue, or failed and rows landed since.",
+)
+def raw_samples_freshness(context: SensorEvaluationContext) -> RunRequest | SkipReason:
+    now = dt.datetime.now(dt.UTC).timestamp()
+    due = [key for key in RAW_FRESHNESS_KEYS if freshness_due(context.instance, key, now)]
+    if not due:
+        return SkipReason("the freshness check of raw_samples cannot change until rows land or time passes")
+    return RunRequest(asset_check_keys=due)

@@ -1,7 +1,8 @@
 """Deduplication rules of DESIGN §5 over DataFrames of validated samples. Pure: no database, no Dagster.
 
 Input columns (canonical units): user_id, metric, value, stage, start_utc, end_utc (tz-aware UTC), source_name,
-device_class, identity, priority (0 = the user's most trusted device class), zone (for local time).
+device_class, identity, priority (0 = the user's most trusted device class), zone (for local time); optionally
+source_app (the app that wrote the sample, when its source name is shared by several).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pipeline.devices import DEFAULT_PRIORITY, effective_priority
 from pipeline.transform.keys import group_codes
 from pipeline.transform.sweep import sweep
 
-EXACT_KEY = ["user_id", "metric", "source_name", "start_utc", "end_utc", "value", "stage"]
+EXACT_KEY = ["user_id", "metric", "source_name", "source_app", "start_utc", "end_utc", "value", "stage"]
 SLEEP_SESSION_GAP = pd.Timedelta(hours=2)
 _GENERIC_SLEEP = frozenset({"asleep"})
 _VALUE_SLACK = 1e-9  # binary floating point: 70.1 - 70.0 is 0.0999999999999943, 1.1 - 1.0 is 0.1000000000000001
@@ -36,10 +37,11 @@ def priorities(
 
 
 def drop_exact_duplicates(samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """Rule 1: same user, type, source, start, end, value (and stage) is one sample; the lowest identity stays.
-    Returns the kept rows and the identities of the dropped ones."""
+    """Rule 1: same user, type, source (name and app), start, end, value (and stage) is one sample; the lowest
+    identity stays. Two apps' identical readings are not copies: rule 4 matches them. Returns the kept rows and the
+    identities of the dropped ones."""
     ordered = samples.sort_values("identity", kind="stable")
-    repeated = ordered.duplicated(subset=EXACT_KEY, keep="first")
+    repeated = ordered.reindex(columns=EXACT_KEY).duplicated(keep="first")  # no source_app column: no apps
     return ordered[~repeated].sort_index(), ordered.loc[repeated, "identity"]
 
 
@@ -145,8 +147,10 @@ def deduplicate_discrete(samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series
     group = group_codes(frame["user_id"], frame["metric"])
     origin = frame["start_utc"].min()
     t = _ms(frame["start_utc"], origin)
-    # source level within the group: 0 for the best (priority, source name)
-    level = frame.groupby([group, frame["priority"], frame["source_name"]], sort=True).ngroup()
+    # source level within the group: 0 for the best (priority, source name, source app); two apps writing under one
+    # source name are two levels, so their identical readings match (missing apps rank last)
+    app = frame["source_app"] if "source_app" in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
+    level = frame.groupby([group, frame["priority"], frame["source_name"], app], sort=True, dropna=False).ngroup()
     level = level - level.groupby(group).transform("min")
     key = (group << 41) + t
     dropped_by = pd.Series(pd.NA, index=frame.index, dtype=object)

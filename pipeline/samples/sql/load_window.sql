@@ -10,7 +10,7 @@ WITH windows AS (
     GROUP BY user_id
 )
 SELECT s.identity, s.user_id, s.metric, s.value, s.unit, s.stage, s.start_utc, s.end_utc, s.timezone,
-       s.source_name, s.device_class
+       s.source_name, s.device_class, s.source_app
 FROM windows w
 CROSS JOIN LATERAL (
     SELECT * FROM raw.samples r
