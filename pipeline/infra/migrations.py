@@ -5,9 +5,6 @@
 - A session advisory lock serialises concurrent runs (the API and the Dagster code location may both migrate).
 - A database whose recorded version is newer than the newest file here is refused: older code must not write to it.
 - A recorded checksum that no longer matches its file is refused: applied migrations are immutable.
-- Numbers are unique but may leave a gap: migrations are written on parallel branches, and a branch may hold 0007
-  before 0006 arrives. Every file whose number is not recorded is applied, in number order, so a migration that
-  arrives later below the recorded maximum is still applied once (migrations must not depend on a later one).
 """
 
 from __future__ import annotations
@@ -56,9 +53,9 @@ def discover_migrations() -> list[Migration]:
         if match:
             migrations.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
     migrations.sort(key=lambda m: m.version)
-    versions = [m.version for m in migrations]
-    if len(set(versions)) != len(versions) or (versions and versions[0] < 1):
-        raise MigrationError(f"migration versions must be unique and start at 1 or above, found {versions}")
+    expected = list(range(1, len(migrations) + 1))
+    if [m.version for m in migrations] != expected:
+        raise MigrationError(f"migration versions must be 1..N without gaps, found {[m.version for m in migrations]}")
     return migrations
 
 
