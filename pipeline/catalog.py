@@ -26,6 +26,26 @@ class Kind(StrEnum):
 
 
 @dataclass(frozen=True)
+class OutlierTest:
+    """A per-user plausibility test of a reading against the same user's neighbouring readings of the metric (the
+    user's own level: a 25 kg weight is plausible for someone, not among a person's ~75 kg readings).
+
+    Neighbours: the other kept readings (after deduplication across sources) of the same user and metric at most
+    ``window_days`` away in time, at most ``per_side`` nearest before and ``per_side`` nearest after. A reading with
+    at least ``min_neighbours`` of them is flagged when it is farther from their median than ``max_relative`` times
+    that median, or than ``max_absolute`` canonical units (whichever is set). With fewer neighbours it is not judged.
+    The test looks only at readings within the window, so one user-day recomputed alone gets the flags that
+    recomputing all history gives (the loader reads these metrics ``window_days`` further out)."""
+
+    window_days: int = 14
+    per_side: int = 5
+    min_neighbours: int = 3
+    max_relative: float | None = None
+    max_absolute: float | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class Limits:
     """Hard limits reject a sample; soft limits only flag it. ``None`` means unbounded on that side."""
 
@@ -35,6 +55,9 @@ class Limits:
     soft_max: float | None = None
     max_duration_hours: float | None = None  # samples longer than this are rejected
     source: str = ""
+    soft_max_duration_hours: float | None = None  # samples longer than this are flagged
+    soft_max_night_hours: float | None = None  # sleep: a night asleep longer than this flags all its samples
+    outlier: OutlierTest | None = None  # per-user test against the user's neighbouring readings
 
 
 @dataclass(frozen=True)
@@ -113,7 +136,12 @@ METRICS: dict[str, Metric] = {
             Strategy.SUM,
             Kind.INTERVAL,
             {"min": 1.0, "minutes": 1.0, "h": 60.0, "hr": 60.0, "s": 1 / 60},
-            Limits(0, 24 * 60, max_duration_hours=24),
+            # One entry, or one night's asleep total, over 14 h is flagged: adult "long sleepers" sleep 9-10 h
+            # (National Sleep Foundation, Sleep Disorders chapter 8, "Long Sleepers"); 14-15 h in 24 h is the far end
+            # of idiopathic hypersomnia (Hypersomnolence Australia, citing Billiard and Dauvilliers). Beyond it the
+            # usual cause is overlapping apps, a tracker left running or a mistyped entry; the night can't say which
+            # of its samples is wrong, so all of them count as flagged.
+            Limits(0, 24 * 60, max_duration_hours=24, soft_max_duration_hours=14, soft_max_night_hours=14),
             loinc_sample="93832-4",
         ),
         Metric(
@@ -181,7 +209,11 @@ METRICS: dict[str, Metric] = {
             Strategy.LATEST,
             Kind.DISCRETE,
             {"kg": 1.0, "g": 0.001, "lb": 0.45359237, "lbs": 0.45359237, "st": 6.35029318},
-            Limits(1, 700),
+            # Day-to-day changes of about 1 kg are common and 0.5 kg very common in healthy adults (NHS Grampian,
+            # "Weight fluctuations"); the weekly cycle is ~0.35 % of body weight (Turicchi et al., PLoS One 2020,
+            # doi:10.1371/journal.pone.0232152). 10 % from the median of the neighbouring readings is five times
+            # the common daily swing and more than a month of fast dieting: someone else on the scale, a unit mix-up.
+            Limits(1, 700, outlier=OutlierTest(max_relative=0.10, source="NHS Grampian; Turicchi 2020")),
             loinc_sample="29463-7",
             match_tolerance_seconds=600,
             # a scale's 0.1 kg display step: one app's 0.1 kg (+-0.05 kg) and another's 0.1 lb (+-0.023 kg) differ by
@@ -196,7 +228,10 @@ METRICS: dict[str, Metric] = {
             Strategy.LATEST,
             Kind.DISCRETE,
             _PERCENT,
-            Limits(1, 80, soft_min=3, soft_max=60),
+            # Body fat in percentage points, not relative (a relative limit is too tight at 8 % and too loose at
+            # 40 %): a scale's estimate moves 1-2 points with a day of dehydration (Tanita SC-240 manual,
+            # "Inter-day changes"); 6 points is three times that.
+            Limits(1, 80, soft_min=3, soft_max=60, outlier=OutlierTest(max_absolute=6.0, source="Tanita SC-240")),
             loinc_sample="41982-0",
             fraction_units=frozenset({"%", "percent"}),
             match_tolerance_seconds=600,

@@ -276,22 +276,34 @@ deduplicated_samples_checks = _checks_step(deduplicated_samples, _SAMPLE_CHECKS)
 hourly_aggregates_checks = _checks_step(hourly_aggregates, _HOURLY_CHECKS)
 
 
+def daily_rows_add_up_their_hours(scope: _Scope) -> _Outcome:
+    """Cumulative metrics: the day's value is the sum of its hours'. Every metric but sleep (counted by wake-up
+    day): the day's flagged_count is the sum of its hours', so leaving flagged samples out works at either grain."""
+    mismatches = fetch(
+        scope.conn,
+        f"""
+        SELECT count(*) FILTER (WHERE t.metric IN ('STEPS', 'DISTANCE', 'ACTIVE_ENERGY')
+                                  AND abs(t.value - h.total) > {_TOLERANCE} * greatest(1, abs(h.total))),
+               count(*) FILTER (WHERE t.flagged_count <> h.flagged)
+        FROM {scope.rows("marts.daily")}
+        JOIN (SELECT t.user_id, t.local_date, t.metric, sum(t.sum) AS total, sum(t.flagged_count) AS flagged
+              FROM {scope.rows("marts.hourly")} WHERE t.metric <> 'SLEEP_ANALYSIS' GROUP BY 1, 2, 3) h
+          ON h.user_id = t.user_id AND h.local_date = t.local_date AND h.metric = t.metric""",
+    )
+    days, flagged = (int(column[0].as_py() or 0) for column in mismatches.columns)
+    return _Outcome(days == 0 and flagged == 0, {"mismatched_days": days, "mismatched_flagged_counts": flagged})
+
+
 @asset_check(
     asset=daily_aggregates,
     blocking=True,
-    description="for cumulative metrics, the hourly rows of a day sum to its daily value",
+    description="for cumulative metrics, the hourly rows of a day sum to its daily value; for every metric but "
+    "sleep, the hours' flagged counts sum to the day's",
 )
 def hourly_sums_equal_daily(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     with _scope(context, warehouse) as scope:
-        mismatches = scope.scalar(
-            f"""
-            SELECT count(*) FROM {scope.rows("marts.daily")}
-            JOIN (SELECT t.user_id, t.local_date, t.metric, sum(t.sum) AS total FROM {scope.rows("marts.hourly")}
-                  WHERE t.metric IN ('STEPS', 'DISTANCE', 'ACTIVE_ENERGY') GROUP BY 1, 2, 3) h
-              ON h.user_id = t.user_id AND h.local_date = t.local_date AND h.metric = t.metric
-            WHERE abs(t.value - h.total) > {_TOLERANCE} * greatest(1, abs(h.total))"""
-        )
-    return AssetCheckResult(passed=mismatches == 0, metadata={"mismatched_days": int(mismatches)})
+        outcome = daily_rows_add_up_their_hours(scope)
+    return AssetCheckResult(passed=outcome.passed, metadata=outcome.metadata)
 
 
 # The checks of the range runs (the sensors and healthpipe backfill select them with the three assets).

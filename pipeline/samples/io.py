@@ -22,6 +22,7 @@ from adbc_driver_manager.dbapi import Connection
 from sqlalchemy.engine import URL
 
 from pipeline.infra.database import libpq_url
+from pipeline.transform.plausibility import outlier_tested_metrics
 
 ArrowConnection: TypeAlias = Connection
 PARTITIONS_TABLE = "run_partitions"  # temporary, per connection: the (user_id, local_date) pairs being computed
@@ -31,6 +32,15 @@ _CATEGORICAL = ("user_id", "metric", "unit", "stage", "timezone", "source_name",
 
 def sql(name: str) -> str:
     return (resources.files("pipeline.samples") / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def load_window_sql() -> str:
+    """The load query with the catalogue's outlier-tested metrics and their neighbour window filled in (constants,
+    not user input)."""
+    tests = outlier_tested_metrics()
+    metrics = ", ".join(f"'{name}'" for name in sorted(tests)) or "NULL"
+    days = max((test.window_days for test in tests.values()), default=0)
+    return sql("load_window").replace("/* neighbour metrics */", metrics).replace("/* neighbour days */", str(days))
 
 
 @contextmanager
@@ -139,7 +149,7 @@ def _in_key_order(table: pa.Table) -> pa.Table:
 def load_inputs(conn: ArrowConnection, user_days: pd.DataFrame) -> Inputs:
     """Stage the partitions, then read the raw samples of their padded windows and the users' zones and orders."""
     stage_partitions(conn, user_days)
-    table = _in_key_order(fetch(conn, sql("load_window")))
+    table = _in_key_order(fetch(conn, load_window_sql()))
     identities = table.column("identity").combine_chunks()
     raw = _frame(table.drop_columns(["identity"]))
     raw.insert(0, "identity", np.arange(len(raw), dtype=np.int64))

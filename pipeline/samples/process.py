@@ -52,6 +52,7 @@ SLICE_COLUMNS = (
     "device_class",
     "identity",
     "won",
+    "flagged",
 )  # only the winning slices are stored: which source counts for each slice (the losers are in source_totals)
 READING_COLUMNS = (
     "user_id",
@@ -68,7 +69,7 @@ READING_COLUMNS = (
     "matched_identity",
     "flags",
 )
-SESSION_COLUMNS = ("user_id", "local_date", "session_start_utc", "session_end_utc", "asleep_minutes")
+SESSION_COLUMNS = ("user_id", "local_date", "session_start_utc", "session_end_utc", "asleep_minutes", "flagged_samples")
 SOURCE_TOTAL_COLUMNS = ("user_id", "local_date", "metric", "source_name", "device_class", "raw", "kept")
 STAT_COLUMNS = ("user_id", "local_date", "raw_rows", "rejected", "accepted", "exact_duplicates")
 

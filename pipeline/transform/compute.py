@@ -1,9 +1,10 @@
 """From validated samples to deduplicated slices and hourly/daily buckets, for a set of user-days at once. Pure.
 
 ``samples`` columns: user_id, metric, value (canonical unit), stage, start_utc, end_utc, source_name, device_class,
-identity, priority (0 = most trusted), zone. It must hold every sample that can touch the wanted user-days (the
-loader pads the window); outputs are cut to ``days`` (user_id, local_date pairs) at the end, so a user-day's rows
-are the same whether it is computed alone or with the rest of the user's history.
+identity, priority (0 = most trusted), zone, and optionally flags (the validation's soft-limit texts). It must hold
+every sample that can touch the wanted user-days (the loader pads the window, further for body metrics: their outlier
+test reads neighbouring readings); outputs are cut to ``days`` (user_id, local_date pairs) at the end, so a user-day's
+rows are the same whether it is computed alone or with the rest of the user's history.
 """
 
 from __future__ import annotations
@@ -29,17 +30,19 @@ from pipeline.transform.dedupe import (
     deduplicate_sleep,
     drop_exact_duplicates,
     kind_of,
+    night_numbers,
     sleep_sessions,
 )
 from pipeline.transform.keys import pairs_isin
 from pipeline.transform.local_time import hour_buckets
+from pipeline.transform.plausibility import append_reasons, flag_nights, outlier_reasons
 
 
 @dataclass(frozen=True)
 class Computed:
-    slices: pd.DataFrame  # cumulative and sleep slices, winners and losers (won flag), with local_date
-    readings: pd.DataFrame  # discrete readings with kept flag and matched_identity
-    sessions: pd.DataFrame  # sleep nights with wake_date
+    slices: pd.DataFrame  # cumulative and sleep slices, winners and losers (won, flagged), with local_date
+    readings: pd.DataFrame  # discrete readings with kept flag, matched_identity and flags (soft limits, outliers)
+    sessions: pd.DataFrame  # sleep nights with wake_date and flagged_samples
     hourly: pd.DataFrame
     daily: pd.DataFrame
     source_totals: pd.DataFrame  # user_id, metric, local_date, source_name, device_class, raw, kept
@@ -73,6 +76,8 @@ def compute(samples: pd.DataFrame, days: pd.DataFrame | None = None, aggregate: 
     """Deduplicate and aggregate. ``days``: the (user_id, local_date) pairs to return; None = all. Without
     ``aggregate`` the hourly and daily frames are left empty (the database path aggregates in SQL)."""
     unique, duplicates = drop_exact_duplicates(samples)
+    flags = unique["flags"] if "flags" in unique else pd.Series(None, index=unique.index, dtype=object)
+    unique = unique.assign(flags=flags, flagged=flags.notna())
     kinds = kind_of(unique["metric"])
 
     cumulative = deduplicate_cumulative(unique[kinds == CUMULATIVE]).rows
@@ -85,11 +90,16 @@ def compute(samples: pd.DataFrame, days: pd.DataFrame | None = None, aggregate: 
         kept=discrete["identity"].isin(kept["identity"]),
         matched_identity=pd.Series(matched, dtype=object).reindex(discrete.index),
     )
+    readings["flags"] = append_reasons(readings["flags"], outlier_reasons(readings))
+    readings["flagged"] = readings["flags"].notna()
     readings = _with_buckets(readings, "start_utc")
 
     won = slices[slices["won"]] if len(slices) else slices
     won_cumulative = won[won["metric"] != "SLEEP_ANALYSIS"] if len(won) else won
     stages = won[(won["metric"] == "SLEEP_ANALYSIS") & (won["stage"] != "in_bed")] if len(won) else won
+    if len(stages):  # a night over its limit flags all its samples (their winning slices)
+        stages = stages.assign(flagged=flag_nights(stages, night_numbers(stages)))
+        slices.loc[stages.index, "flagged"] = stages["flagged"]
     asleep = stages[stages["stage"].isin(list(ASLEEP_STAGES))] if len(stages) else stages
     hourly = (
         pd.DataFrame()

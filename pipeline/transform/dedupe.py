@@ -63,7 +63,7 @@ class Slices:
     """One row per (sample, slice) pair; ``won`` marks the contributions that count."""
 
     rows: pd.DataFrame  # user_id, metric, stage, slice_start_utc, slice_end_utc, value, source_name, device_class,
-    # identity, zone, won
+    # identity, zone, won, flagged (the sample carries a plausibility flag)
 
 
 _SLICE_COLUMNS = (
@@ -78,6 +78,7 @@ _SLICE_COLUMNS = (
     "identity",
     "zone",
     "won",
+    "flagged",
 )
 
 
@@ -98,11 +99,13 @@ def sweep_frame(samples: pd.DataFrame, rank_extra: list[str] | None = None, laye
     )
     carried = ["user_id", "metric", "stage", "source_name", "device_class", "identity", "zone"]
     taken = frame.reindex(columns=carried).take(result.sample).reset_index(drop=True)  # categoricals stay codes
+    flagged = frame["flagged"].to_numpy(dtype=bool) if "flagged" in frame else np.zeros(len(frame), dtype=bool)
     rows = taken.assign(
         slice_start_utc=origin + pd.to_timedelta(result.slice_start, unit="ms"),
         slice_end_utc=origin + pd.to_timedelta(result.slice_end, unit="ms"),
         value=result.share,
         won=result.won,
+        flagged=flagged[result.sample],
     )
     return Slices(rows[list(_SLICE_COLUMNS)])
 
@@ -178,18 +181,29 @@ def deduplicate_discrete(samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series
     return kept, dropped_by.dropna()
 
 
+def night_numbers(stage_slices: pd.DataFrame) -> pd.Series:
+    """The night each winning stage slice belongs to, aligned to the input: a gap over 2 h starts a new one."""
+    frame = stage_slices.sort_values(["user_id", "slice_start_utc"])
+    previous_end = frame.groupby("user_id")["slice_end_utc"].shift()
+    new_session = previous_end.isna() | (frame["slice_start_utc"] - previous_end > SLEEP_SESSION_GAP)
+    return new_session.cumsum().reindex(stage_slices.index)
+
+
 def sleep_sessions(stage_slices: pd.DataFrame, local_end_date: pd.Series) -> pd.DataFrame:
     """Group winning stage slices into nights (gaps over 2 h start a new one); a night counts for the local date on
     which it ends. Returns one row per session: user_id, session_start_utc, session_end_utc, wake_date,
-    asleep_minutes."""
+    asleep_minutes, flagged_samples (distinct samples of the night whose slices are ``flagged``, when given)."""
+    columns = ["user_id", "session_start_utc", "session_end_utc", "wake_date", "asleep_minutes", "flagged_samples"]
     if stage_slices.empty:
-        return pd.DataFrame(columns=["user_id", "session_start_utc", "session_end_utc", "wake_date", "asleep_minutes"])
-    frame = stage_slices.assign(wake_source=local_end_date).sort_values(["user_id", "slice_start_utc"])
-    previous_end = frame.groupby("user_id")["slice_end_utc"].shift()
-    new_session = previous_end.isna() | (frame["slice_start_utc"] - previous_end > SLEEP_SESSION_GAP)
-    session = new_session.cumsum()
+        return pd.DataFrame(columns=columns)
+    frame = stage_slices.assign(wake_source=local_end_date, session=night_numbers(stage_slices))
+    frame = frame.sort_values(["user_id", "slice_start_utc"])
     asleep = frame["stage"].isin(list(ASLEEP_STAGES))
-    frame = frame.assign(session=session, asleep_minutes=np.where(asleep, frame["value"], 0.0))
+    flagged = frame["flagged"].to_numpy(dtype=bool) if "flagged" in frame else np.zeros(len(frame), dtype=bool)
+    frame = frame.assign(
+        asleep_minutes=np.where(asleep, frame["value"], 0.0),
+        flagged_identity=frame["identity"].where(flagged),
+    )
     grouped = frame.groupby("session")
     sessions = pd.DataFrame(
         {
@@ -198,9 +212,10 @@ def sleep_sessions(stage_slices: pd.DataFrame, local_end_date: pd.Series) -> pd.
             "session_end_utc": grouped["slice_end_utc"].max(),
             "wake_date": grouped["wake_source"].last(),
             "asleep_minutes": grouped["asleep_minutes"].sum(),
+            "flagged_samples": grouped["flagged_identity"].nunique().astype("int64"),
         }
     ).reset_index(drop=True)
-    return sessions
+    return sessions[columns]
 
 
 def kind_of(metric: pd.Series) -> pd.Series:

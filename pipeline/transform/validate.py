@@ -50,6 +50,8 @@ def rules_for(metric: Metric) -> list[Rule]:
         rules.append(Rule("duration_hours", 0.0, limits.max_duration_hours, hard=True))
     if limits.soft_min is not None or limits.soft_max is not None:
         rules.append(Rule("value", limits.soft_min, limits.soft_max, hard=False))
+    if limits.soft_max_duration_hours is not None:  # e.g. a sleep entry over 14 h: flagged, kept
+        rules.append(Rule("duration_hours", None, limits.soft_max_duration_hours, hard=False))
     return rules
 
 

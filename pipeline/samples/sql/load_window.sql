@@ -1,6 +1,9 @@
 -- Raw samples that can touch the staged user-days (run_partitions): per user, a UTC window from two days before its
 -- first requested day to two days after its last (covers every zone offset, samples up to 24 h long, and nights
 -- that began the evening before). One primary-key range scan per user; the rows are put in key order by the caller.
+-- Metrics with a per-user outlier test (the catalogue's, filled in by the caller) are read /* neighbour days */ days
+-- further each way: a reading is judged against the user's readings up to that far from it. The partial index of
+-- migration 0007 finds those few rows without scanning the user's other samples of those weeks.
 WITH windows AS (
     SELECT user_id, min(local_date) AS first_day, max(local_date) AS last_day
     FROM run_partitions
@@ -14,4 +17,11 @@ CROSS JOIN LATERAL (
     WHERE r.user_id = w.user_id
       AND r.start_utc >= (w.first_day - 2)::timestamp AT TIME ZONE 'UTC'
       AND r.start_utc < (w.last_day + 3)::timestamp AT TIME ZONE 'UTC'
+    UNION ALL
+    SELECT * FROM raw.samples r
+    WHERE r.user_id = w.user_id AND r.metric IN (/* neighbour metrics */)
+      AND r.start_utc >= (w.first_day - 2 - /* neighbour days */)::timestamp AT TIME ZONE 'UTC'
+      AND r.start_utc < (w.last_day + 3 + /* neighbour days */)::timestamp AT TIME ZONE 'UTC'
+      AND NOT (r.start_utc >= (w.first_day - 2)::timestamp AT TIME ZONE 'UTC'
+               AND r.start_utc < (w.last_day + 3)::timestamp AT TIME ZONE 'UTC')
 ) AS s
