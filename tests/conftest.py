@@ -8,6 +8,8 @@ tests there instead; each test database is created fresh and dropped afterwards,
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +25,23 @@ from pipeline.infra.migrations import migrate
 
 EXTERNAL_URL_ENV = "HEALTHPIPE_TEST_DATABASE_URL"
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+_OWN_BASETEMP = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """As root, give this test session a temporary folder of its own instead of one under pytest's shared
+    ``/tmp/pytest-of-root``: every pytest session that starts closes that folder to its owner (mode 0700), and the
+    embedded servers' OS user, whose data folders live below it, would then lose its data mid-run (the servers
+    crash, ``initdb`` fails) whenever another suite of the same user starts beside this one."""
+    if config.option.basetemp is None and os.geteuid() == 0 and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="healthpipe-pytest-")
+        config.stash[_OWN_BASETEMP] = config.option.basetemp
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    own = config.stash.get(_OWN_BASETEMP, None)
+    if own is not None:
+        shutil.rmtree(own, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
