@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import EngineDep
 from pipeline.accounts import Principal, authenticate
-from pipeline.ingest.store import psycopg_connection
+from pipeline.infra.database import psycopg_connection
 
 _bearer = HTTPBearer(auto_error=False, description="API key created with `healthpipe keys create`")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}

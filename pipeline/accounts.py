@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pipeline.devices import SEED_DEVICE_WORDS, DeviceClass, device_class_named, effective_priority
-from pipeline.ingest.store import Connection
+from pipeline.infra.database import Connection
 
 KEY_PREFIX = "hp_"
 

@@ -14,13 +14,13 @@ from api.deps import ConnectionDep, EngineDep
 from api.routers.me import CamelModel
 from pipeline.accounts import AccountError, register_device
 from pipeline.devices import SEED_DEVICE_WORDS, DeviceClass, device_class_named
+from pipeline.infra.database import psycopg_connection
 from pipeline.ingest.device_sync import (
     MAX_SAMPLES_PER_REQUEST,
     DeviceNotFoundError,
     IdempotencyConflictError,
     sync_samples,
 )
-from pipeline.ingest.store import psycopg_connection
 
 router = APIRouter(prefix="/v1/me/devices", tags=["devices"])
 DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="the device's id, chosen by the app")]

@@ -10,7 +10,7 @@ from api.deps import EngineDep
 from api.routers.me import CamelModel
 from pipeline.accounts import AccountError, set_source_priority, source_priority
 from pipeline.devices import DeviceClass
-from pipeline.ingest.store import psycopg_connection
+from pipeline.infra.database import psycopg_connection
 
 router = APIRouter(prefix="/v1/me/source-priority", tags=["me"])
 
