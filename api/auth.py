@@ -7,21 +7,23 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.deps import EngineDep
+from api.deps import DbDep
 from pipeline.accounts import Principal, authenticate
-from pipeline.ingest.store import psycopg_connection
 
 _bearer = HTTPBearer(auto_error=False, description="API key created with `healthpipe keys create`")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def get_principal(
-    engine: EngineDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
+def get_bearer_key(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    """The key a request presents. Resolved before the database connection, so a request without one is refused
+    without borrowing a connection."""
     if credentials is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer API key", headers=_CHALLENGE)
-    with psycopg_connection(engine) as conn:
-        principal = authenticate(conn, credentials.credentials)
+    return credentials.credentials
+
+
+def get_principal(key: Annotated[str, Depends(get_bearer_key)], conn: DbDep) -> Principal:
+    principal = authenticate(conn, key)
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers=_CHALLENGE)
     return principal

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
+
+from pipeline.infra.database import Connection, psycopg_connection
 
 
 def get_engine(request: Request) -> Engine:
@@ -14,10 +16,15 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
-def get_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Connection]:
-    with engine.connect() as connection:
-        yield connection
-
-
 EngineDep = Annotated[Engine, Depends(get_engine)]
-ConnectionDep = Annotated[Connection, Depends(get_connection)]
+
+
+def get_db(engine: EngineDep) -> Iterator[Connection]:
+    """The request's database connection: psycopg 3 from the engine's pool, in autocommit (a statement commits on
+    its own; several commit together inside ``conn.transaction()``). FastAPI resolves it once per request, so
+    authentication and the route share it; it goes back to the pool when the request is done."""
+    with psycopg_connection(engine) as conn:
+        yield conn
+
+
+DbDep = Annotated[Connection, Depends(get_db)]

@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
 from api.routers import devices, health, me, source_priority
 from pipeline.infra.database import create_warehouse_engine, warehouse_url
 from pipeline.infra.settings import Settings
+
+API_VERSION_PREFIX = "/v1"
+
+
+def versioned_router() -> APIRouter:
+    """Every resource router under the version prefix; a new resource is included here, its paths relative."""
+    router = APIRouter(prefix=API_VERSION_PREFIX)
+    for resource in (me, devices, source_priority):
+        router.include_router(resource.router)
+    return router
 
 
 def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
@@ -32,10 +42,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         description="Precomputed health aggregates, insights and scores. Every route reads precomputed tables.",
         lifespan=lifespan,
     )
-    app.include_router(health.router)
-    app.include_router(me.router)
-    app.include_router(devices.router)
-    app.include_router(source_priority.router)
+    app.include_router(health.router)  # unversioned: probes and load balancers expect a fixed path
+    app.include_router(versioned_router())
     return app
 
 

@@ -25,8 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.common import scratch_database
-from pipeline.infra.database import create_warehouse_engine
-from pipeline.ingest.store import psycopg_connection
+from pipeline.infra.database import create_warehouse_engine, psycopg_connection
 from pipeline.samples.process import Summary
 from pipeline.samples.runner import CHUNK_USER_DAYS, aggregate_user_days, deduplicate_user_days
 from pipeline.synthetic.generator import SyntheticConfig, generate

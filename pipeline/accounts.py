@@ -9,8 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from psycopg.rows import class_row
+
 from pipeline.devices import SEED_DEVICE_WORDS, DeviceClass, device_class_named, effective_priority
-from pipeline.ingest.store import Connection
+from pipeline.infra.database import Connection
 
 KEY_PREFIX = "hp_"
 
@@ -40,6 +42,21 @@ class ApiKeyInfo:
     last_used_at: datetime | None
 
 
+@dataclass(frozen=True)
+class UserInfo:
+    user_id: str
+    display_name: str | None
+    home_timezone: str
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    device_id: str
+    device_class: str
+    name: str
+    last_sync_at: datetime | None
+
+
 def hash_key(key: str) -> bytes:
     # Keys carry 256 random bits, so a fast hash is enough; a slow password hash would only cost latency.
     return hashlib.sha256(key.encode()).digest()
@@ -60,6 +77,13 @@ def user_exists(conn: Connection, user_id: str) -> bool:
     return conn.execute("SELECT 1 FROM app.users WHERE user_id = %s", (user_id,)).fetchone() is not None
 
 
+def get_user(conn: Connection, user_id: str) -> UserInfo | None:
+    with conn.cursor(row_factory=class_row(UserInfo)) as cursor:
+        return cursor.execute(
+            "SELECT user_id, display_name, home_timezone FROM app.users WHERE user_id = %s", (user_id,)
+        ).fetchone()
+
+
 def register_device(conn: Connection, user_id: str, device_id: str, device_class: str, name: str) -> bool:
     """Create or update a device of the user; True if it was new. ``device_class``: a class's name or a seed word
     (``apple_watch``, ``iphone``, ...), stored as the class."""
@@ -77,6 +101,24 @@ def register_device(conn: Connection, user_id: str, device_id: str, device_class
         (user_id, device_id, device_class, name),
     ).fetchone()
     return bool(row and row[0])
+
+
+_DEVICE_COLUMNS = "device_id, device_class, name, last_sync_at"
+
+
+def list_devices(conn: Connection, user_id: str) -> list[DeviceInfo]:
+    """The user's devices, by id."""
+    with conn.cursor(row_factory=class_row(DeviceInfo)) as cursor:
+        return cursor.execute(
+            f"SELECT {_DEVICE_COLUMNS} FROM app.devices WHERE user_id = %s ORDER BY device_id", (user_id,)
+        ).fetchall()
+
+
+def get_device(conn: Connection, user_id: str, device_id: str) -> DeviceInfo | None:
+    with conn.cursor(row_factory=class_row(DeviceInfo)) as cursor:
+        return cursor.execute(
+            f"SELECT {_DEVICE_COLUMNS} FROM app.devices WHERE user_id = %s AND device_id = %s", (user_id, device_id)
+        ).fetchone()
 
 
 def create_api_key(conn: Connection, user_id: str | None, is_admin: bool = False, label: str | None = None) -> str:

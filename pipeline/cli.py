@@ -19,13 +19,19 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline import accounts
-from pipeline.infra.database import create_warehouse_engine, libpq_url, redacted, warehouse_url, without_password
+from pipeline.infra.database import (
+    create_warehouse_engine,
+    libpq_url,
+    psycopg_connection,
+    redacted,
+    warehouse_url,
+    without_password,
+)
 from pipeline.infra.embedded_server import EmbeddedPostgres, EmbeddedServerError
 from pipeline.infra.migrations import MigrationError, current_version, migrate
 from pipeline.infra.settings import Settings
 from pipeline.ingest.apple_health import AppleExportError
 from pipeline.ingest.importer import FORMATS, IncompleteImportError, import_file
-from pipeline.ingest.store import psycopg_connection
 from pipeline.memory import arrow_on_system_malloc, limit_malloc_arenas
 from pipeline.progress import ProgressBar
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, text
 
 from pipeline.accounts import create_user
 from pipeline.catalog import canonical_factors
-from pipeline.ingest.store import psycopg_connection
+from pipeline.infra.database import psycopg_connection
 from pipeline.timezones import to_local
 
 

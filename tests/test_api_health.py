@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from api.main import create_app
-from pipeline.infra.database import create_warehouse_engine
+from pipeline.infra.database import create_warehouse_engine, with_driver
 from pipeline.infra.migrations import discover_migrations
 
 
@@ -33,3 +33,19 @@ def test_health_is_503_on_an_unmigrated_database(make_database: Callable[[], URL
         unmigrated.dispose()
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
+
+
+def test_health_is_503_when_the_database_cannot_be_reached() -> None:
+    nowhere = create_warehouse_engine(with_driver("postgresql://nobody@127.0.0.1:1/nothing", "psycopg"))
+    try:
+        with TestClient(create_app(nowhere)) as client:
+            response = client.get("/health")
+    finally:
+        nowhere.dispose()
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "database": "unreachable or not migrated",
+        "schema_version": None,
+        "expected_schema_version": discover_migrations()[-1].version,
+    }

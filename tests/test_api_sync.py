@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 
 from api.main import create_app
 from pipeline.accounts import create_api_key, revoke_api_key
-from pipeline.ingest.store import psycopg_connection
+from pipeline.infra.database import psycopg_connection
 from tests.helpers import landed, new_user
 
 

@@ -21,8 +21,7 @@ from dagster_graphql.test.utils import define_out_of_process_workspace, execute_
 from sqlalchemy.engine import URL
 
 from pipeline import backfill, cli
-from pipeline.infra.database import create_warehouse_engine
-from pipeline.ingest.store import psycopg_connection
+from pipeline.infra.database import create_warehouse_engine, psycopg_connection
 from pipeline.samples.partitions import USERS_PARTITION
 from pipeline.samples.requests import user_days
 from pipeline.synthetic.generator import SyntheticConfig, generate

@@ -27,8 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from pipeline.definitions import defs
-from pipeline.infra.database import create_warehouse_engine
-from pipeline.ingest.store import psycopg_connection
+from pipeline.infra.database import create_warehouse_engine, psycopg_connection
 from pipeline.samples.partitions import USERS_PARTITION, partition_key, user_day_partitions
 from pipeline.samples.requests import REQUEST_JOB
 from pipeline.samples.run_plan import PARTITIONS_TAG, plan_runs

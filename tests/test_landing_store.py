@@ -11,9 +11,10 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine, text
 
+from pipeline.infra.database import psycopg_connection
 from pipeline.ingest.importer import import_file
 from pipeline.ingest.landing import split_for_landing
-from pipeline.ingest.store import create_batch, prepare_chunk, psycopg_connection, write_chunk
+from pipeline.ingest.store import create_batch, prepare_chunk, write_chunk
 from tests.helpers import APPLE_HEADER, apple_record, new_user
 
 

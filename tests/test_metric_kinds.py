@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import Engine
 
-from pipeline.ingest.store import psycopg_connection
+from pipeline.infra.database import psycopg_connection
 from pipeline.samples.io import Inputs
 from pipeline.samples.process import derive
 from pipeline.samples.runner import aggregate_user_days, deduplicate_user_days

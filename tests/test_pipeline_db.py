@@ -12,9 +12,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
-from pipeline.infra.database import create_warehouse_engine, libpq_url
+from pipeline.infra.database import create_warehouse_engine, libpq_url, psycopg_connection
 from pipeline.infra.migrations import migrate
-from pipeline.ingest.store import psycopg_connection
 from pipeline.samples import process
 from pipeline.samples.io import arrow_connection, transaction
 from pipeline.samples.process import deduplicate_partitions

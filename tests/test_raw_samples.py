@@ -22,9 +22,9 @@ from sqlalchemy.engine import URL
 
 from pipeline.accounts import create_user, register_device
 from pipeline.definitions import defs
-from pipeline.infra.database import create_warehouse_engine
+from pipeline.infra.database import create_warehouse_engine, psycopg_connection
 from pipeline.ingest.device_sync import sync_samples
-from pipeline.ingest.store import create_batch, psycopg_connection
+from pipeline.ingest.store import create_batch
 from pipeline.samples.sensors import ASSET_KEYS, CHECK_KEYS, new_raw_batches, raw_samples_freshness
 
 RAW = AssetKey("raw_samples")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 from sqlalchemy.engine import URL
 
-from pipeline.infra.database import create_warehouse_engine, libpq_url
+from pipeline.infra.database import create_warehouse_engine, libpq_url, psycopg_connection
 from pipeline.ingest.landing import split_for_landing
-from pipeline.ingest.store import create_batch, finish_batch, land_chunk, psycopg_connection
+from pipeline.ingest.store import create_batch, finish_batch, land_chunk
 from pipeline.samples.process import CORE_TABLES
 from pipeline.synthetic.generator import SyntheticDataset
 from pipeline.synthetic.load import load_accounts

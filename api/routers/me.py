@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
-from sqlalchemy import text
+from fastapi import APIRouter, HTTPException, status
 
 from api.auth import CurrentUserDep
-from api.deps import ConnectionDep
+from api.deps import DbDep
+from api.schemas.me import Me
+from pipeline.accounts import get_user
 
-router = APIRouter(prefix="/v1/me", tags=["me"])
-
-
-class CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
-
-
-class Me(CamelModel):
-    user_id: str
-    display_name: str | None
-    home_timezone: str
+router = APIRouter(prefix="/me", tags=["me"])
 
 
 @router.get("", response_model=Me, summary="Who the API key belongs to")
-def get_me(user_id: CurrentUserDep, conn: ConnectionDep) -> Me:
-    row = conn.execute(
-        text("SELECT user_id, display_name, home_timezone FROM app.users WHERE user_id = :u"), {"u": user_id}
-    ).one()
-    return Me(user_id=row.user_id, display_name=row.display_name, home_timezone=row.home_timezone)
+def get_me(user_id: CurrentUserDep, conn: DbDep) -> Me:
+    user = get_user(conn, user_id)
+    if user is None:  # the key's user was deleted since it authenticated
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
+    return Me(user_id=user.user_id, display_name=user.display_name, home_timezone=user.home_timezone)

@@ -1,4 +1,4 @@
-"""Database URLs and engines for the warehouse and for Dagster's instance storage.
+"""Database URLs, engines and connections for the warehouse and for Dagster's instance storage.
 
 Users give one URL in any common spelling (``postgres://``, ``postgresql://``, with or without a driver). We use
 psycopg 3 for our own connections; dagster-postgres needs ``postgresql+psycopg2`` (with SQLAlchemy 2.1 a plain
@@ -7,6 +7,10 @@ psycopg 3 for our own connections; dagster-postgres needs ``postgresql+psycopg2`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL, make_url
 
@@ -14,6 +18,7 @@ from pipeline.infra.embedded_server import EmbeddedPostgres
 from pipeline.infra.settings import Settings
 
 DAGSTER_SCHEMA = "dagster"
+Connection = psycopg.Connection[tuple[object, ...]]
 _POSTGRES_DRIVERS = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}
 
 
@@ -79,3 +84,20 @@ def dagster_storage_url(settings: Settings, warehouse: URL) -> URL:
 def create_warehouse_engine(url: URL, **kwargs: object) -> Engine:
     """Engine for our own reads and writes. ``pool_pre_ping`` survives a restarted embedded server."""
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+@contextmanager
+def psycopg_connection(engine: Engine) -> Iterator[Connection]:
+    """A psycopg 3 connection from the engine's pool (COPY needs the driver's own API), in autocommit mode:
+    callers open explicit ``conn.transaction()`` blocks. The pool gets it back as it lent it."""
+    raw = engine.raw_connection()
+    driver = raw.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        driver.rollback()
+        driver.autocommit = True
+        yield driver
+    finally:
+        if not driver.closed:
+            driver.autocommit = False
+        raw.close()

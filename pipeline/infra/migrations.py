@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from importlib import resources
 
 import psycopg
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 
-from pipeline.infra.database import libpq_url
+from pipeline.infra.database import libpq_url, psycopg_connection
 
 VERSION_TABLE = "public.healthpipe_migrations"
 _LOCK_KEY = 0x4845_414C  # "HEAL": any constant shared by every migrating process
@@ -71,6 +73,17 @@ def _recorded_version(conn: psycopg.Connection[tuple[object, ...]]) -> int:
         return 0
     row = conn.execute(f"SELECT coalesce(max(version), 0) FROM {VERSION_TABLE}").fetchone()
     return int(row[0]) if row else 0  # type: ignore[call-overload]
+
+
+def probe_schema_version(engine: Engine) -> int | None:
+    """The version recorded in the database, or None when it cannot be reached or was never migrated (no version
+    table): what a health probe reports, so every failure is an answer rather than an exception."""
+    try:
+        with psycopg_connection(engine) as conn:
+            row = conn.execute(f"SELECT coalesce(max(version), 0) FROM {VERSION_TABLE}").fetchone()
+    except (SQLAlchemyError, psycopg.Error):
+        return None
+    return int(row[0]) if row else None  # type: ignore[call-overload]
 
 
 def migrate(url: URL, target: int | None = None) -> MigrationReport:

@@ -21,9 +21,10 @@ from typing import Any
 import pandas as pd
 
 from pipeline.devices import DeviceClass
+from pipeline.infra.database import Connection
 from pipeline.ingest.generic import to_incoming
 from pipeline.ingest.landing import LandingSplit, split_for_landing
-from pipeline.ingest.store import Connection, create_batch, finish_batch, land_chunk
+from pipeline.ingest.store import create_batch, finish_batch, land_chunk
 
 MAX_SAMPLES_PER_REQUEST = 10_000
 MAX_ERROR_DETAILS = 100

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine
 
+from pipeline.infra.database import psycopg_connection
 from pipeline.ingest import apple_health, generic
 from pipeline.ingest.landing import APPLE_DATE_FORMAT, LandingSplit, split_for_landing
 from pipeline.ingest.store import (
@@ -25,7 +26,6 @@ from pipeline.ingest.store import (
     finish_batch,
     most_common_reject,
     prepare_chunk,
-    psycopg_connection,
     write_chunk,
 )
 

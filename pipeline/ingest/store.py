@@ -9,8 +9,6 @@ it waits, so the next chunk can be parsed meanwhile).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,11 +17,9 @@ import psycopg
 import psycopg.errors
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Engine
 
+from pipeline.infra.database import Connection
 from pipeline.ingest.landing import LANDED_COLUMNS, LandingSplit
-
-Connection = psycopg.Connection[tuple[object, ...]]
 
 # Accepted rows are staged typed, through binary COPY (`copy_binary`): no text to parse on the server and no casts.
 # The identity hashes text, exactly as it always has: the value as written by Arrow (its shortest round-trip
@@ -100,23 +96,6 @@ class BatchCounts:
     def balanced(self) -> bool:
         """Every record read is accounted for: read = landed + duplicates + rejected + skipped."""
         return self.read == self.landed + self.duplicates + self.rejected + self.skipped
-
-
-@contextmanager
-def psycopg_connection(engine: Engine) -> Iterator[Connection]:
-    """A psycopg 3 connection from the engine's pool (COPY needs the driver's own API), in autocommit mode:
-    callers open explicit ``conn.transaction()`` blocks. The pool gets it back as it lent it."""
-    raw = engine.raw_connection()
-    driver = raw.driver_connection
-    assert isinstance(driver, psycopg.Connection)
-    try:
-        driver.rollback()
-        driver.autocommit = True
-        yield driver
-    finally:
-        if not driver.closed:
-            driver.autocommit = False
-        raw.close()
 
 
 def frame_to_csv(frame: pd.DataFrame, instants_as_micros: bool = True) -> str:

@@ -38,7 +38,7 @@ from dagster._core.definitions.asset_checks.asset_check_factories.utils import (
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from pipeline.ingest.store import Connection, psycopg_connection
+from pipeline.infra.database import Connection, psycopg_connection
 from pipeline.resources import WarehouseResource
 from pipeline.samples.assets import daily_aggregates, deduplicated_samples, hourly_aggregates, raw_samples
 from pipeline.samples.checks import CHECKS, RAW_FRESHNESS_CHECKS

@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
+from pipeline.infra.database import psycopg_connection
 from pipeline.ingest.landing import split_for_landing
-from pipeline.ingest.store import BatchCounts, create_batch, finish_batch, land_chunk, psycopg_connection
+from pipeline.ingest.store import BatchCounts, create_batch, finish_batch, land_chunk
 from pipeline.synthetic.generator import SyntheticDataset
 
 
