@@ -61,7 +61,6 @@ class _Scope:
 
     def __init__(self, conn: ArrowConnection, staged: bool) -> None:
         self.conn = conn
-        self.staged = staged
         self.fragments = {
             "run partitions of t": _clause("check_scope_run_partitions") if staged else "",
             "run window of s": _clause("check_scope_run_window") if staged else "",
