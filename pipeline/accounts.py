@@ -73,6 +73,11 @@ def create_user(conn: Connection, user_id: str, home_timezone: str = "UTC", disp
         raise AccountError(f"user {user_id!r} already exists")
 
 
+def user_ids(conn: Connection) -> list[str]:
+    """Every user's id, in order."""
+    return [str(row[0]) for row in conn.execute("SELECT user_id FROM app.users ORDER BY user_id").fetchall()]
+
+
 def user_exists(conn: Connection, user_id: str) -> bool:
     return conn.execute("SELECT 1 FROM app.users WHERE user_id = %s", (user_id,)).fetchone() is not None
 

@@ -1,7 +1,7 @@
 """``healthpipe backfill``: recompute user-days in few Dagster runs, launched through the webserver.
 
 It plans runs over whole users x days rectangles (``pipeline/samples/run_plan.py``) and launches each with the
-webserver's GraphQL ``launchRun`` (the implicit asset job, the three assets and their checks, partition-range tags),
+webserver's GraphQL ``launchRun`` (the implicit asset job, the range runs' assets and checks, partition-range tags),
 so the runs are queued, shown, cancellable and re-executable in the UI like any other. All runs of one invocation
 carry the tag ``healthpipe/backfill=<id>``; ``--wait`` follows them until they end.
 
@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.definitions import ASSET_KEYS, CHECK_KEYS
 from pipeline.samples.partitions import USER_SHARDS, USERS_PARTITION
 from pipeline.samples.run_plan import MAX_USER_DAYS_PER_RUN, Rectangle, dimension_pairs, plan_runs, shard_weights
-from pipeline.samples.sensors import ASSET_KEYS, CHECK_KEYS
 
 BACKFILL_TAG = "healthpipe/backfill"
 ASSET_JOB = "__ASSET_JOB"  # Dagster's implicit job over all assets of the code location

@@ -240,8 +240,14 @@ METRICS: dict[str, Metric] = {
     ]
 }
 
+# Names the code treats apart. Every other module takes them from here (or renders them into SQL from here): the
+# catalogue is the only list of metrics and stages (tests/test_catalogue_is_the_only_list.py).
+SLEEP_METRIC = "SLEEP_ANALYSIS"  # the interval metric: its stages make nights, counted on the wake-up day
 SLEEP_STAGES = ("in_bed", "asleep", "core", "deep", "rem", "awake")
+IN_BED_STAGE = "in_bed"  # time in bed, asleep or not: a layer of its own that never competes with the stages
+GENERIC_ASLEEP_STAGE = "asleep"  # asleep, stage unknown: a sleep sample without a stage; a detailed stage beats it
 ASLEEP_STAGES = frozenset({"asleep", "core", "deep", "rem"})
+CUMULATIVE_METRICS = tuple(m.name for m in METRICS.values() if m.kind == Kind.CUMULATIVE)  # in catalogue order
 
 # Apple writes glucose as mmol<molar mass>/L, e.g. "mmol<180.1558800000541>/L": mg/dL = mmol/L x molar mass / 10.
 _MOLAR_UNIT = re.compile(r"^mmol<(?P<molar_mass>[0-9.]+)>/l$")

@@ -1,27 +1,29 @@
-"""The Dagster code location (loaded by ``workspace.yaml``)."""
+"""The Dagster code location (loaded by ``workspace.yaml``): each domain's definitions merged, with the resources
+and the executor every domain shares.
+
+``ASSET_KEYS`` and ``CHECK_KEYS``: what a range run materializes and checks (every user x day asset downstream of the
+raw samples, ``pipeline/samples/selection.py``), resolved once against the merged asset graph, for the runs launched
+from outside Dagster (``healthpipe backfill``). The sensors resolve the same selection in the code location they
+run in.
+"""
 
 from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
 from pipeline.resources import WarehouseResource
-from pipeline.samples.assets import daily_aggregates, deduplicated_samples, hourly_aggregates, raw_samples
-from pipeline.samples.checks import CHECKS, RAW_FRESHNESS_CHECKS
-from pipeline.samples.requests import request_recompute
-from pipeline.samples.sensors import (
-    new_raw_batches,
-    raw_samples_freshness,
-    recompute_requests,
-    source_priority_changes,
-)
+from pipeline.samples.definitions import defs as samples
+from pipeline.samples.selection import range_run_targets
 
-defs = Definitions(
-    assets=[raw_samples, deduplicated_samples, hourly_aggregates, daily_aggregates],
-    asset_checks=[*CHECKS, *RAW_FRESHNESS_CHECKS],
-    jobs=[request_recompute],
-    sensors=[new_raw_batches, recompute_requests, source_priority_changes, raw_samples_freshness],
+shared = Definitions(
     resources={"warehouse": WarehouseResource()},
     # Steps run in the run's own process: each step already handles a whole set of partitions, and a process per
     # step would re-import pandas, Dagster and Great Expectations (seconds) nine times per run.
     executor=in_process_executor,
 )
+
+defs = Definitions.merge(samples, shared)
+
+_RANGE_RUNS = range_run_targets(defs.resolve_asset_graph())
+ASSET_KEYS = list(_RANGE_RUNS.asset_keys)
+CHECK_KEYS = list(_RANGE_RUNS.check_keys)

@@ -21,11 +21,11 @@ from dagster import (
 from sqlalchemy.engine import URL
 
 from pipeline.accounts import create_user, register_device
-from pipeline.definitions import defs
+from pipeline.definitions import ASSET_KEYS, CHECK_KEYS, defs
 from pipeline.infra.database import create_warehouse_engine, psycopg_connection
 from pipeline.ingest.device_sync import sync_samples
 from pipeline.ingest.store import create_batch
-from pipeline.samples.sensors import ASSET_KEYS, CHECK_KEYS, new_raw_batches, raw_samples_freshness
+from pipeline.samples.sensors import new_raw_batches, raw_samples_freshness
 
 RAW = AssetKey("raw_samples")
 LAST_UPDATED = "dagster/last_updated_timestamp"

@@ -5,6 +5,7 @@ Every variable is prefixed ``HEALTHPIPE_`` and may also be put in a ``.env`` fil
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -38,6 +39,17 @@ class Settings(BaseSettings):
     dagster_host: str = "127.0.0.1"
     dagster_port: int = 3000
     max_concurrent_runs: int = Field(default=2, description="Dagster run queue limit (2 cores here).")
+    partitions_start: dt.date = Field(
+        default=dt.date(2024, 1, 1),
+        description="First day of the day partition dimension: days before it are not computed. Set before the first "
+        "run: Dagster keys partitions by it.",
+    )
+    user_shards: int = Field(
+        default=0,
+        ge=0,
+        description="0: a partition per user (dynamic). N: N static hash shards of users, past Dagster's ~100,000 "
+        "partitions per asset. Chosen once per deployment.",
+    )
     raw_freshness_hours: float = Field(
         default=24.0,
         gt=0,

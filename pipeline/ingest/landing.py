@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.catalog import METRICS, SLEEP_STAGES, canonical_factors
+from pipeline.catalog import GENERIC_ASLEEP_STAGE, METRICS, SLEEP_METRIC, SLEEP_STAGES, canonical_factors
 from pipeline.devices import DeviceClass, classes_named, classify_sources
 
 # Columns an importer provides; missing optional ones are filled with nulls.
@@ -207,9 +207,9 @@ def split_for_landing(
         lambda: "unit '" + unit.astype(str) + "' not convertible for " + metric.astype(str),
     )
 
-    is_sleep = metric == "SLEEP_ANALYSIS"
+    is_sleep = metric == SLEEP_METRIC
     stage = frame["stage"].astype("string").str.strip().str.lower()
-    stage = stage.where(~is_sleep | stage.notna(), "asleep").where(is_sleep)
+    stage = stage.where(~is_sleep | stage.notna(), GENERIC_ASLEEP_STAGE).where(is_sleep)
     reasons = _add_reason(
         reasons, is_sleep & ~stage.isin(SLEEP_STAGES), lambda: "unknown sleep stage '" + stage.astype(str) + "'"
     )

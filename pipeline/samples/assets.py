@@ -20,7 +20,10 @@ from dagster import (
     asset,
 )
 
+from pipeline.accounts import user_ids
+from pipeline.infra.database import psycopg_connection
 from pipeline.resources import WarehouseResource
+from pipeline.samples.io import sql
 from pipeline.samples.partitions import USER_SHARDS, keys_to_frame, shard_of, user_day_partitions
 from pipeline.samples.process import Summary
 from pipeline.samples.run_plan import PARTITIONS_TAG
@@ -64,8 +67,8 @@ def user_days_of(keys: Sequence[str], warehouse: WarehouseResource) -> pd.DataFr
     """(user_id, local_date) pairs of partition keys (a shard key expands to its users)."""
     shards: dict[str, list[str]] | None = None
     if USER_SHARDS:
-        with warehouse.engine().connect() as conn:
-            users = [row[0] for row in conn.exec_driver_sql("SELECT user_id FROM app.users")]
+        with psycopg_connection(warehouse.engine()) as conn:
+            users = user_ids(conn)
         shards = {}
         for user in users:
             shards.setdefault(shard_of(user), []).append(user)
@@ -123,8 +126,7 @@ def _aggregate(context: AssetExecutionContext, warehouse: WarehouseResource, mod
             preview = [
                 tuple(row)
                 for row in conn.exec_driver_sql(
-                    f"""SELECT user_id, local_date, metric, round(value::numeric, 2) FROM marts.{model}
-                    WHERE user_id = %(user)s AND local_date = %(day)s ORDER BY metric LIMIT 12""",
+                    sql("mart_preview", {"mart": f"marts.{model}"}),
                     {"user": user_days["user_id"].iloc[0], "day": user_days["local_date"].iloc[0]},
                 )
             ]

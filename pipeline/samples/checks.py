@@ -33,16 +33,14 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 
-from pipeline.catalog import METRICS, Kind
 from pipeline.infra.settings import Settings
 from pipeline.resources import WarehouseResource
 from pipeline.samples.assets import daily_aggregates, deduplicated_samples, hourly_aggregates, raw_samples, user_days_of
-from pipeline.samples.io import PARTITIONS_TABLE, ArrowConnection, arrow_connection, fetch, stage_partitions
+from pipeline.samples.io import ArrowConnection, arrow_connection, fetch, sql, stage_partitions
 from pipeline.samples.partitions import user_day_partitions
 
 MIN_PASS_RATE = 0.95
-_TOLERANCE = 1e-6
-_CUMULATIVE = ", ".join(f"'{m.name}'" for m in METRICS.values() if m.kind == Kind.CUMULATIVE)
+_TOLERANCE = 1e-6  # relative: float sums taken in another order differ in the last digits
 
 
 @dataclass(frozen=True)
@@ -51,23 +49,34 @@ class _Outcome:
     metadata: dict[str, Any]
 
 
+def _clause(name: str) -> str:
+    """A SQL file holding one clause, as one line without its comments (it is spliced into another statement)."""
+    return " ".join(line.strip() for line in sql(name).splitlines() if line.strip() and not line.startswith("--"))
+
+
 class _Scope:
-    """SQL that restricts a per-partition table to the run's user-days (or to nothing, for a whole-warehouse
-    check)."""
+    """Runs the checks' queries (``sql/check_*.sql``) restricted to the run's user-days, or, for a whole-warehouse
+    check, to nothing: their placeholders ``run partitions of t`` and ``run window of s`` become the joins to the
+    staged partitions, or nothing."""
 
     def __init__(self, conn: ArrowConnection, staged: bool) -> None:
         self.conn = conn
-        self.staged = staged
+        self.fragments = {
+            "run partitions of t": _clause("check_scope_run_partitions") if staged else "",
+            "run window of s": _clause("check_scope_run_window") if staged else "",
+            "tolerance": str(_TOLERANCE),
+        }
+        self._results: dict[str, list[Any]] = {}
 
-    def rows(self, table: str) -> str:
-        """``table`` as ``t``, cut to the run's user-days."""
-        if not self.staged:
-            return f"{table} t"
-        return f"{table} t JOIN {PARTITIONS_TABLE} p ON p.user_id = t.user_id AND p.local_date = t.local_date"
+    def row(self, name: str) -> list[Any]:
+        """The first row of the query ``sql/<name>.sql`` (asked once per step: two checks may read one query)."""
+        if name not in self._results:
+            table = fetch(self.conn, sql(name, self.fragments))
+            self._results[name] = [column[0].as_py() for column in table.columns]
+        return self._results[name]
 
-    def scalar(self, query: str) -> float:
-        value = fetch(self.conn, query).column(0)[0].as_py()
-        return float(value or 0)
+    def counts(self, name: str) -> list[int]:
+        return [int(value or 0) for value in self.row(name)]
 
 
 @contextmanager
@@ -91,26 +100,10 @@ def _scope(context: AssetCheckExecutionContext, warehouse: WarehouseResource) ->
             conn.rollback()  # read-only: end the transaction the reads opened
 
 
-def _cumulative_day_totals(scope: _Scope) -> str:
-    """Per user, day and cumulative metric: what was kept, what all sources reported, and the largest source."""
-    return f"""
-        SELECT sum(t.kept) AS kept, sum(t.raw) AS raw, max(t.raw) AS largest FROM {scope.rows("core.source_totals")}
-        WHERE t.metric IN ('STEPS', 'DISTANCE', 'ACTIVE_ENERGY') GROUP BY t.user_id, t.local_date, t.metric"""
-
-
 def conservation(scope: _Scope) -> _Outcome:
-    table = scope.rows("core.partition_stats")
-    broken = scope.scalar(
-        f"SELECT count(*) FROM {table} WHERE t.raw_rows <> t.accepted + t.rejected + t.exact_duplicates"
-    )
-    totals = fetch(
-        scope.conn,
-        "SELECT coalesce(sum(t.raw_rows), 0), coalesce(sum(t.accepted), 0), coalesce(sum(t.rejected), 0), "
-        f"coalesce(sum(t.exact_duplicates), 0) FROM {table}",
-    )
-    raw, accepted, rejected, duplicates = (int(column[0].as_py()) for column in totals.columns)
+    broken, raw, accepted, rejected, duplicates = scope.counts("check_conservation")
     metadata = {
-        "partitions_out_of_balance": int(broken),
+        "partitions_out_of_balance": broken,
         "raw_rows": raw,
         "accepted": accepted,
         "rejected": rejected,
@@ -120,45 +113,23 @@ def conservation(scope: _Scope) -> _Outcome:
 
 
 def winning_slices_do_not_overlap(scope: _Scope) -> _Outcome:
-    window = (
-        f"""JOIN (SELECT user_id, min(local_date) - 1 AS first_day, max(local_date) + 1 AS last_day
-                  FROM {PARTITIONS_TABLE} GROUP BY user_id) w
-              ON w.user_id = s.user_id AND s.local_date BETWEEN w.first_day AND w.last_day"""
-        if scope.staged
-        else ""
-    )
-    overlaps = scope.scalar(
-        f"""
-        SELECT count(*) FROM (
-            SELECT s.slice_start_utc < lag(s.slice_end_utc) OVER (
-                       PARTITION BY s.user_id, s.metric, (s.stage = 'in_bed')
-                       ORDER BY s.slice_start_utc, s.slice_end_utc
-                   ) AS overlapping
-            FROM core.slices s {window}
-            WHERE s.won AND s.slice_end_utc > s.slice_start_utc
-        ) o WHERE overlapping"""
-    )
-    return _Outcome(overlaps == 0, {"overlapping_slices": int(overlaps)})
+    (overlaps,) = scope.counts("check_winning_slices_do_not_overlap")
+    return _Outcome(overlaps == 0, {"overlapping_slices": overlaps})
 
 
 def kept_never_above_raw_sum(scope: _Scope) -> _Outcome:
-    above = scope.scalar(
-        f"""SELECT count(*) FROM ({_cumulative_day_totals(scope)}) d
-            WHERE kept > raw * (1 + {_TOLERANCE}) + {_TOLERANCE}"""
-    )
-    return _Outcome(above == 0, {"user_day_metrics_above": int(above)})
+    above, _ = scope.counts("check_kept_against_sources")
+    return _Outcome(above == 0, {"user_day_metrics_above": above})
 
 
 def kept_not_below_largest_source(scope: _Scope) -> _Outcome:
-    below = scope.scalar(f"SELECT count(*) FROM ({_cumulative_day_totals(scope)}) d WHERE kept < largest * 0.99")
-    return _Outcome(below == 0, {"user_day_metrics_below": int(below)})
+    _, below = scope.counts("check_kept_against_sources")
+    return _Outcome(below == 0, {"user_day_metrics_below": below})
 
 
 def validation_pass_rate(scope: _Scope) -> _Outcome:
-    rate = scope.scalar(
-        "SELECT coalesce(sum(t.accepted + t.exact_duplicates)::float / nullif(sum(t.raw_rows), 0), 1) "
-        f"FROM {scope.rows('core.partition_stats')}"
-    )
+    (rate,) = scope.row("check_validation_pass_rate")
+    rate = float(rate or 0)
     return _Outcome(rate >= MIN_PASS_RATE, {"pass_rate": round(rate, 5)})
 
 
@@ -198,32 +169,15 @@ _SAMPLE_CHECKS: _Checks = {
 
 
 def hourly_rows_within_their_local_day(scope: _Scope) -> _Outcome:
-    outside = scope.scalar(
-        f"SELECT count(*) FROM {scope.rows('marts.hourly')} WHERE t.local_hour::date <> t.local_date"
-    )
-    return _Outcome(outside == 0, {"rows_outside_their_day": int(outside)})
+    (outside,) = scope.counts("check_hourly_rows_within_their_local_day")
+    return _Outcome(outside == 0, {"rows_outside_their_day": outside})
 
 
 def cumulative_hours_sum_to_kept_slices(scope: _Scope) -> _Outcome:
     """The kept slices' sum as deduplication recorded it (core.source_totals: per source, the winning slices'
     values), which the hours, built in SQL from core.slices, must reproduce: an end-to-end comparison, and cheaper
     than summing core.slices again (600 user-days, 514,000 slices: 0.08 s against 0.66 s)."""
-    margin = f"{_TOLERANCE} * greatest(1, abs(kept))"
-    totals = fetch(
-        scope.conn,
-        f"""
-        SELECT count(*) FILTER (WHERE hours > kept + {margin}), count(*) FILTER (WHERE hours < kept - {margin})
-        FROM (
-            SELECT coalesce(h.total, 0) AS hours, coalesce(k.total, 0) AS kept
-            FROM (SELECT t.user_id, t.local_date, t.metric, sum(t.sum) AS total FROM {scope.rows("marts.hourly")}
-                  WHERE t.metric IN ({_CUMULATIVE}) GROUP BY 1, 2, 3) h
-            FULL JOIN (SELECT t.user_id, t.local_date, t.metric, sum(t.kept) AS total
-                       FROM {scope.rows("core.source_totals")}
-                       WHERE t.metric IN ({_CUMULATIVE}) GROUP BY 1, 2, 3) k
-              USING (user_id, local_date, metric)
-        ) d""",
-    )
-    above, below = (int(column[0].as_py()) for column in totals.columns)
+    above, below = scope.counts("check_cumulative_hours_sum_to_kept_slices")
     return _Outcome(above == 0 and below == 0, {"user_day_metrics_above": above, "user_day_metrics_below": below})
 
 
@@ -279,18 +233,7 @@ hourly_aggregates_checks = _checks_step(hourly_aggregates, _HOURLY_CHECKS)
 def daily_rows_add_up_their_hours(scope: _Scope) -> _Outcome:
     """Cumulative metrics: the day's value is the sum of its hours'. Every metric but sleep (counted by wake-up
     day): the day's flagged_count is the sum of its hours', so leaving flagged samples out works at either grain."""
-    mismatches = fetch(
-        scope.conn,
-        f"""
-        SELECT count(*) FILTER (WHERE t.metric IN ('STEPS', 'DISTANCE', 'ACTIVE_ENERGY')
-                                  AND abs(t.value - h.total) > {_TOLERANCE} * greatest(1, abs(h.total))),
-               count(*) FILTER (WHERE t.flagged_count <> h.flagged)
-        FROM {scope.rows("marts.daily")}
-        JOIN (SELECT t.user_id, t.local_date, t.metric, sum(t.sum) AS total, sum(t.flagged_count) AS flagged
-              FROM {scope.rows("marts.hourly")} WHERE t.metric <> 'SLEEP_ANALYSIS' GROUP BY 1, 2, 3) h
-          ON h.user_id = t.user_id AND h.local_date = t.local_date AND h.metric = t.metric""",
-    )
-    days, flagged = (int(column[0].as_py() or 0) for column in mismatches.columns)
+    days, flagged = scope.counts("check_daily_rows_add_up_their_hours")
     return _Outcome(days == 0 and flagged == 0, {"mismatched_days": days, "mismatched_flagged_counts": flagged})
 
 
@@ -306,7 +249,7 @@ def hourly_sums_equal_daily(context: AssetCheckExecutionContext, warehouse: Ware
     return AssetCheckResult(passed=outcome.passed, metadata=outcome.metadata)
 
 
-# The checks of the range runs (the sensors and healthpipe backfill select them with the three assets).
+# The checks of the user x day assets (the range runs select them with their assets: pipeline/samples/selection.py).
 CHECKS = [deduplicated_samples_checks, hourly_aggregates_checks, hourly_sums_equal_daily]
 
 # raw_samples is observed, never materialized. Dagster 1.13's FreshnessPolicy evaluator reads only the last

@@ -7,9 +7,11 @@ The run's partitions go into a temporary table first, so every statement joins t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from typing import TypeAlias
 
@@ -22,25 +24,32 @@ from adbc_driver_manager.dbapi import Connection
 from sqlalchemy.engine import URL
 
 from pipeline.infra.database import libpq_url
-from pipeline.transform.plausibility import outlier_tested_metrics
+from pipeline.samples.catalog_sql import catalog_fragments
 
 ArrowConnection: TypeAlias = Connection
 PARTITIONS_TABLE = "run_partitions"  # temporary, per connection: the (user_id, local_date) pairs being computed
 WORK_MEM = "256MB"
+_PLACEHOLDER = re.compile(r"/\* ([a-z][a-z ]*) \*/")
 _CATEGORICAL = ("user_id", "metric", "unit", "stage", "timezone", "source_name", "device_class", "source_app")
 
 
-def sql(name: str) -> str:
+@cache
+def _sql_file(name: str) -> str:
     return (resources.files("pipeline.samples") / "sql" / f"{name}.sql").read_text(encoding="utf-8")
 
 
-def load_window_sql() -> str:
-    """The load query with the catalogue's outlier-tested metrics and their neighbour window filled in (constants,
-    not user input)."""
-    tests = outlier_tested_metrics()
-    metrics = ", ".join(f"'{name}'" for name in sorted(tests)) or "NULL"
-    days = max((test.window_days for test in tests.values()), default=0)
-    return sql("load_window").replace("/* neighbour metrics */", metrics).replace("/* neighbour days */", str(days))
+def sql(name: str, fragments: Mapping[str, str] | None = None) -> str:
+    """The statement in ``sql/<name>.sql`` with its ``/* name */`` placeholders filled: the catalogue's lists
+    (``catalog_sql.py``), and ``fragments`` given by the caller (SQL it composes, never user input: values are bound
+    as parameters). A placeholder left unfilled is an error, not a comment."""
+    values = {**catalog_fragments(), **(fragments or {})}
+
+    def fill(match: re.Match[str]) -> str:
+        if match.group(1) not in values:
+            raise KeyError(f"sql/{name}.sql: nothing fills the placeholder /* {match.group(1)} */")
+        return values[match.group(1)]
+
+    return _PLACEHOLDER.sub(fill, _sql_file(name))
 
 
 @contextmanager
@@ -149,20 +158,12 @@ def _in_key_order(table: pa.Table) -> pa.Table:
 def load_inputs(conn: ArrowConnection, user_days: pd.DataFrame) -> Inputs:
     """Stage the partitions, then read the raw samples of their padded windows and the users' zones and orders."""
     stage_partitions(conn, user_days)
-    table = _in_key_order(fetch(conn, load_window_sql()))
+    table = _in_key_order(fetch(conn, sql("load_window")))
     identities = table.column("identity").combine_chunks()
     raw = _frame(table.drop_columns(["identity"]))
     raw.insert(0, "identity", np.arange(len(raw), dtype=np.int64))
-    users = fetch(
-        conn,
-        f"SELECT user_id, home_timezone, source_priority FROM app.users "
-        f"WHERE user_id IN (SELECT user_id FROM {PARTITIONS_TABLE})",
-    ).to_pandas()
-    history = fetch(
-        conn,
-        f"SELECT user_id, valid_from, timezone FROM app.user_timezones "
-        f"WHERE user_id IN (SELECT user_id FROM {PARTITIONS_TABLE})",
-    ).to_pandas()
+    users = fetch(conn, sql("partition_users")).to_pandas()
+    history = fetch(conn, sql("partition_timezones")).to_pandas()
     orders = {str(u): list(p) for u, p in zip(users["user_id"], users["source_priority"], strict=True) if p is not None}
     return Inputs(raw, identities, users[["user_id", "home_timezone"]], history, orders)
 

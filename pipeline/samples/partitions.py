@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
@@ -21,9 +20,13 @@ from dagster import (
     StaticPartitionsDefinition,
 )
 
+from pipeline.infra.settings import Settings
+
 USERS_PARTITION = "users"
-DAY_START = os.environ.get("HEALTHPIPE_PARTITIONS_START", "2024-01-01")
-USER_SHARDS = int(os.environ.get("HEALTHPIPE_USER_SHARDS", "0"))
+# Read once, when the partitions are defined (Dagster builds them at import): from the environment or a .env file.
+_SETTINGS = Settings()
+DAY_START = _SETTINGS.partitions_start.isoformat()
+USER_SHARDS = _SETTINGS.user_shards
 
 
 def shard_of(user_id: str, shards: int = USER_SHARDS) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.catalog import METRICS
+from pipeline.catalog import CUMULATIVE_METRICS
 from pipeline.samples.io import (
     ArrowConnection,
     Inputs,
@@ -179,7 +179,7 @@ def derive(inputs: Inputs, user_days: pd.DataFrame, clock: Clock | None = None) 
         suites=report.suites,
     )
     totals = result.source_totals
-    cumulative = totals[totals["metric"].isin(["STEPS", "DISTANCE", "ACTIVE_ENERGY"])]
+    cumulative = totals[totals["metric"].isin(CUMULATIVE_METRICS)]
     if len(cumulative):
         by_class = cumulative.groupby("device_class", observed=True)["kept"].sum()
         summary.source_shares = {str(k): round(float(v / by_class.sum()), 4) for k, v in by_class.items()}
@@ -239,15 +239,9 @@ def _partition_stats(
     return frame.reset_index()[["user_id", "local_date", "raw_rows", "rejected", "accepted", "exact_duplicates"]]
 
 
-def _model(name: str) -> str:
-    """The SQL model with the catalogue's aggregation strategy per metric filled in (constants, not user input)."""
-    strategies = ", ".join(f"('{m.name}', '{m.strategy.value}')" for m in METRICS.values())
-    return sql(name).replace("/* strategies */", strategies)
-
-
 def aggregate_partitions(conn: ArrowConnection, user_days: pd.DataFrame, model: str) -> int:
     """Replace the partitions' rows of marts.<model> ("hourly" or "daily") with the SQL model's; returns rows."""
     with transaction(conn):
         stage_partitions(conn, user_days)
         replace_partitions(conn, f"marts.{model}", None)
-        return execute(conn, _model(model))
+        return execute(conn, sql(model))  # the catalogue's strategies filled in

@@ -21,6 +21,7 @@ from dagster import Failure, Field, Noneable, OpExecutionContext, ScalarUnion, j
 from sqlalchemy import Engine
 
 from pipeline.resources import WarehouseResource
+from pipeline.samples.io import sql
 from pipeline.samples.partitions import partition_days
 
 REQUEST_JOB = "request_recompute"
@@ -111,15 +112,7 @@ def user_days(
     if first and last and first > last:
         raise RequestError(f"the first day {first} is after the last day {last}")
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            """SELECT s.user_id, min(day) - 1, max(day) + 1
-               FROM raw.samples s JOIN app.users u USING (user_id)
-               CROSS JOIN LATERAL (SELECT (s.start_utc AT TIME ZONE CASE WHEN s.timezone ~ '^[A-Za-z]'
-                                           THEN s.timezone ELSE u.home_timezone END)::date AS day) d
-               WHERE %(users)s::text[] IS NULL OR s.user_id = ANY(%(users)s::text[])
-               GROUP BY s.user_id ORDER BY s.user_id""",
-            {"users": users},
-        ).all()
+        rows = conn.exec_driver_sql(sql("user_day_spans"), {"users": users}).all()
     spans = {user: (lo, hi) for user, lo, hi in rows}
     missing = sorted(set(users or []) - set(spans))
     if missing and not missing_ok:

@@ -3,7 +3,8 @@ for users whose source priority changed. The batch sensor also records each fini
 of the external asset ``raw_samples``, and ``raw_samples_freshness`` has the freshness check of those observations
 evaluated when its answer can change.
 
-Each run request carries partition-range tags (``pipeline/samples/run_plan.py``), exactly what Dagster itself builds
+Each run materializes every user x day asset downstream of ``raw_samples``, with its checks (``selection.py``), and
+carries partition-range tags (``pipeline/samples/run_plan.py``), exactly what Dagster itself builds
 for a single-run backfill policy over one range, so one run covers a whole users x days rectangle. (A
 ``RunRequest.for_asset_graph_subset`` would go through the asset-backfill daemon, which splits a user x day subset
 into one run per user.)
@@ -21,6 +22,7 @@ from dagster import (
     AssetRecordsFilter,
     AssetSelection,
     DagsterInstance,
+    DagsterInvariantViolationError,
     DagsterRunStatus,
     DefaultSensorStatus,
     MetadataValue,
@@ -38,18 +40,17 @@ from dagster._core.definitions.asset_checks.asset_check_factories.utils import (
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from pipeline.accounts import user_ids
 from pipeline.infra.database import Connection, psycopg_connection
 from pipeline.resources import WarehouseResource
-from pipeline.samples.assets import daily_aggregates, deduplicated_samples, hourly_aggregates, raw_samples
-from pipeline.samples.checks import CHECKS, RAW_FRESHNESS_CHECKS
+from pipeline.samples.assets import raw_samples
+from pipeline.samples.checks import RAW_FRESHNESS_CHECKS
 from pipeline.samples.io import sql
 from pipeline.samples.partitions import USER_SHARDS, USERS_PARTITION, partition_days, user_day_partitions
 from pipeline.samples.requests import REQUEST_JOB, REQUEST_OP, RecomputeRequest, RequestError, user_days
 from pipeline.samples.run_plan import Pair, dimension_pairs, plan_runs, shard_weights
+from pipeline.samples.selection import DOWNSTREAM_OF_RAW_SAMPLES, RunTargets, range_run_targets
 
-ASSETS = (deduplicated_samples, hourly_aggregates, daily_aggregates)
-ASSET_KEYS = [a.key for a in ASSETS]
-CHECK_KEYS = [key for check in CHECKS for key in check.check_keys]
 BATCHES_TAG = "healthpipe/batches"
 REQUEST_TAG = "healthpipe/request"
 PRIORITY_TAG = "healthpipe/priority-changes"
@@ -58,16 +59,26 @@ PRIORITY_TAG = "healthpipe/priority-changes"
 PRIORITY_SETTLE = dt.timedelta(seconds=10)
 
 
+def targets(context: SensorEvaluationContext) -> RunTargets:
+    """The assets and checks of the range runs, from the asset graph of the code location the sensor runs in."""
+    if context.repository_def is None:
+        raise DagsterInvariantViolationError(
+            "the range-run sensors resolve their assets against their code location: build the sensor context with "
+            "definitions (build_sensor_context(definitions=...))"
+        )
+    return range_run_targets(context.repository_def.asset_graph)
+
+
 class RunPlanner:
     """Plans range runs against the user dimension as it will be when they start: the users already there, in their
     order, then the users this evaluation adds (appended in the order of its add request, which the daemon applies
-    before it launches the runs)."""
+    before it launches the runs). Each run materializes ``targets``."""
 
-    def __init__(self, instance: DagsterInstance, conn: Connection) -> None:
+    def __init__(self, instance: DagsterInstance, conn: Connection, targets: RunTargets) -> None:
+        self.targets = targets
         if USER_SHARDS:
             self.order = list(user_day_partitions.get_partitions_def_for_dimension("user").get_partition_keys())
-            users = [str(row[0]) for row in conn.execute("SELECT user_id FROM app.users").fetchall()]
-            self.weights: dict[str, int] | None = shard_weights(users)
+            self.weights: dict[str, int] | None = shard_weights(user_ids(conn))
         else:
             self.order = list(instance.get_dynamic_partitions(USERS_PARTITION))
             self.weights = None
@@ -82,7 +93,11 @@ class RunPlanner:
                 self.added.append(user)
                 self._known.add(user)
         return [
-            RunRequest(asset_selection=ASSET_KEYS, asset_check_keys=CHECK_KEYS, tags={**tags, **rect.tags()})
+            RunRequest(
+                asset_selection=list(self.targets.asset_keys),
+                asset_check_keys=list(self.targets.check_keys),
+                tags={**tags, **rect.tags()},
+            )
             for rect in plan_runs(dimension_pairs(pairs), self.order, weights=self.weights)
         ]
 
@@ -106,11 +121,7 @@ def batch_observations(
     the last of them. Last landed: the finish time of the latest batch so far that landed any row (a batch of
     duplicates only changes nothing); ``landed`` is that time before these batches (None: from the batches' table)."""
     if landed is None:
-        row = conn.execute(
-            "SELECT finished_at FROM app.ingest_batches WHERE batch_id <= %s AND landed_count > 0 "
-            "AND status <> 'running' ORDER BY batch_id DESC LIMIT 1",
-            (after,),
-        ).fetchone()
+        row = conn.execute(sql("last_landed_batch").encode(), {"after": after}).fetchone()
         landed = cast(dt.datetime, row[0]).timestamp() if row else None
     observations = []
     for batch_id, source, status, read, landed_rows, rejected, duplicates, skipped, finished_at in conn.execute(
@@ -143,7 +154,7 @@ def batch_observations(
 
 
 @sensor(
-    asset_selection=list(ASSETS),
+    asset_selection=DOWNSTREAM_OF_RAW_SAMPLES,
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
     description="Turns finished ingest batches into runs over the (user, day) partitions they touch, one run per "
@@ -153,12 +164,7 @@ def batch_observations(
 def new_raw_batches(context: SensorEvaluationContext, warehouse: WarehouseResource) -> SensorResult | SkipReason:
     after, pending, landed = _cursor(context.cursor)
     with psycopg_connection(warehouse.engine()) as conn:
-        row = conn.execute(
-            "SELECT coalesce(max(batch_id), %s) FROM app.ingest_batches WHERE status <> 'running' AND batch_id > %s "
-            "AND NOT EXISTS (SELECT 1 FROM app.ingest_batches r WHERE r.status = 'running' AND r.batch_id <= "
-            "app.ingest_batches.batch_id)",
-            (after, after),
-        ).fetchone()
+        row = conn.execute(sql("last_settled_batch").encode(), {"after": after}).fetchone()
         upto = int(row[0]) if row else after  # type: ignore[call-overload]
         affected = conn.execute(sql("affected_user_days").encode(), {"after": after, "upto": upto}).fetchall()
         today = dt.date.today()
@@ -180,7 +186,7 @@ def new_raw_batches(context: SensorEvaluationContext, warehouse: WarehouseResour
                 skip_reason=SkipReason(f"no finished user-days after batch {after}"),
                 asset_events=observations,
             )
-        planner = RunPlanner(context.instance, conn)
+        planner = RunPlanner(context.instance, conn, targets(context))
         requests = planner.run_requests(
             {(u, dt.date.fromisoformat(d)) for u, d in ready}, {BATCHES_TAG: f"{after + 1}-{upto}"}
         )
@@ -200,7 +206,7 @@ def _op_config(run_config: Mapping[str, object]) -> dict[str, object]:
 
 
 @sensor(
-    asset_selection=list(ASSETS),
+    asset_selection=DOWNSTREAM_OF_RAW_SAMPLES,
     minimum_interval_seconds=15,
     default_status=DefaultSensorStatus.RUNNING,
     description=f"Turns each successful run of the job {REQUEST_JOB} (a recompute request made from the UI) into "
@@ -222,7 +228,7 @@ def recompute_requests(context: SensorEvaluationContext, warehouse: WarehouseRes
     requests: list[RunRequest] = []
     notes: list[str] = []
     with psycopg_connection(warehouse.engine()) as conn:
-        planner = RunPlanner(context.instance, conn)
+        planner = RunPlanner(context.instance, conn, targets(context))
         for record in sorted(records, key=lambda r: r.storage_id):
             run = record.dagster_run
             if not run.is_finished:
@@ -250,7 +256,7 @@ def recompute_requests(context: SensorEvaluationContext, warehouse: WarehouseRes
 
 
 @sensor(
-    asset_selection=list(ASSETS),
+    asset_selection=DOWNSTREAM_OF_RAW_SAMPLES,
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
     description="Recomputes every day with data of a user whose source priority changed (healthpipe users priority, "
@@ -263,9 +269,7 @@ def source_priority_changes(
     after = int(context.cursor or 0)
     with psycopg_connection(warehouse.engine()) as conn:
         changes = conn.execute(
-            "SELECT change_id, user_id FROM app.source_priority_changes WHERE change_id > %s "
-            "AND changed_at < clock_timestamp() - %s ORDER BY change_id",
-            (after, PRIORITY_SETTLE),
+            sql("settled_priority_changes").encode(), {"after": after, "settle": PRIORITY_SETTLE}
         ).fetchall()
         if not changes:
             return SkipReason(f"no source priority changes after {after}")
@@ -274,7 +278,7 @@ def source_priority_changes(
         pairs = user_days(warehouse.engine(), users, None, None, missing_ok=True)
         if not pairs:
             return SensorResult(cursor=str(upto), skip_reason=SkipReason(f"{', '.join(users)}: no raw samples yet"))
-        planner = RunPlanner(context.instance, conn)
+        planner = RunPlanner(context.instance, conn, targets(context))
         requests = planner.run_requests(pairs, {PRIORITY_TAG: f"{after + 1}-{upto}"})
     context.log.info(
         f"source priority changed for {', '.join(users)}: {len(pairs):,} user-days in {len(requests)} run(s)"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.catalog import METRICS, Strategy
+from pipeline.catalog import METRICS, SLEEP_METRIC, Strategy
 from pipeline.transform.local_time import hour_buckets
 
 HOURLY_COLUMNS = [
@@ -157,5 +157,5 @@ def sleep_daily(sessions: pd.DataFrame) -> pd.DataFrame:
         latest_at=("session_end_utc", "last"),
         flagged_count=("flagged_samples", "sum"),
     ).reset_index()
-    daily = daily.rename(columns={"wake_date": "local_date"}).assign(metric="SLEEP_ANALYSIS")
+    daily = daily.rename(columns={"wake_date": "local_date"}).assign(metric=SLEEP_METRIC)
     return _finish(daily)[DAILY_COLUMNS]

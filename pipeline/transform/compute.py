@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pipeline.catalog import ASLEEP_STAGES
+from pipeline.catalog import ASLEEP_STAGES, IN_BED_STAGE, SLEEP_METRIC
 from pipeline.transform.aggregate import (
     cumulative_points,
     daily_from_hourly,
@@ -95,8 +95,8 @@ def compute(samples: pd.DataFrame, days: pd.DataFrame | None = None, aggregate: 
     readings = _with_buckets(readings, "start_utc")
 
     won = slices[slices["won"]] if len(slices) else slices
-    won_cumulative = won[won["metric"] != "SLEEP_ANALYSIS"] if len(won) else won
-    stages = won[(won["metric"] == "SLEEP_ANALYSIS") & (won["stage"] != "in_bed")] if len(won) else won
+    won_cumulative = won[won["metric"] != SLEEP_METRIC] if len(won) else won
+    stages = won[(won["metric"] == SLEEP_METRIC) & (won["stage"] != IN_BED_STAGE)] if len(won) else won
     if len(stages):  # a night over its limit flags all its samples (their winning slices)
         stages = stages.assign(flagged=flag_nights(stages, night_numbers(stages)))
         slices.loc[stages.index, "flagged"] = stages["flagged"]
@@ -116,7 +116,7 @@ def compute(samples: pd.DataFrame, days: pd.DataFrame | None = None, aggregate: 
         hour_buckets(stages["slice_end_utc"], stages["zone"])["local_date"] if len(stages) else pd.Series(dtype=object)
     )
     sessions = sleep_sessions(stages, wake_dates)
-    not_sleep = hourly[hourly["metric"] != "SLEEP_ANALYSIS"] if len(hourly) else hourly
+    not_sleep = hourly[hourly["metric"] != SLEEP_METRIC] if len(hourly) else hourly
     daily = (
         _concat([daily_from_hourly(not_sleep) if len(not_sleep) else None, sleep_daily(sessions)])
         if aggregate

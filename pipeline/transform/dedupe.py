@@ -12,14 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.catalog import ASLEEP_STAGES, METRICS, Kind
+from pipeline.catalog import ASLEEP_STAGES, GENERIC_ASLEEP_STAGE, IN_BED_STAGE, METRICS, Kind
 from pipeline.devices import DEFAULT_PRIORITY, effective_priority
 from pipeline.transform.keys import group_codes
 from pipeline.transform.sweep import sweep
 
 EXACT_KEY = ["user_id", "metric", "source_name", "source_app", "start_utc", "end_utc", "value", "stage"]
 SLEEP_SESSION_GAP = pd.Timedelta(hours=2)
-_GENERIC_SLEEP = frozenset({"asleep"})
 _VALUE_SLACK = 1e-9  # binary floating point: 70.1 - 70.0 is 0.0999999999999943, 1.1 - 1.0 is 0.1000000000000001
 
 
@@ -121,9 +120,9 @@ def deduplicate_sleep(samples: pd.DataFrame) -> Slices:
     A slice's value is its length in minutes."""
     frame = samples.assign(
         value=(samples["end_utc"] - samples["start_utc"]).dt.total_seconds() / 60.0,
-        generic=samples["stage"].isin(list(_GENERIC_SLEEP)).astype(int),
+        generic=samples["stage"].isin([GENERIC_ASLEEP_STAGE]).astype(int),
     )
-    layer = (frame["stage"] == "in_bed").map({True: "in_bed", False: "stages"})
+    layer = (frame["stage"] == IN_BED_STAGE).map({True: IN_BED_STAGE, False: "stages"})
     return sweep_frame(frame, rank_extra=["generic"], layer=layer)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.catalog import ASLEEP_STAGES, METRICS, OutlierTest
+from pipeline.catalog import ASLEEP_STAGES, METRICS, SLEEP_METRIC, OutlierTest
 
 _MS_PER_DAY = 86_400_000
 
@@ -113,7 +113,7 @@ def flag_nights(stage_slices: pd.DataFrame, night: pd.Series) -> pd.Series:
     when its night's asleep total is over the catalogue's limit. A night over the limit can't say which of its
     samples is wrong (overlapping apps, a long typed entry), so all of them count as flagged."""
     flagged = stage_slices["flagged"].to_numpy(dtype=bool)
-    limit_hours = METRICS["SLEEP_ANALYSIS"].limits.soft_max_night_hours
+    limit_hours = METRICS[SLEEP_METRIC].limits.soft_max_night_hours
     if limit_hours is None or stage_slices.empty:
         return pd.Series(flagged, index=stage_slices.index)
     asleep = np.where(stage_slices["stage"].isin(list(ASLEEP_STAGES)), stage_slices["value"], 0.0)

@@ -4,8 +4,6 @@
 SELECT DISTINCT s.user_id, d.local_date, d.local_date >= (now() AT TIME ZONE u.home_timezone)::date AS still_open
 FROM raw.samples s
 JOIN app.users u USING (user_id)
-CROSS JOIN LATERAL (
-    SELECT (s.start_utc AT TIME ZONE CASE WHEN s.timezone ~ '^[A-Za-z]' THEN s.timezone ELSE u.home_timezone END)::date
-) AS start_day(day)
+CROSS JOIN LATERAL (SELECT core.local_day(s.start_utc, s.timezone, u.home_timezone)) AS start_day(day)
 CROSS JOIN LATERAL (VALUES (start_day.day - 1), (start_day.day), (start_day.day + 1)) AS d(local_date)
 WHERE s.batch_id > %(after)s AND s.batch_id <= %(upto)s

@@ -17,10 +17,10 @@ WITH parts AS (
            coalesce(max(h.latest_at) FILTER (WHERE h.flagged_count < h.count), max(h.latest_at)) AS latest_at,
            sum(h.flagged_count) AS flagged_count
     FROM marts.hourly h JOIN parts USING (user_id, local_date)
-    WHERE h.metric <> 'SLEEP_ANALYSIS'
+    WHERE h.metric <> /* sleep metric */
     GROUP BY h.user_id, h.local_date, h.metric
     UNION ALL
-    SELECT n.user_id, n.local_date, 'SLEEP_ANALYSIS', sum(n.asleep_minutes ORDER BY n.session_end_utc), count(*),
+    SELECT n.user_id, n.local_date, /* sleep metric */, sum(n.asleep_minutes ORDER BY n.session_end_utc), count(*),
            min(n.asleep_minutes),
            max(n.asleep_minutes),
            (array_agg(n.asleep_minutes ORDER BY (n.flagged_samples = 0) DESC, n.session_end_utc DESC))[1],

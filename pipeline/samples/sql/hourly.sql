@@ -1,7 +1,8 @@
 -- marts.hourly for a set of partitions: winning slices (cumulative metrics; sleep: asleep stages) and kept readings,
 -- bucketed by the local hour each row already carries. Inputs: the staged partitions (run_partitions), the catalogue's
--- strategy per metric. count = distinct samples; flagged_count = those of them carrying a plausibility flag (a
--- flagged slice or reading: soft limits, outlier tests, a night over its limit); latest = the value with the latest
+-- strategy per metric, the sleep metric and its asleep stages (placeholders filled from pipeline/catalog.py).
+-- count = distinct samples; flagged_count = those of them carrying a plausibility flag (a flagged slice or reading:
+-- soft limits, outlier tests, a night over its limit); latest = the value with the latest
 -- time among the unflagged samples if there is one, else among all (ties: highest identity), so a flagged weight
 -- never becomes a LATEST metric's value while the hour has another reading.
 -- Slices and readings never share a metric, so each is grouped on its own; the partitions are read in key order and
@@ -20,7 +21,7 @@ WITH parts AS (
            (array_agg(s.value ORDER BY s.flagged DESC, s.slice_end_utc, s.identity))[count(*)::int] AS latest_value,
            coalesce(max(s.slice_end_utc) FILTER (WHERE NOT s.flagged), max(s.slice_end_utc)) AS latest_at
     FROM parts p JOIN core.slices s USING (user_id, local_date)
-    WHERE s.won AND (s.metric <> 'SLEEP_ANALYSIS' OR s.stage IN ('asleep', 'core', 'deep', 'rem'))
+    WHERE s.won AND (s.metric <> /* sleep metric */ OR s.stage IN (/* asleep stages */))
     GROUP BY s.user_id, s.local_date, s.metric, s.local_hour, s.hour_start_utc
     UNION ALL
     SELECT r.user_id, r.local_date, r.metric, r.local_hour, r.hour_start_utc,
