@@ -205,7 +205,7 @@ def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
     if args.truth is not None:
         dataset.truth.to_csv(args.truth, index=False)
         print(f"ground truth of {len(dataset.truth):,} user-days in {args.truth}")
-    progress = ProgressBar("loading batches", unit="batches", scale=1)
+    progress = ProgressBar("loading batches", unit="batches")
     try:
         counts = load_dataset(_engine(settings), dataset, on_progress=progress)
     finally:
