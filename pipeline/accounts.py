@@ -60,6 +60,17 @@ def user_exists(conn: Connection, user_id: str) -> bool:
     return conn.execute("SELECT 1 FROM app.users WHERE user_id = %s", (user_id,)).fetchone() is not None
 
 
+def user_ids(conn: Connection) -> list[str]:
+    """Every user's id."""
+    return [str(row[0]) for row in conn.execute("SELECT user_id FROM app.users")]
+
+
+def has_users(conn: Connection) -> bool:
+    """Whether the warehouse holds any user at all (an empty one gets demo data under ``healthpipe up``)."""
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM app.users)").fetchone()
+    return bool(row and row[0])
+
+
 def register_device(conn: Connection, user_id: str, device_id: str, device_class: str, name: str) -> bool:
     """Create or update a device of the user; True if it was new. ``device_class``: a class's name or a seed word
     (``apple_watch``, ``iphone``, ...), stored as the class."""
