@@ -89,6 +89,12 @@ def get_user(conn: Connection, user_id: str) -> UserInfo | None:
         ).fetchone()
 
 
+def has_users(conn: Connection) -> bool:
+    """Whether the warehouse holds any user at all (an empty one gets demo data under ``healthpipe up``)."""
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM app.users)").fetchone()
+    return bool(row and row[0])
+
+
 def register_device(conn: Connection, user_id: str, device_id: str, device_class: str, name: str) -> bool:
     """Create or update a device of the user; True if it was new. ``device_class``: a class's name or a seed word
     (``apple_watch``, ``iphone``, ...), stored as the class."""

@@ -1,39 +1,60 @@
-"""A one-line progress bar on stderr for long command-line work (imports, generation)."""
+"""A progress bar on stderr for long command-line work (imports, loading batches), drawn by rich.
+
+On a terminal the bar redraws in place. Anywhere else (a log file, a pipe, a service manager's journal) nothing is
+drawn while the work runs and one line with the final state is written when it ends: no carriage returns or escape
+codes flood the log.
+"""
 
 from __future__ import annotations
 
 import sys
-import time
 from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
 
 
 class ProgressBar:
-    def __init__(
-        self, label: str, stream: TextIO = sys.stderr, min_interval: float = 0.2, unit: str = "MB", scale: float = 1e6
-    ) -> None:
-        self.label = label
-        self.unit = unit
-        self.scale = scale
-        self.stream = stream
-        self.min_interval = min_interval
-        self.started = time.perf_counter()
-        self._last = 0.0
+    """``bar(done, total)`` after each step (the ``on_progress`` callbacks' shape), ``bar.close()`` at the end.
+
+    ``unit``: None for bytes (shown as kB/MB/GB and a transfer rate), else the name of what is counted."""
+
+    def __init__(self, label: str, unit: str | None = None, stream: TextIO | None = None) -> None:
+        stream = stream if stream is not None else sys.stderr
+        interactive = stream.isatty()
+        amount: list[ProgressColumn] = (
+            [DownloadColumn(), TransferSpeedColumn()] if unit is None else [MofNCompleteColumn(), TextColumn(unit)]
+        )
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            *amount,
+            TimeElapsedColumn(),
+            console=Console(file=stream, force_terminal=interactive, force_interactive=interactive),
+            auto_refresh=interactive,  # off a terminal only the final state is written, at close()
+            refresh_per_second=5,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._task = self._progress.add_task(label, total=None)
+        self._progress.start()
+        self._closed = False
 
     def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if now - self._last < self.min_interval and done < total:
-            return
-        self._last = now
-        fraction = done / total if total else 1.0
-        width = 30
-        filled = int(width * fraction)
-        rate = done / max(now - self.started, 1e-9) / self.scale
-        self.stream.write(
-            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {fraction:6.1%} "
-            f"{done / self.scale:,.1f}/{total / self.scale:,.1f} {self.unit} {rate:,.1f} {self.unit}/s"
-        )
-        self.stream.flush()
+        self._progress.update(self._task, completed=done, total=total)
 
     def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
+        if not self._closed:
+            self._closed = True
+            self._progress.stop()

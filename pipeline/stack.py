@@ -117,14 +117,15 @@ def load_demo_data(url: object, users: int = DEMO_USERS, days: int = DEMO_DAYS) 
     """Synthetic demo data for an empty warehouse (the last ``days`` finished days); None when it has users."""
     import datetime as dt
 
-    from pipeline.infra.database import create_warehouse_engine
+    from pipeline.accounts import has_users
+    from pipeline.infra.database import create_warehouse_engine, psycopg_connection
     from pipeline.synthetic.generator import SyntheticConfig, generate
     from pipeline.synthetic.load import load_dataset
 
     engine = create_warehouse_engine(url)  # type: ignore[arg-type]
     try:
-        with engine.connect() as conn:
-            if conn.exec_driver_sql("SELECT count(*) FROM app.users").scalar():
+        with psycopg_connection(engine) as conn:
+            if has_users(conn):
                 return None
         start = dt.date.today() - dt.timedelta(days=days + 1)
         dataset = generate(SyntheticConfig(users=users, days=days, start=start, seed=7))

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
-from pipeline.ingest import apple_health
+from pipeline.ingest import apple_archive
 from pipeline.ingest.apple_health import AppleExportError, read_export
 from pipeline.ingest.importer import IncompleteImportError, import_file
 from tests.conftest import FIXTURES
@@ -291,7 +291,7 @@ def test_a_killed_import_is_finished_by_running_it_again(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Chunks commit one by one; a rerun lands exactly what the interrupted run had not."""
-    monkeypatch.setattr(apple_health, "_READ_SIZE", 256 * 1024)  # several pieces from a small file
+    monkeypatch.setattr(apple_archive, "_READ_SIZE", 256 * 1024)  # several pieces from a small file
     user = new_user(engine, "UTC")
     total = 15_000  # about 3 MB: several 1 MiB reads, so progress is reported between landed chunks
     stamps = pd.date_range("2024-03-01", periods=total, freq="s").strftime("%Y-%m-%d %H:%M:%S +0000")
@@ -449,7 +449,7 @@ def test_structure_is_followed_across_pieces_and_the_fault_is_located_in_the_fil
 ) -> None:
     """4 KiB reads: a correlation of 100 child records spans several pieces and adds no record; an orphan
     </Correlation> 1,000 records later is reported at its line and byte (the DTD removed before parsing counted)."""
-    monkeypatch.setattr(apple_health, "_READ_SIZE", 4096)
+    monkeypatch.setattr(apple_archive, "_READ_SIZE", 4096)
     children = "".join(_steps(i % 60, 5000 + i) for i in range(100))
     before = "".join(_steps(i % 60, i) for i in range(1000))
     body = (

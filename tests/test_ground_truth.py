@@ -1,4 +1,4 @@
-"""Deduplicated daily totals against the synthetic generator's ground truth (issue 4)."""
+"""Deduplicated daily totals against the synthetic generator's ground truth."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 4: killing a run midway and running it again gives the same tables as an uninterrupted run.
+"""Killing a run midway and running it again gives the same tables as an uninterrupted run.
 
 The victim is a real Dagster run in a child process (``tests/range_run.py``). The test makes it stop deterministically
 in the middle of writing the core tables: it holds a lock on ``core.partition_stats``, which the asset replaces last

@@ -1,5 +1,5 @@
 """Every combination of metric kinds runs, none at all included: a user-day may hold only discrete readings (glucose
-and weight), only sleep, only steps, or nothing, and still gets its core rows and marts (issue 9)."""
+and weight), only sleep, only steps, or nothing, and still gets its core rows and marts."""
 
 from __future__ import annotations
 

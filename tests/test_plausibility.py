@@ -1,4 +1,4 @@
-"""Issue 9 point 7: implausible values are flagged, not dropped. A body-metric reading far from the median of the same
+"""Implausible values are flagged, not dropped. A body-metric reading far from the median of the same
 user's neighbouring readings, a sleep entry over 14 h and a night over 14 h asleep are flagged; every hourly and daily
 row counts its flagged samples (flagged_count), and a LATEST metric's value is the latest unflagged reading. Through
 the database path: raw samples landed from a file, deduplicate_partitions, then the SQL models."""

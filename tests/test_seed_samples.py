@@ -1,4 +1,4 @@
-"""Samples in the seed's ``HealthSample`` shape (issue 9): its device words name device classes, and the offset a
+"""Samples in the seed's ``HealthSample`` shape: its device words name device classes, and the offset a
 sample is written with is its zone unless that offset is UTC."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Two apps writing the same reading (issue 9): raw keeps both rows, the discrete matching keeps one and records which
+"""Two apps writing the same reading: raw keeps both rows, the discrete matching keeps one and records which
 won; migration 0006 gives rows landed before their new identity without losing or duplicating any."""
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def test_two_apps_writing_the_same_reading_are_two_raw_rows_and_one_kept_reading
     engine.dispose()
 
 
-# The identity as every row landed before issue 9 carries it (the source app left out). PostgreSQL writes these
+# The identity as every row landed before migration 0006 carries it (the source app left out). PostgreSQL writes these
 # integral values as Arrow does ("104"), so it is the landing's text.
 OLD_IDENTITY = """md5(user_id || '|' || metric || '|' || source_name || '|' || coalesce(device, '') || '|'
     || (extract(epoch FROM start_utc) * 1000000)::bigint || '|' || (extract(epoch FROM end_utc) * 1000000)::bigint
@@ -121,7 +121,7 @@ def test_0006_gives_rows_landed_before_their_new_identity_without_losing_or_dupl
     assert import_file(engine, ndjson, user).counts.landed == 5
     assert import_file(engine, export, user).counts.landed == 1
     with psycopg.connect(libpq_url(url)) as conn:
-        # as the landing before issue 9 wrote them, and core rows referring to them as the pipeline wrote them
+        # as the landing before migration 0006 wrote them, and core rows referring to them as the pipeline wrote them
         conn.execute(f"UPDATE raw.samples SET identity = {OLD_IDENTITY}")
         conn.execute(
             """INSERT INTO core.readings (user_id, local_date, metric, start_utc, local_hour, hour_start_utc, value,

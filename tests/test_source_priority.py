@@ -1,4 +1,4 @@
-"""Issue 4: a user's own source priority, set from the command line or the API, changes what the pipeline keeps,
+"""A user's own source priority, set from the command line or the API, changes what the pipeline keeps,
 and a change makes the sensor ``source_priority_changes`` recompute that user's days."""
 
 from __future__ import annotations

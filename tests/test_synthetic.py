@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
-from pipeline.synthetic.generator import SyntheticConfig, SyntheticDataset, _chunks, generate
+from pipeline.synthetic.emitters import _chunks
+from pipeline.synthetic.generator import SyntheticConfig, SyntheticDataset, generate
 from pipeline.synthetic.load import load_dataset
 
 

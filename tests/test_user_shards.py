@@ -1,4 +1,4 @@
-"""Issue 4: the mode where the user dimension holds hash shards of users runs the same code to the same tables.
+"""The mode where the user dimension holds hash shards of users runs the same code to the same tables.
 
 ``HEALTHPIPE_USER_SHARDS`` is read when the partitions are defined (a deployment chooses it once), so the shard-mode
 run is a child process (``tests/range_run.py``) with the variable set; the per-user run is in this process.

@@ -1,7 +1,7 @@
 """The Dagster home: a ``dagster.yaml`` that puts the instance on PostgreSQL (dagster-postgres) with a run queue.
 
 The URL is not written into the file: it reads ``HEALTHPIPE_DAGSTER_STORAGE_URL`` from the environment of the
-Dagster processes (``healthpipe up`` and ``healthpipe dagster-env`` set it), so no password lands on disk.
+Dagster processes (``healthpipe up`` sets it for the processes it starts), so no password lands on disk.
 """
 
 from __future__ import annotations

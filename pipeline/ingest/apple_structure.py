@@ -1,6 +1,6 @@
 """The nesting of an Apple Health export's elements, followed piece by piece with array operations.
 
-The reader sees one row per tag (see `apple_health`); this module gets each row's role (+1 a start tag that stays
+The parser sees one row per tag (see `apple_parse`); this module gets each row's role (+1 a start tag that stays
 open, -1 a closing tag, 0 anything else: a self-closing element, a comment, text) and element kind, and finds the
 first structural fault of the file without a per-tag loop:
 

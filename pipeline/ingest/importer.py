@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from pipeline.infra.database import psycopg_connection
-from pipeline.ingest import apple_health, generic
+from pipeline.ingest import apple_archive, apple_health, generic
 from pipeline.ingest.landing import APPLE_DATE_FORMAT, LandingSplit, split_for_landing
 from pipeline.ingest.store import (
     BatchCounts,
@@ -139,7 +139,7 @@ def _splits(
 
 def _check_file(path: Path) -> None:
     if path.is_dir():
-        inside = [name for name in apple_health.XML_NAMES if (path / name).is_file()]
+        inside = [name for name in apple_archive.XML_NAMES if (path / name).is_file()]
         hint = f"; import the {inside[0]} inside it or the .zip" if inside else ""
         raise ValueError(f"{path} is a directory, not a file{hint}")
     if not path.exists():
