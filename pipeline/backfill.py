@@ -33,7 +33,7 @@ FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 # submit_job_execution takes tags and an asset selection but no asset check selection, so a run launched through it
 # records no check selection and runs whatever checks target the selected assets instead of the checks named here
 # (as the sensors name them); and the client has no call to add a dynamic partition or to read a partition dimension's
-# keys. One (query, variables) callable for every document also lets tests/test_backfill.py run them in-process
+# keys. One (query, variables) callable for every document also lets tests/cli/test_backfill.py run them in-process
 # through dagster-graphql's schema.
 _ADD_USER = """mutation($name: String!, $key: String!, $repository: RepositorySelector!) {
   addDynamicPartition(partitionsDefName: $name, partitionKey: $key, repositorySelector: $repository) {

@@ -15,7 +15,7 @@ from pipeline import cli
 from pipeline.infra.database import libpq_url
 from pipeline.infra.migrations import current_version, discover_migrations
 from pipeline.synthetic.generator import SyntheticConfig, generate
-from tests.helpers import APPLE_HEADER, apple_record
+from tests.support.helpers import APPLE_HEADER, apple_record
 
 
 def test_generate_on_a_fresh_database_migrates_it_and_lands_every_sample(

@@ -18,7 +18,7 @@ from pipeline.infra.database import create_warehouse_engine, libpq_url
 from pipeline.ingest.importer import import_file
 from pipeline.ingest.landing import split_for_landing
 from pipeline.samples.runner import aggregate_user_days, deduplicate_user_days
-from tests.helpers import landed, new_user
+from tests.support.helpers import landed, new_user
 
 # The seed's DEVICE_PRIORITY keys, highest first.
 SEED_DEVICES = ["apple_watch", "iphone", "ipad", "third_party_wearable", "third_party_scale", "manual_entry"]

@@ -2,7 +2,7 @@
 
 The kill-and-rerun test starts it as a child process and SIGKILLs it midway:
 
-    python -m tests.range_run USERS FIRST_DAY LAST_DAY [USER_DAYS_PER_CHUNK]
+    python -m tests.support.range_run USERS FIRST_DAY LAST_DAY [USER_DAYS_PER_CHUNK]
 
 USERS is comma-separated, in the order they are registered as partitions; the warehouse comes from
 ``HEALTHPIPE_DATABASE_URL``, shard mode from ``HEALTHPIPE_USER_SHARDS``. Exit status 0 when the runs succeeded.

@@ -18,7 +18,7 @@ from pipeline.samples.process import derive
 from pipeline.samples.runner import aggregate_user_days, deduplicate_user_days
 from pipeline.transform.compute import compute, prepare_samples
 from pipeline.transform.validate import validate
-from tests.helpers import GLUCOSE_AND_WEIGHT, GLUCOSE_AND_WEIGHT_DAILY, daily_values, land_samples, new_user
+from tests.support.helpers import GLUCOSE_AND_WEIGHT, GLUCOSE_AND_WEIGHT_DAILY, daily_values, land_samples, new_user
 
 DAY = dt.date(2024, 5, 1)
 # (metric, value, unit, stage, start, end, source, device class); instants in UTC, the users' home zone

@@ -15,7 +15,7 @@ from pipeline.infra.database import psycopg_connection
 from pipeline.ingest.importer import import_file
 from pipeline.ingest.landing import split_for_landing
 from pipeline.ingest.store import create_batch, prepare_chunk, write_chunk
-from tests.helpers import APPLE_HEADER, apple_record, new_user
+from tests.support.helpers import APPLE_HEADER, apple_record, new_user
 
 
 def _identity(*parts: str, app: str | None = None) -> uuid.UUID:

@@ -18,7 +18,7 @@ from pipeline.infra.database import create_warehouse_engine, libpq_url
 from pipeline.infra.migrations import current_version, migrate
 from pipeline.ingest.importer import import_file
 from pipeline.samples.runner import aggregate_user_days, deduplicate_user_days
-from tests.helpers import APPLE_HEADER, apple_record, landed, new_user
+from tests.support.helpers import APPLE_HEADER, apple_record, landed, new_user
 
 GLUCOSE = {
     "type": "BLOOD_GLUCOSE",

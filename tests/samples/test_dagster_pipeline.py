@@ -34,7 +34,7 @@ from pipeline.samples.run_plan import PARTITIONS_TAG, plan_runs
 from pipeline.samples.sensors import new_raw_batches, recompute_requests
 from pipeline.synthetic.generator import SyntheticConfig, generate
 from pipeline.synthetic.load import load_dataset
-from tests.helpers import GLUCOSE_AND_WEIGHT, GLUCOSE_AND_WEIGHT_DAILY, daily_values, land_samples, new_user
+from tests.support.helpers import GLUCOSE_AND_WEIGHT, GLUCOSE_AND_WEIGHT_DAILY, daily_values, land_samples, new_user
 
 ASSET_NAMES = ("deduplicated_samples", "hourly_aggregates", "daily_aggregates")
 CHECK_NAMES = {

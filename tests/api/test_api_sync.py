@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from api.main import create_app
 from pipeline.accounts import create_api_key, revoke_api_key
 from pipeline.infra.database import psycopg_connection
-from tests.helpers import landed, new_user
+from tests.support.helpers import landed, new_user
 
 
 @pytest.fixture(scope="module")

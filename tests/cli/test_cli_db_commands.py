@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL
 
 from pipeline.infra.embedded_server import POSTGRES_BIN, EmbeddedPostgres
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_PSQL = POSTGRES_BIN / "psql"
 
 

@@ -1,7 +1,7 @@
 """The mode where the user dimension holds hash shards of users runs the same code to the same tables.
 
 ``HEALTHPIPE_USER_SHARDS`` is read when the partitions are defined (a deployment chooses it once), so the shard-mode
-run is a child process (``tests/range_run.py``) with the variable set; the per-user run is in this process.
+run is a child process (``tests/support/range_run.py``) with the variable set; the per-user run is in this process.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from sqlalchemy.engine import URL
 from pipeline.infra.migrations import migrate
 from pipeline.samples.partitions import shard_of
 from pipeline.synthetic.generator import SyntheticConfig, generate
-from tests.range_run import materialize_range
-from tests.warehouse_tables import checksums, land
+from tests.support.range_run import materialize_range
+from tests.support.warehouse_tables import checksums, land
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.stack
+ROOT = Path(__file__).resolve().parents[2]
 USERS = ["u0001", "u0002", "u0003"]
 FIRST, LAST = dt.date(2024, 3, 6), dt.date(2024, 3, 9)
 SHARDS = 4
@@ -49,7 +50,7 @@ def test_shard_mode_writes_the_same_tables_as_per_user_partitions(
         "HEALTHPIPE_USER_SHARDS": str(SHARDS),
     }
     child = subprocess.run(
-        [sys.executable, "-m", "tests.range_run", ",".join(USERS), str(FIRST), str(LAST)],
+        [sys.executable, "-m", "tests.support.range_run", ",".join(USERS), str(FIRST), str(LAST)],
         cwd=ROOT,
         env=env,
         capture_output=True,

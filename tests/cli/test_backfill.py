@@ -26,9 +26,10 @@ from pipeline.samples.partitions import USERS_PARTITION
 from pipeline.samples.requests import user_days
 from pipeline.synthetic.generator import SyntheticConfig, generate
 from pipeline.synthetic.load import load_dataset
-from tests.helpers import GLUCOSE_AND_WEIGHT, GLUCOSE_AND_WEIGHT_DAILY, daily_values, land_samples, new_user
+from tests.support.helpers import GLUCOSE_AND_WEIGHT, GLUCOSE_AND_WEIGHT_DAILY, daily_values, land_samples, new_user
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.stack
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

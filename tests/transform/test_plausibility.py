@@ -21,7 +21,7 @@ from pipeline.samples.io import arrow_connection, load_inputs, transaction
 from pipeline.samples.process import aggregate_partitions, deduplicate_partitions
 from pipeline.transform.compute import compute, prepare_samples
 from pipeline.transform.validate import validate
-from tests.helpers import new_user
+from tests.support.helpers import new_user
 
 DAY = dt.date(2024, 5, 1)
 

@@ -15,7 +15,7 @@ import pytest
 
 from pipeline.infra.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PARTITION_VARIABLES = ("HEALTHPIPE_PARTITIONS_START", "HEALTHPIPE_USER_SHARDS")
 DOTENV = "HEALTHPIPE_PARTITIONS_START=2023-06-01\nHEALTHPIPE_USER_SHARDS=16\n"
 

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.catalog import GLUCOSE_MG_DL_PER_MMOL_L
 from pipeline.transform.compute import compute
-from tests.test_dedupe_cases import samples
+from tests.transform.test_dedupe_cases import samples
 
 LB = 0.45359237  # kg
 

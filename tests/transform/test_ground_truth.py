@@ -13,7 +13,7 @@ from pipeline.synthetic.generator import SyntheticConfig, SyntheticDataset, gene
 from pipeline.transform.compute import compute, prepare_samples
 from pipeline.transform.dedupe import EXACT_KEY
 from pipeline.transform.validate import validate
-from tests.reference_rule import minute_rule_daily
+from tests.support.reference_rule import minute_rule_daily
 
 METRIC_TRUTH = {
     "STEPS": "steps",

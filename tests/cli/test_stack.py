@@ -14,7 +14,8 @@ from sqlalchemy.engine import URL
 
 from tests.conftest import EXTERNAL_URL_ENV
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.stack
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ from pipeline.infra.dagster_home import dagster_environment, write_dagster_yaml
 from pipeline.infra.database import dagster_storage_url, libpq_url
 from pipeline.infra.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_instance_resolves_to_postgres_storage_in_schema_dagster(
@@ -57,6 +57,7 @@ def test_definitions_validate() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.stack
 def test_the_workspace_code_location_loads_with_the_dagster_cli(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],

@@ -14,7 +14,7 @@ from pipeline.ingest import apple_archive
 from pipeline.ingest.apple_health import AppleExportError, read_export
 from pipeline.ingest.importer import IncompleteImportError, import_file
 from tests.conftest import FIXTURES
-from tests.helpers import APPLE_HEADER, apple_record, landed, new_user
+from tests.support.helpers import APPLE_HEADER, apple_record, landed, new_user
 
 APPLE = FIXTURES / "apple_health"
 needs_fixtures = pytest.mark.skipif(not APPLE.exists(), reason="../shared/fixtures is not beside the checkout")

@@ -1,10 +1,10 @@
 """Killing a run midway and running it again gives the same tables as an uninterrupted run.
 
-The victim is a real Dagster run in a child process (``tests/range_run.py``). The test makes it stop deterministically
-in the middle of writing the core tables: it holds a lock on ``core.partition_stats``, which the asset replaces last
-in its transaction, waits until PostgreSQL shows the run's backend waiting for that lock (with the other core tables
-already rewritten in its open transaction), SIGKILLs the process, releases the lock and waits until the backend is
-gone. Tables are compared by checksums per table and user-day.
+The victim is a real Dagster run in a child process (``tests/support/range_run.py``). The test stops it
+deterministically in the middle of writing the core tables: it holds a lock on ``core.partition_stats``, which the
+asset replaces last in its transaction, waits until PostgreSQL shows the run's backend waiting for that lock (with the
+other core tables already rewritten in its open transaction), SIGKILLs the process, releases the lock and waits until
+the backend is gone. Tables are compared by checksums per table and user-day.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from sqlalchemy.engine import URL
 from pipeline.infra.database import libpq_url
 from pipeline.infra.migrations import migrate
 from pipeline.synthetic.generator import SyntheticConfig, generate
-from tests.range_run import materialize_range
-from tests.warehouse_tables import checksums, land
+from tests.support.range_run import materialize_range
+from tests.support.warehouse_tables import checksums, land
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.stack
+ROOT = Path(__file__).resolve().parents[2]
 USERS = ["u0001", "u0002"]
 FIRST, LAST = dt.date(2024, 3, 6), dt.date(2024, 3, 9)
 
@@ -90,7 +91,7 @@ def test_a_run_killed_midway_then_rerun_gives_the_tables_of_an_uninterrupted_run
             ).fetchall()
             assert locked == [(1,)]
         victim = subprocess.Popen(
-            [sys.executable, "-m", "tests.range_run", ",".join(USERS), str(FIRST), str(LAST)]
+            [sys.executable, "-m", "tests.support.range_run", ",".join(USERS), str(FIRST), str(LAST)]
             + ([str(chunk)] if chunk else []),
             cwd=ROOT,
             env={**os.environ},

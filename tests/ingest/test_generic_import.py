@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from pipeline.ingest.importer import import_file
-from tests.helpers import landed, new_user
+from tests.support.helpers import landed, new_user
 
 
 def test_ndjson_health_samples_land_and_broken_lines_are_quarantined(engine: Engine, tmp_path: Path) -> None:
