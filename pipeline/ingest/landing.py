@@ -92,8 +92,12 @@ def _parse_instants(texts: pd.Series, date_format: str) -> tuple[pd.Series, pd.S
     if date_format == APPLE_DATE_FORMAT:
         return parse_apple_instants(as_text), pd.Series(False, index=texts.index)
     if date_format == "ISO8601":
-        missing_offset = as_text.notna() & ~as_text.str.contains(_HAS_OFFSET, na=False)
-        parsed = pd.to_datetime(as_text.where(~missing_offset), format="ISO8601", utc=True, errors="coerce")
+        no_offset = as_text.notna() & ~as_text.str.contains(_HAS_OFFSET, na=False)
+        parsed = pd.to_datetime(as_text.where(~no_offset), format="ISO8601", utc=True, errors="coerce")
+        missing_offset = no_offset
+        if no_offset.any():  # a date and time that only lacks its offset, not text that is no date at all
+            naive = pd.to_datetime(as_text[no_offset], format="ISO8601", errors="coerce")
+            missing_offset = no_offset & naive.reindex(as_text.index).notna()
         return parsed, missing_offset
     parsed = pd.to_datetime(as_text, format=date_format, utc=True, errors="coerce")
     return parsed, pd.Series(False, index=texts.index)

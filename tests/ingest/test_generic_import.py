@@ -3,10 +3,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
 from pipeline.ingest.importer import import_file
+from pipeline.ingest.landing import split_for_landing
 from tests.support.helpers import landed, new_user
 
 
@@ -117,3 +119,18 @@ def test_unknown_format_is_a_clear_error(engine: Engine, tmp_path: Path) -> None
     path.write_bytes(b"PAR1")
     with pytest.raises(ValueError, match=r"cannot tell the format of samples\.parquet"):
         import_file(engine, path, "x")
+
+
+def test_text_that_is_no_date_is_unparseable_not_a_date_without_offset() -> None:
+    incoming = pd.DataFrame(
+        {
+            "user_id": ["anna"] * 2,
+            "metric": ["STEPS"] * 2,
+            "value": [10, 10],
+            "unit": ["count"] * 2,
+            "start": ["not a date", "2024-05-01T08:00:00"],
+            "end": ["2024-05-01T08:10:00Z", "2024-05-01T08:10:00Z"],
+        }
+    )
+    reasons = split_for_landing(incoming, "ISO8601").rejected["reason"].tolist()
+    assert reasons == ["unparseable start date", "timestamp without UTC offset"]
