@@ -2,7 +2,8 @@
 
 A chunk of incoming rows (any importer's output) is split into rows that can land and rows that go to quarantine
 with their reasons and original payload. Only *structural* problems are rejected here (unparseable dates, unknown
-type, unconvertible unit, end before start, non-numeric value, unknown time zone); plausibility (a heart rate of
+type, unconvertible unit, end before start, an instant outside `EARLIEST_INSTANT` .. tomorrow, non-numeric value,
+unknown time zone); plausibility (a heart rate of
 400) is the pipeline's validate step, which keeps the raw row and rejects it there with its own reason.
 
 A sample's zone (DESIGN §4), what its local day and hour are counted in: the ``timezone`` given with it (an IANA
@@ -68,6 +69,10 @@ LANDED_COLUMNS = (
 )
 
 APPLE_DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
+# Instants a health sample can plausibly carry: none before 1970 (no consumer device recorded one, and a year 1 or 0
+# is a client's zero value), none more than a day past the landing's clock (a day of slack for clocks set ahead).
+EARLIEST_INSTANT = pd.Timestamp("1970-01-01", tz="UTC")
+FUTURE_SLACK = pd.Timedelta(days=1)
 _HAS_OFFSET = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
 _OFFSET_ZONE = re.compile(r"^[+-]\d{2}:?\d{2}$")
 
@@ -202,6 +207,13 @@ def split_for_landing(
     reasons = _add_reason(reasons, start.isna() & ~start_naive, "unparseable start date")
     reasons = _add_reason(reasons, end.isna() & ~end_naive, "unparseable end date")
     reasons = _add_reason(reasons, start.notna() & end.notna() & (end < start), "end before start")
+    latest = pd.Timestamp.now(tz="UTC") + FUTURE_SLACK
+    implausible = ((start < EARLIEST_INSTANT) | (start > latest)).fillna(False) | (
+        (end < EARLIEST_INSTANT) | (end > latest)
+    ).fillna(False)
+    reasons = _add_reason(
+        reasons, implausible, f"instant outside {EARLIEST_INSTANT:%Y-%m-%d} .. {latest:%Y-%m-%d} (UTC)"
+    )
 
     unit = frame["unit"].astype("string").fillna("")
     factors = canonical_factors(metric.where(known_metric, ""), unit, value.fillna(0))

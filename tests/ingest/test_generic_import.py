@@ -134,3 +134,30 @@ def test_text_that_is_no_date_is_unparseable_not_a_date_without_offset() -> None
     )
     reasons = split_for_landing(incoming, "ISO8601").rejected["reason"].tolist()
     assert reasons == ["unparseable start date", "timestamp without UTC offset"]
+
+
+def test_instants_before_1970_or_after_tomorrow_are_rejected_with_the_window() -> None:
+    tomorrow = pd.Timestamp.now(tz="UTC").normalize() + pd.Timedelta(days=1)
+    starts = [
+        "0001-01-01T00:00:00Z",  # a client's zero date
+        "0000-01-01T00:00:00Z",
+        "9999-12-31T00:00:00Z",
+        "1969-12-31T23:59:00Z",
+        (tomorrow + pd.Timedelta(days=2)).isoformat(),
+        "1970-01-01T00:00:00Z",  # the window's first instant: lands
+        tomorrow.isoformat(),  # within a day of now: lands
+    ]
+    incoming = pd.DataFrame(
+        {
+            "user_id": "anna",
+            "metric": "STEPS",
+            "value": 10,
+            "unit": "count",
+            "start": starts,
+            "end": starts,
+        }
+    )
+    split = split_for_landing(incoming, "ISO8601")
+    assert split.rejected.index.tolist() == [0, 1, 2, 3, 4]
+    assert split.rejected["reason"].str.fullmatch(r"instant outside 1970-01-01 \.\. \d{4}-\d{2}-\d{2} \(UTC\)").all()
+    assert len(split.accepted) == 2
