@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
+from api.outage import install_outage_handlers
 from api.routers import devices, health, me, source_priority
 from pipeline.infra.database import create_warehouse_engine, warehouse_url
 from pipeline.infra.settings import Settings
@@ -42,6 +43,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         description="Precomputed health aggregates, insights and scores. Every route reads precomputed tables.",
         lifespan=lifespan,
     )
+    install_outage_handlers(app)
     app.include_router(health.router)  # unversioned: probes and load balancers expect a fixed path
     app.include_router(versioned_router())
     return app

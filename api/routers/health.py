@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from api.deps import EngineDep
+from api.outage import RETRY_AFTER_SECONDS
 from api.schemas.health import HealthResponse
 from pipeline.infra.migrations import discover_migrations, probe_schema_version
 
@@ -19,6 +20,7 @@ def health(engine: EngineDep, response: Response) -> HealthResponse:
     version = probe_schema_version(engine)
     if version is None:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return HealthResponse(
             status="unavailable",
             database="unreachable or not migrated",

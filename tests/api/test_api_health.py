@@ -43,9 +43,38 @@ def test_health_is_503_when_the_database_cannot_be_reached() -> None:
     finally:
         nowhere.dispose()
     assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
     assert response.json() == {
         "status": "unavailable",
         "database": "unreachable or not migrated",
         "schema_version": None,
         "expected_schema_version": discover_migrations()[-1].version,
     }
+
+
+def test_every_route_answers_an_outage_with_503_and_retry_after() -> None:
+    nowhere = create_warehouse_engine(with_driver("postgresql://nobody@127.0.0.1:1/nothing", "psycopg"))
+    key = {"Authorization": "Bearer hp_notchecked_because_the_database_is_down"}
+    sample = {
+        "type": "STEPS",
+        "value": 1,
+        "unit": "count",
+        "startDate": "2024-05-01T08:00:00Z",
+        "endDate": "2024-05-01T08:10:00Z",
+    }
+    try:
+        with TestClient(create_app(nowhere), raise_server_exceptions=False) as client:
+            responses = [
+                client.get("/v1/me", headers=key),
+                client.get("/v1/me/devices", headers=key),
+                client.put("/v1/me/devices/w1", headers=key, json={"deviceClass": "watch", "name": "W"}),
+                client.post("/v1/me/devices/w1/sync", headers=key, json={"samples": [sample]}),
+                client.get("/v1/me/source-priority", headers=key),
+            ]
+            unauthenticated = client.get("/v1/me")
+    finally:
+        nowhere.dispose()
+    assert [r.status_code for r in responses] == [503] * 5
+    assert {r.headers.get("Retry-After") for r in responses} == {"5"}
+    assert {r.json()["detail"] for r in responses} == {"the database is unavailable; retry later"}
+    assert unauthenticated.status_code == 401  # a missing key is still the client's error
