@@ -157,9 +157,7 @@ def derive(inputs: Inputs, user_days: pd.DataFrame, clock: Clock | None = None) 
     ids = inputs.identities
     tables = {
         "core.rejections": to_arrow(rejections, REJECTION_COLUMNS, ids),
-        "core.slices": to_arrow(
-            result.slices[result.slices["won"]] if len(result.slices) else result.slices, SLICE_COLUMNS, ids
-        ),
+        "core.slices": to_arrow(result.slices[result.slices["won"]], SLICE_COLUMNS, ids),
         "core.readings": to_arrow(result.readings, READING_COLUMNS, ids),
         "core.sleep_sessions": to_arrow(
             result.sessions.rename(columns={"wake_date": "local_date"}), SESSION_COLUMNS, ids
