@@ -100,3 +100,11 @@ def engine(migrated_url: URL) -> Iterator[Engine]:
     engine = create_warehouse_engine(migrated_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def unreachable_engine() -> Iterator[Engine]:
+    """An engine whose server never answers (nothing listens on port 1): a database outage."""
+    nowhere = create_warehouse_engine(with_driver("postgresql://nobody@127.0.0.1:1/nothing", "psycopg"))
+    yield nowhere
+    nowhere.dispose()

@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from api.main import create_app
-from pipeline.infra.database import create_warehouse_engine, with_driver
+from pipeline.infra.database import create_warehouse_engine
 from pipeline.infra.migrations import discover_migrations
 
 
@@ -35,13 +35,9 @@ def test_health_is_503_on_an_unmigrated_database(make_database: Callable[[], URL
     assert response.json()["status"] == "unavailable"
 
 
-def test_health_is_503_when_the_database_cannot_be_reached() -> None:
-    nowhere = create_warehouse_engine(with_driver("postgresql://nobody@127.0.0.1:1/nothing", "psycopg"))
-    try:
-        with TestClient(create_app(nowhere)) as client:
-            response = client.get("/health")
-    finally:
-        nowhere.dispose()
+def test_health_is_503_when_the_database_cannot_be_reached(unreachable_engine: Engine) -> None:
+    with TestClient(create_app(unreachable_engine)) as client:
+        response = client.get("/health")
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert response.json() == {
@@ -52,8 +48,7 @@ def test_health_is_503_when_the_database_cannot_be_reached() -> None:
     }
 
 
-def test_every_route_answers_an_outage_with_503_and_retry_after() -> None:
-    nowhere = create_warehouse_engine(with_driver("postgresql://nobody@127.0.0.1:1/nothing", "psycopg"))
+def test_every_route_answers_an_outage_with_503_and_retry_after(unreachable_engine: Engine) -> None:
     key = {"Authorization": "Bearer hp_notchecked_because_the_database_is_down"}
     sample = {
         "type": "STEPS",
@@ -62,18 +57,15 @@ def test_every_route_answers_an_outage_with_503_and_retry_after() -> None:
         "startDate": "2024-05-01T08:00:00Z",
         "endDate": "2024-05-01T08:10:00Z",
     }
-    try:
-        with TestClient(create_app(nowhere), raise_server_exceptions=False) as client:
-            responses = [
-                client.get("/v1/me", headers=key),
-                client.get("/v1/me/devices", headers=key),
-                client.put("/v1/me/devices/w1", headers=key, json={"deviceClass": "watch", "name": "W"}),
-                client.post("/v1/me/devices/w1/sync", headers=key, json={"samples": [sample]}),
-                client.get("/v1/me/source-priority", headers=key),
-            ]
-            unauthenticated = client.get("/v1/me")
-    finally:
-        nowhere.dispose()
+    with TestClient(create_app(unreachable_engine), raise_server_exceptions=False) as client:
+        responses = [
+            client.get("/v1/me", headers=key),
+            client.get("/v1/me/devices", headers=key),
+            client.put("/v1/me/devices/w1", headers=key, json={"deviceClass": "watch", "name": "W"}),
+            client.post("/v1/me/devices/w1/sync", headers=key, json={"samples": [sample]}),
+            client.get("/v1/me/source-priority", headers=key),
+        ]
+        unauthenticated = client.get("/v1/me")
     assert [r.status_code for r in responses] == [503] * 5
     assert {r.headers.get("Retry-After") for r in responses} == {"5"}
     assert {r.json()["detail"] for r in responses} == {"the database is unavailable; retry later"}

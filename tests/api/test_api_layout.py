@@ -15,11 +15,11 @@ from fastapi import APIRouter
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from api import routers
 from api.deps import get_db, get_engine
 from api.main import API_VERSION_PREFIX, create_app
-from pipeline.infra.database import create_warehouse_engine, with_driver
 
 # (method, path) -> (operation id, summary): what clients and generated SDKs rely on.
 PUBLISHED = {
@@ -97,12 +97,8 @@ def test_routers_hold_no_sql_and_open_no_connection() -> None:
         assert not found, f"{module.name}: {found}"
 
 
-def test_a_request_without_a_key_is_refused_before_a_connection_is_borrowed() -> None:
-    nowhere = create_warehouse_engine(with_driver("postgresql://nobody@127.0.0.1:1/nothing", "psycopg"))
-    try:
-        with TestClient(create_app(nowhere)) as client:
-            response = client.get("/v1/me")
-    finally:
-        nowhere.dispose()
+def test_a_request_without_a_key_is_refused_before_a_connection_is_borrowed(unreachable_engine: Engine) -> None:
+    with TestClient(create_app(unreachable_engine)) as client:
+        response = client.get("/v1/me")
     assert response.status_code == 401
     assert response.json() == {"detail": "missing bearer API key"}
