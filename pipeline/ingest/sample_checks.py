@@ -109,7 +109,8 @@ def check_fields(incoming: pd.DataFrame, limits: SampleLimits) -> tuple[pd.Serie
         "metadata holds NaN or Infinity, or is nested too deeply",
     )
     texts = as_json.dropna()
-    sizes = pd.Series(pc.binary_length(pa.array(texts.to_numpy(), pa.large_string())).to_numpy(), index=texts.index)
+    lengths = pc.binary_length(pa.array(texts.to_numpy(dtype=object), pa.large_string()))
+    sizes = pd.Series(lengths.to_numpy(zero_copy_only=False), index=texts.index)
     reasons.add(
         (sizes > limits.max_metadata_bytes).reindex(incoming.index, fill_value=False),
         f"metadata over {limits.max_metadata_bytes:,} bytes of JSON",
