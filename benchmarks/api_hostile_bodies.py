@@ -5,6 +5,7 @@ union once became a DataFrame column each, and every reject's payload carried al
 
 Each body runs in a fresh process (peak RSS is per process): the app in-process via Starlette's TestClient on a
 scratch database. Printed: samples, body size, seconds, peak RSS of the process, bytes stored in raw.quarantine.
+A body of 10,000 valid samples is the yardstick: the everyday sync's time in the same run.
 """
 
 from __future__ import annotations
@@ -36,8 +37,29 @@ def amplification_body(samples: int) -> bytes:
     ).encode()
 
 
-def measure(samples: int) -> dict[str, float]:
-    body = amplification_body(samples)
+def valid_body(samples: int) -> bytes:
+    """``samples`` valid step samples a minute apart, with a small metadata object each: the everyday sync."""
+    start = 1_714_550_400  # 2024-05-01T08:00:00Z
+    return json.dumps(
+        {
+            "samples": [
+                {
+                    "type": "STEPS",
+                    "value": 10 + i % 50,
+                    "unit": "count",
+                    "startDate": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + 60 * i)),
+                    "endDate": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + 60 * i + 59)),
+                    "sourceDevice": "Anna's iPhone",
+                    "metadata": {"HKWasUserEntered": 0, "note": f"n{i}"},
+                }
+                for i in range(samples)
+            ]
+        }
+    ).encode()
+
+
+def measure(kind: str, samples: int) -> dict[str, float | str]:
+    body = (amplification_body if kind == "rejected" else valid_body)(samples)
     with scratch_database() as url:
         engine = create_warehouse_engine(url)
         with psycopg_connection(engine) as conn:
@@ -57,6 +79,7 @@ def measure(samples: int) -> dict[str, float]:
         engine.dispose()
     assert response.status_code == 200, response.status_code
     return {
+        "body": kind,
         "samples": samples,
         "body_kb": round(len(body) / 1024),
         "seconds": round(seconds, 2),
@@ -66,11 +89,11 @@ def measure(samples: int) -> dict[str, float]:
 
 
 def main() -> None:
-    if len(sys.argv) > 1:
-        print(json.dumps(measure(int(sys.argv[1]))), flush=True)
+    if len(sys.argv) > 2:
+        print(json.dumps(measure(sys.argv[1], int(sys.argv[2]))), flush=True)
         return
-    for samples in (1_000, 2_000):
-        subprocess.run([sys.executable, "-m", "benchmarks.api_hostile_bodies", str(samples)], check=True)
+    for kind, samples in (("rejected", 1_000), ("rejected", 2_000), ("valid", 10_000)):
+        subprocess.run([sys.executable, "-m", "benchmarks.api_hostile_bodies", kind, str(samples)], check=True)
 
 
 if __name__ == "__main__":

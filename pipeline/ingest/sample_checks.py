@@ -53,13 +53,18 @@ def unstorable(texts: pa.Array) -> np.ndarray:
     The texts are valid UTF-8, so such characters can only be escapes. Escaped backslashes are blanked first: after
     ``\\\\`` a ``u0000`` is text, not an escape. A text has an unpaired surrogate when its high and low surrogate
     escapes outnumber twice its high-low pairs."""
-    plain = pc.replace_substring(texts, "\\\\", "__")
+    found = np.zeros(len(texts), dtype=bool)
+    escaping = np.flatnonzero(pc.match_substring(texts, "\\u").to_numpy(zero_copy_only=False))
+    if not len(escaping):  # the usual batch: no \u escape at all
+        return found
+    plain = pc.replace_substring(texts.take(pa.array(escaping)), "\\\\", "__")
     nul = pc.match_substring(plain, "\\u0000")
     high = pc.count_substring_regex(plain, _HIGH)
     low = pc.count_substring_regex(plain, _LOW)
     pairs = pc.count_substring_regex(plain, _HIGH + _LOW)
     lone = pc.greater(pc.add(high, low), pc.multiply(pairs, 2))
-    return np.asarray(pc.or_(nul, lone).to_numpy(zero_copy_only=False), dtype=bool)
+    found[escaping] = pc.or_(nul, lone).to_numpy(zero_copy_only=False)
+    return found
 
 
 class Reasons:
@@ -88,13 +93,18 @@ def check_fields(incoming: pd.DataFrame, limits: SampleLimits) -> tuple[pd.Serie
         if column not in incoming:
             continue
         values = incoming[column]
-        kinds = _kinds(values)
-        nested = kinds.isin([dict, list]).to_numpy()
-        reasons.add(nested, f"{field} is an object or array, not {'a number' if column == 'value' else 'text'}")
+        if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+            continue  # 64-bit numbers: short, in range
+        if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
+            kinds, nested = None, np.zeros(len(values), dtype=bool)  # text only
+        else:  # mixed JSON values
+            kinds = _kinds(values)
+            nested = kinds.isin([dict, list]).to_numpy()
+            reasons.add(nested, f"{field} is an object or array, not {'a number' if column == 'value' else 'text'}")
         lengths = values.where(~nested).astype("string").str.len()
         too_long = lengths.gt(limits.max_text_chars).fillna(False)
         reasons.add(too_long, f"{field} longer than {limits.max_text_chars:,} characters")
-        if column == "value":
+        if column == "value" and kinds is not None:
             digits = values[kinds.isin([int]).to_numpy()].astype("string").str.lstrip("-").str.len()
             reasons.add((digits > _MAX_VALUE_DIGITS).reindex(incoming.index, fill_value=False), "value out of range")
     if "metadata" not in incoming:

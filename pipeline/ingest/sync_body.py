@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+_SPACE = " \t\n\r"
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 _SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
@@ -73,18 +74,24 @@ def _value(text: str, at: int) -> tuple[Any, int]:
 
 def _sample(text: str, at: int) -> tuple[Any, int]:
     try:
-        return _value(text, at)
-    except SyncBodyError:
-        raise
+        return _SCAN(text, at)
+    except StopIteration:
+        raise _malformed(at) from None
+    except json.JSONDecodeError as exc:
+        raise _malformed(exc.pos) from None
+    except RecursionError:
+        raise SyncBodyError(f"value at character {at} is nested too deeply") from None
     except ValueError:  # an integer past Python's digit limit: this sample is rejected, not the body
         _, end = _LENIENT_SCAN(text, at)
         return Unreadable(f"holds an integer of more than {sys.get_int_max_str_digits():,} digits"), end
 
 
 def _samples(text: str, at: int, max_samples: int) -> tuple[list[Any], list[str], int]:
-    """The array at ``at`` (its ``[``): decoded samples, their texts, the position after its ``]``."""
+    """The array at ``at`` (its ``[``): decoded samples, their texts, the position after its ``]``. The loop is
+    kept lean: it runs once per sample."""
     samples: list[Any] = []
     texts: list[str] = []
+    length = len(text)
     at = _skip(text, at + 1)
     if text.startswith("]", at):
         return samples, texts, at + 1
@@ -94,13 +101,17 @@ def _samples(text: str, at: int, max_samples: int) -> tuple[list[Any], list[str]
         value, end = _sample(text, at)
         samples.append(value)
         texts.append(text[at:end])
-        at = _skip(text, end)
-        if text.startswith(",", at):
-            at = _skip(text, at + 1)
-        elif text.startswith("]", at):
-            return samples, texts, at + 1
+        if end < length and text[end] in _SPACE:
+            end = _skip(text, end)
+        separator = text[end : end + 1]
+        if separator == ",":
+            at = end + 1
+            if at < length and text[at] in _SPACE:
+                at = _skip(text, at)
+        elif separator == "]":
+            return samples, texts, end + 1
         else:
-            raise _malformed(at)
+            raise _malformed(end)
 
 
 def parse_sync_body(body: bytes, max_samples: int) -> SyncBody:
