@@ -19,8 +19,13 @@ class BoundedHeadH11Protocol(H11Protocol):
             super().send_400_response(msg)
             return
         body = head_too_large(limit).encode()
-        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
-        self.transport.write(self.conn.send(h11.Response(status_code=431, headers=headers)) or b"")
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        response = h11.Response(status_code=431, headers=headers, reason=b"Request Header Fields Too Large")
+        self.transport.write(self.conn.send(response) or b"")
         self.transport.write(self.conn.send(h11.Data(data=body)) or b"")
         self.transport.write(self.conn.send(h11.EndOfMessage()) or b"")
         self.transport.close()

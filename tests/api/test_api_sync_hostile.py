@@ -318,7 +318,7 @@ def test_the_served_api_bounds_the_head_before_buffering_it(engine: Engine) -> N
     finally:
         server.should_exit = True
         thread.join(10)
-    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
     assert answer.endswith(b"request line and headers over the limit of 4,096 bytes (HEALTHPIPE_API_MAX_HEADER_BYTES)")
 
 
