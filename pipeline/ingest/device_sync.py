@@ -144,6 +144,19 @@ def _objects(body: SyncBody, user_id: str, rejectable: np.ndarray) -> pd.DataFra
     return to_incoming(pd.DataFrame(objects, columns=fields, index=positions), user_id)
 
 
+def _whole_sample_reasons(body: SyncBody, texts: pa.Array) -> pd.Series:
+    """Per sample (by position), why it cannot become a row at all: undecodable, not an object, or holding what
+    PostgreSQL cannot store; '' for the others."""
+    kinds = pd.Series(body.samples, dtype=object).map(type)
+    reasons = pd.Series("", index=pd.RangeIndex(len(body.samples)), dtype=object)
+    reasons[kinds.isin([Unreadable]).to_numpy()] = np.array(
+        [s.reason for s in body.samples if isinstance(s, Unreadable)], dtype=object
+    )
+    reasons[~kinds.isin([dict, Unreadable]).to_numpy()] = "sample is not a JSON object"
+    reasons[unstorable(texts) & (reasons == "").to_numpy()] = UNSTORABLE_REASON
+    return reasons
+
+
 def _land(
     conn: Connection,
     user_id: str,
@@ -153,16 +166,11 @@ def _land(
     body: SyncBody,
     limits: SampleLimits,
 ) -> dict[str, Any]:
+    """Land the samples that pass every check; quarantine the others as sent (their text), with their reasons.
+    Returns the response."""
     batch_id = create_batch(conn, user_id, "device_sync", device_id)
-    count = len(body.samples)
     texts = pa.array(body.texts, type=pa.large_string())
-    kinds = pd.Series(body.samples, dtype=object).map(type)
-    before = pd.Series("", index=pd.RangeIndex(count), dtype=object)
-    before[kinds.isin([Unreadable]).to_numpy()] = np.array(
-        [s.reason for s in body.samples if isinstance(s, Unreadable)], dtype=object
-    )
-    before[~kinds.isin([dict, Unreadable]).to_numpy()] = "sample is not a JSON object"
-    before[unstorable(texts) & (before == "").to_numpy()] = UNSTORABLE_REASON
+    before = _whole_sample_reasons(body, texts)
     incoming = _objects(body, user_id, (before != "").to_numpy())
     field_reasons, metadata = check_fields(incoming, limits)
     before[field_reasons.index] = field_reasons
