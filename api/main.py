@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
+from api.limits import install_request_limits
 from api.outage import install_outage_handlers
 from api.routers import devices, health, me, source_priority
 from pipeline.infra.database import create_warehouse_engine, warehouse_url
@@ -44,6 +45,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         lifespan=lifespan,
     )
     install_outage_handlers(app)
+    install_request_limits(app, settings or Settings())
     app.include_router(health.router)  # unversioned: probes and load balancers expect a fixed path
     app.include_router(versioned_router())
     return app

@@ -167,6 +167,29 @@ def _interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+# uvicorn's h11 protocol bounds a request's head (its default, httptools, buffers any size); api.server's subclass
+# answers an oversized head with 431 naming the limit.
+API_HTTP_PROTOCOL = "api.server:BoundedHeadH11Protocol"
+
+
+def api_server_command(settings: Settings) -> list[str]:
+    """The command line serving the API under ``healthpipe up``, its head bounded by the settings."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api.main:app",
+        "--host",
+        settings.api_host,
+        "--port",
+        str(settings.api_port),
+        "--http",
+        API_HTTP_PROTOCOL,
+        "--h11-max-incomplete-event-size",
+        str(settings.api_max_header_bytes),
+    ]
+
+
 def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bool = True, demo: bool = True) -> int:
     _interrupt_on_sigterm()
     root = project_root()
@@ -228,16 +251,7 @@ def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bo
             if with_api:
                 processes.append(
                     _spawn(
-                        [
-                            sys.executable,
-                            "-m",
-                            "uvicorn",
-                            "api.main:app",
-                            "--host",
-                            settings.api_host,
-                            "--port",
-                            str(settings.api_port),
-                        ],
+                        api_server_command(settings),
                         api_log,
                         env,
                         root,

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Path, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from api.auth import CurrentUserDep
 from api.deps import DbDep
+from api.limits import sample_limits
 from api.schemas.devices import DeviceIn, DeviceOut, SyncRequest, SyncResponse
 from pipeline import accounts
-from pipeline.ingest.device_sync import DeviceNotFoundError, IdempotencyConflictError, sync_samples
+from pipeline.ingest.device_sync import (
+    MAX_SAMPLES_PER_REQUEST,
+    DeviceNotFoundError,
+    IdempotencyConflictError,
+    sync_samples,
+)
+from pipeline.ingest.sample_checks import SampleLimits
+from pipeline.ingest.sync_body import SyncBody, SyncBodyError, parse_sync_body
 
 router = APIRouter(prefix="/me/devices", tags=["devices"])
 DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="the device's id, chosen by the app")]
@@ -39,15 +48,31 @@ def put_device(
     )
 
 
+async def raw_body(request: Request) -> bytes:
+    """The request body as sent (size-limited by `api.limits`): device sync keeps each sample's own text."""
+    return await request.body()
+
+
+def _sync_body(body: bytes) -> SyncBody:
+    try:
+        return parse_sync_body(body, MAX_SAMPLES_PER_REQUEST)
+    except SyncBodyError as exc:
+        raise RequestValidationError([{"type": "sync_body", "loc": ("body",), "msg": str(exc)}]) from exc
+
+
 @router.post(
     "/{device_id}/sync",
     response_model=SyncResponse,
     response_model_exclude_none=True,
     summary="Land a batch of samples from one of the caller's devices, idempotently",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": SyncRequest.model_json_schema()}}}
+    },
 )
 def sync_device(
     device_id: DeviceId,
-    body: SyncRequest,
+    body: Annotated[bytes, Depends(raw_body)],
+    limits: Annotated[SampleLimits, Depends(sample_limits)],
     user_id: CurrentUserDep,
     conn: DbDep,
     response: Response,
@@ -55,9 +80,12 @@ def sync_device(
     x_idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> SyncResponse:
     """Lands the samples in the raw layer; the pipeline picks them up. A retry with the same idempotency key (the
-    `Idempotency-Key` header, or a hash of the body when absent) returns the first response and lands nothing."""
+    `Idempotency-Key` header, or a hash of the body when absent) returns the first response and lands nothing.
+    A sample that cannot land is an error of its own (in `errorDetails`, its text cut short) and is kept in
+    quarantine as sent; the others land."""
+    samples = _sync_body(body)  # here, not in the dependency: decoding is CPU work, off the event loop
     try:
-        outcome = sync_samples(conn, user_id, device_id, body.samples, idempotency_key or x_idempotency_key)
+        outcome = sync_samples(conn, user_id, device_id, samples, idempotency_key or x_idempotency_key, limits)
     except DeviceNotFoundError as exc:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"no device {device_id!r}: register it with PUT /v1/me/devices/{device_id}"

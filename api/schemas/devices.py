@@ -45,8 +45,8 @@ class SyncRequest(CamelModel):
 
 
 class SyncError(CamelModel):
-    index: int
-    sample: Any
+    index: int = Field(description="the sample's position in the request's samples")
+    sample: str = Field(description="the sample's JSON text as sent, cut after 200 characters (the cut is marked)")
     error: str
 
 

@@ -56,6 +56,28 @@ class Settings(BaseSettings):
         description="The freshness check on raw_samples warns when no ingest batch has landed new rows for this long.",
     )
 
+    api_max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="Largest request body the API reads (bytes); a larger one is refused with 413 before it is read.",
+    )
+    api_max_header_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        description="Largest request head (request line and headers, bytes); a larger one is refused with 431.",
+    )
+    sync_max_text_chars: int = Field(
+        default=1024,
+        gt=0,
+        description="Longest text field of a synced sample (type, unit, source, app, zone, ids); a longer one "
+        "rejects that sample.",
+    )
+    sync_max_metadata_bytes: int = Field(
+        default=16 * 1024,
+        gt=0,
+        description="Largest serialized metadata object of a synced sample; a larger one rejects that sample.",
+    )
+
     @property
     def resolved_dagster_home(self) -> Path:
         return (self.dagster_home or self.home / "dagster_home").resolve()
