@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 
 from pipeline.infra.database import libpq_url, redacted, warehouse_url, without_password
 from pipeline.infra.embedded_server import EmbeddedPostgres, EmbeddedServerError
 from pipeline.infra.migrations import current_version, migrate
+from pipeline.infra.roles import ANALYST_ROLE, role_url, set_role_password
 from pipeline.infra.settings import Settings
 
 
@@ -45,6 +47,13 @@ def cmd_status(settings: Settings, _: argparse.Namespace) -> int:
 
 def cmd_url(settings: Settings, args: argparse.Namespace) -> int:
     url = warehouse_url(settings)
+    if args.role is not None:
+        if args.with_password:
+            raise ValueError(f"healthpipe does not keep the password of role {args.role}; the URL leaves it out")
+        print(libpq_url(role_url(url, args.role)))
+        if not settings.uses_embedded_database:
+            print(f"# {_password_hint(args.role)}", file=sys.stderr)
+        return 0
     if url.password is not None and not args.with_password:
         url = without_password(url)
         print(
@@ -56,17 +65,54 @@ def cmd_url(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _password_hint(role: str) -> str:
+    setter = "`healthpipe db analyst-password` sets it" if role == ANALYST_ROLE else "the server's admin sets it"
+    return f"{role}'s password: psql asks for it, or reads PGPASSWORD or ~/.pgpass; {setter}"
+
+
+def _split_role(psql_args: list[str]) -> tuple[str | None, list[str]]:
+    """``--role NAME`` or ``--role=NAME`` in front of psql's own arguments (psql has no ``--role`` option)."""
+    if psql_args[:1] == ["--role"]:
+        if len(psql_args) < 2:
+            raise ValueError("--role needs a role name, e.g. `healthpipe db psql --role analyst`")
+        return psql_args[1], psql_args[2:]
+    if psql_args[:1] and psql_args[0].startswith("--role="):
+        return psql_args[0].removeprefix("--role="), psql_args[1:]
+    return None, psql_args
+
+
 def cmd_psql(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.infra.psql import psql_command
 
-    extra = args.psql_args[1:] if args.psql_args[:1] == ["--"] else args.psql_args
-    command = psql_command(warehouse_url(settings), extra)
+    role, extra = _split_role(args.psql_args)
+    extra = extra[1:] if extra[:1] == ["--"] else extra
+    url = warehouse_url(settings)
+    command = psql_command(url if role is None else role_url(url, role), extra)
     if command.note:
         print(f"healthpipe: {command.note}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     # psql takes over this process: Ctrl-C cancels its query, its exit code is ours. No shell: argv as given.
     os.execve(command.argv[0], command.argv, command.env)  # noqa: S606
+
+
+def _read_new_password() -> str:
+    """From the terminal, typed twice without echo; else the first line of standard input (for scripts)."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    first = getpass.getpass(f"new password for {ANALYST_ROLE}: ")
+    if getpass.getpass("again: ") != first:
+        raise ValueError("the two passwords differ; nothing was changed")
+    return first
+
+
+def cmd_analyst_password(settings: Settings, _: argparse.Namespace) -> int:
+    url = warehouse_url(settings)
+    set_role_password(url, ANALYST_ROLE, _read_new_password())
+    print(f"{ANALYST_ROLE}: password set on {redacted(url)}")
+    if settings.uses_embedded_database:
+        print("(the embedded server trusts connections from this machine: it does not ask for the password)")
+    return 0
 
 
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
@@ -88,13 +134,19 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         db.add_parser(name, help=text).set_defaults(handler=handler)
     url = db.add_parser("url", help="print the warehouse URL for psql and other libpq clients (no password)")
     url.add_argument("--with-password", action="store_true", help="include the password")
+    url.add_argument("--role", help=f"log in as this role instead, e.g. {ANALYST_ROLE} (read-only: marts, core)")
     url.set_defaults(handler=cmd_url)
     # Every argument after `psql` is psql's (-c, -f, -X, even --help): no option prefix of its own.
     psql = db.add_parser(
         "psql",
-        help="open psql on the warehouse; arguments after it go to psql (e.g. -c 'select 1')",
+        help="open psql on the warehouse; arguments after it go to psql (e.g. -c 'select 1'), "
+        f"after `--role {ANALYST_ROLE}` as that role",
         add_help=False,
         prefix_chars="\0",
     )
     psql.add_argument("psql_args", nargs=argparse.REMAINDER)
     psql.set_defaults(handler=cmd_psql)
+    db.add_parser(
+        "analyst-password",
+        help=f"set the password of the read-only role {ANALYST_ROLE} (typed twice, or the first line of stdin)",
+    ).set_defaults(handler=cmd_analyst_password)
