@@ -116,18 +116,28 @@ def test_db_psql_exits_with_psql_s_exit_code(make_database: Callable[[], URL]) -
     assert "division by zero" in result.stderr
 
 
-def test_db_psql_and_db_url_reach_the_embedded_warehouse(tmp_path: Path) -> None:
+def test_db_psql_and_db_url_reach_the_embedded_warehouse_as_owner_and_as_analyst(tmp_path: Path) -> None:
     home = tmp_path / "home"
     try:
         result = healthpipe(home, "db", "psql", "-XAtc", "select current_database(), inet_server_port()")
         status = EmbeddedPostgres(home).status()  # started by the command, as every db command does
         url = healthpipe(home, "db", "url")
+        migrated = healthpipe(home, "db", "migrate")
+        analyst = healthpipe(
+            home, "db", "psql", "--role", "analyst", "-XAtc", "select current_user, count(*) from marts.daily"
+        )
+        analyst_url = healthpipe(home, "db", "url", "--role", "analyst")
     finally:
         EmbeddedPostgres(home).stop()
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"healthpipe|{status.port}\n"
     assert url.stdout == f"postgresql://postgres@127.0.0.1:{status.port}/healthpipe\n"
+    assert migrated.returncode == 0, migrated.stderr
+    # the embedded server trusts this machine: the analyst logs in without a password, and is not told to set one
+    assert (analyst.returncode, analyst.stdout) == (0, "analyst|0\n"), analyst.stderr
+    assert analyst_url.stdout == f"postgresql://analyst@127.0.0.1:{status.port}/healthpipe\n"
+    assert analyst_url.stderr == ""
 
 
 def analyst_url_of(url: URL) -> str:

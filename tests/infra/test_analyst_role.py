@@ -4,7 +4,9 @@ or app; writes nothing. Every check logs in as analyst (the test server trusts l
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -12,7 +14,7 @@ from psycopg import errors
 from sqlalchemy.engine import URL
 
 from pipeline.infra.database import libpq_url
-from pipeline.infra.migrations import migrate
+from pipeline.infra.migrations import discover_migrations, migrate
 from pipeline.infra.roles import ANALYST_ROLE, role_url
 
 DAY = dt.date(2024, 5, 1)
@@ -142,3 +144,38 @@ def test_the_migration_runs_on_every_database_of_a_server_where_the_role_exists(
             (ANALYST_ROLE,),
         ).fetchone()
     assert role == (True, False, False, False, True)  # logs in, no other powers, no password from the migration
+
+
+def test_two_databases_migrating_at_once_both_succeed_when_the_role_is_new(
+    make_database: Callable[[], URL], server_admin_url: URL
+) -> None:
+    """Both see no role and create it; the second waits for the first's commit, then its duplicate is ignored. Run
+    on the migration's own SQL with a fresh role name (``analyst`` exists on this server after the first test)."""
+    (migration,) = [m for m in discover_migrations() if m.name == "analyst_role"]
+    role = f"analyst_{uuid.uuid4().hex[:8]}"
+    sql = migration.sql.replace("analyst", role).encode()
+    first, second = make_database(), make_database()
+    for url in (first, second):
+        migrate(url, target=migration.version - 1)
+    try:
+        with psycopg.connect(libpq_url(first)) as creator, psycopg.connect(libpq_url(second)) as racer:
+            creator.execute(sql)  # created, not committed yet
+            racer_pid = racer.info.backend_pid
+            with ThreadPoolExecutor(1) as pool:
+                racing = pool.submit(racer.execute, sql)
+                with psycopg.connect(libpq_url(server_admin_url), autocommit=True) as watcher:
+                    waiting = "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s"
+                    while watcher.execute(waiting, (racer_pid,)).fetchone() != (True,):
+                        assert not racing.done(), racing.exception()
+                creator.commit()
+                racing.result()  # no duplicate error
+            racer.commit()
+        for url in (first, second):
+            with psycopg.connect(libpq_url(url.set(username=role))) as conn:
+                assert conn.execute("SELECT count(*) FROM marts.daily").fetchone() == (0,)
+    finally:
+        for url in (first, second):
+            with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+                conn.execute(f'DROP OWNED BY "{role}"'.encode())
+        with psycopg.connect(libpq_url(server_admin_url), autocommit=True) as conn:
+            conn.execute(f'DROP ROLE IF EXISTS "{role}"'.encode())
