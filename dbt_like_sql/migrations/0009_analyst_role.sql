@@ -20,8 +20,8 @@ EXCEPTION
     WHEN duplicate_object OR unique_violation THEN
         NULL;
     WHEN insufficient_privilege THEN
-        RAISE EXCEPTION 'role % may not create the role analyst', current_user
-            USING HINT = 'create it once as a server administrator: CREATE ROLE analyst LOGIN; then migrate again';
+        RAISE EXCEPTION 'role % may not create roles: have an administrator run CREATE ROLE analyst LOGIN once, '
+            'then migrate again', current_user;
 END
 $$;
 

@@ -179,3 +179,35 @@ def test_two_databases_migrating_at_once_both_succeed_when_the_role_is_new(
                 conn.execute(f'DROP OWNED BY "{role}"'.encode())
         with psycopg.connect(libpq_url(server_admin_url), autocommit=True) as conn:
             conn.execute(f'DROP ROLE IF EXISTS "{role}"'.encode())
+
+
+def test_an_owner_who_may_not_create_roles_is_told_what_to_do_and_nothing_is_created(
+    make_database: Callable[[], URL], server_admin_url: URL
+) -> None:
+    """A warehouse owned by a plain role (no CREATEROLE), as on many managed servers; the migration's SQL with a fresh
+    role name (``analyst`` exists on this server after the first test)."""
+    (migration,) = [m for m in discover_migrations() if m.name == "analyst_role"]
+    suffix = uuid.uuid4().hex[:8]
+    owner, role = f"owner_{suffix}", f"analyst_{suffix}"
+    url = make_database()
+    with psycopg.connect(libpq_url(server_admin_url), autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{owner}" LOGIN'.encode())
+        admin.execute(f'ALTER DATABASE "{url.database}" OWNER TO "{owner}"'.encode())
+    owner_url = url.set(username=owner)
+    try:
+        migrate(owner_url, target=migration.version - 1)
+        with psycopg.connect(libpq_url(owner_url)) as conn, pytest.raises(psycopg.errors.RaiseException) as raised:
+            conn.execute(migration.sql.replace("analyst", role).encode())
+
+        assert raised.value.diag.message_primary == (  # what `healthpipe db migrate` prints
+            f"role {owner} may not create roles: have an administrator run CREATE ROLE {role} LOGIN once, then "
+            "migrate again"
+        )
+        with psycopg.connect(libpq_url(server_admin_url)) as admin:
+            assert admin.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", (role,)).fetchone() == (0,)
+    finally:
+        with psycopg.connect(libpq_url(server_admin_url), autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{url.database}" OWNER TO CURRENT_USER'.encode())
+            with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+                conn.execute(f'REASSIGN OWNED BY "{owner}" TO CURRENT_USER'.encode())
+            admin.execute(f'DROP ROLE "{owner}"'.encode())
