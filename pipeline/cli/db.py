@@ -10,7 +10,7 @@ import sys
 from pipeline.infra.database import libpq_url, redacted, warehouse_url, without_password
 from pipeline.infra.embedded_server import EmbeddedPostgres, EmbeddedServerError
 from pipeline.infra.migrations import current_version, migrate
-from pipeline.infra.roles import ANALYST_ROLE, role_url, set_role_password
+from pipeline.infra.roles import ANALYST_ROLE, require_role, role_url, set_role_password
 from pipeline.infra.settings import Settings
 
 
@@ -50,6 +50,7 @@ def cmd_url(settings: Settings, args: argparse.Namespace) -> int:
     if args.role is not None:
         if args.with_password:
             raise ValueError(f"healthpipe does not keep the password of role {args.role}; the URL leaves it out")
+        require_role(url, args.role)
         print(libpq_url(role_url(url, args.role)))
         if not settings.uses_embedded_database:
             print(f"# {_password_hint(args.role)}", file=sys.stderr)
@@ -87,6 +88,8 @@ def cmd_psql(settings: Settings, args: argparse.Namespace) -> int:
     role, extra = _split_role(args.psql_args)
     extra = extra[1:] if extra[:1] == ["--"] else extra
     url = warehouse_url(settings)
+    if role is not None:
+        require_role(url, role)
     command = psql_command(url if role is None else role_url(url, role), extra)
     if command.note:
         print(f"healthpipe: {command.note}", file=sys.stderr)

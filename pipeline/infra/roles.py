@@ -26,12 +26,23 @@ def role_url(url: URL, role: str) -> URL:
     return without_password(url.set(username=role))
 
 
+def _require_role(conn: psycopg.Connection[tuple[object, ...]], role: str) -> None:
+    if conn.execute("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+        hint = "run `healthpipe db migrate` first" if role == ANALYST_ROLE else "roles are made by the server's admin"
+        raise RoleError(f"there is no role {role!r} on this server; {hint}")
+
+
+def require_role(url: URL, role: str) -> None:
+    """Refuse, with what to do, a role the server does not know (rather than psql's bare authentication error)."""
+    with psycopg.connect(libpq_url(url)) as conn:
+        _require_role(conn, role)
+
+
 def set_role_password(url: URL, role: str, password: str) -> None:
     """Give ``role`` the password ``password``, connected as the warehouse URL's role (it needs CREATEROLE)."""
     if not password:
         raise RoleError("an empty password is refused")
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
-            raise RoleError(f"there is no role {role!r} on this server yet; run `healthpipe db migrate` first")
+        _require_role(conn, role)
         verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256").decode()
         conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(verifier)))

@@ -188,6 +188,17 @@ def test_db_psql_role_analyst_runs_psql_as_the_analyst_without_the_owner_s_passw
     assert "permission denied for schema app" in denied.stderr
 
 
+def test_db_psql_and_url_with_a_role_the_server_lacks_say_what_to_do(make_database: Callable[[], URL]) -> None:
+    url = make_database()  # not migrated: no analyst role, if no other database of this server made it
+
+    psql = healthpipe(url, "db", "psql", "--role", "nobody_here", "-XAtc", "select 1")
+    printed = healthpipe(url, "db", "url", "--role", "nobody_here")
+
+    for result in (psql, printed):
+        assert (result.returncode, result.stdout) == (2, "")
+        assert "there is no role 'nobody_here' on this server; roles are made by the server's admin" in result.stderr
+
+
 def test_db_psql_role_without_a_name_is_an_error(make_database: Callable[[], URL]) -> None:
     result = healthpipe(make_database(), "db", "psql", "--role")
 
