@@ -1,5 +1,5 @@
-"""Database roles other than the warehouse URL's own: the read-only ``analyst`` role (migration 0009) and how to log
-in as it.
+"""Database roles other than the warehouse URL's own: the read-only ``analyst`` role (migration ``analyst_role``) and
+how to log in as it.
 
 healthpipe never stores the analyst's password. Setting it sends the server a SCRAM-SHA-256 verifier computed here,
 as psql's ``\\password`` does: the password itself never reaches the server, so neither its statement log nor

@@ -1,5 +1,6 @@
-"""The ``analyst`` role (migration 0009): reads core and marts, tables created there later included; nothing in raw
-or app; writes nothing. Every check logs in as analyst (the test server trusts loopback, as the embedded one does)."""
+"""The ``analyst`` role (migration ``analyst_role``): reads core and marts, tables created there later included;
+nothing in raw or app; writes nothing. Every check logs in as analyst (the test server trusts loopback, as the
+embedded one does)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,12 @@ def test_the_analyst_reads_marts_and_core(owner_url: URL) -> None:
 
     assert daily == [("anna", DAY, 8123.0, 14)]
     assert totals == [("Watch", 9000.0, 8123.0)]
+
+
+def test_the_analyst_may_keep_intermediate_results_in_temporary_tables(owner_url: URL) -> None:
+    with as_analyst(owner_url) as conn:
+        conn.execute("CREATE TEMPORARY TABLE steps AS SELECT user_id, value FROM marts.daily WHERE metric = 'STEPS'")
+        assert conn.execute("SELECT user_id, value * 2 FROM steps").fetchall() == [("anna", 16246.0)]
 
 
 @pytest.mark.parametrize(
