@@ -9,7 +9,7 @@ import sys
 
 from pipeline.infra.database import libpq_url, redacted, warehouse_url, without_password
 from pipeline.infra.embedded_server import EmbeddedPostgres, EmbeddedServerError
-from pipeline.infra.migrations import current_version, migrate
+from pipeline.infra.migrations import current_version, discover_migrations, migrate
 from pipeline.infra.roles import ANALYST_ROLE, require_role, role_url, set_role_password
 from pipeline.infra.settings import Settings
 
@@ -41,8 +41,15 @@ def cmd_status(settings: Settings, _: argparse.Namespace) -> int:
         if not status.running:
             return 1
     url = warehouse_url(settings, start_embedded=False)
-    print(f"warehouse: {redacted(url)}, schema version {current_version(url)}")
-    return 0
+    database, code = current_version(url), len(discover_migrations())
+    if database < code:
+        state = f"behind this code's {code}: `healthpipe db migrate` applies the rest"
+    elif database > code:
+        state = f"newer than this code's {code}: upgrade healthpipe before using it on this database"
+    else:
+        state = "up to date"
+    print(f"warehouse: {redacted(url)}, schema version {database}, {state}")
+    return 0 if database == code else 1
 
 
 def cmd_url(settings: Settings, args: argparse.Namespace) -> int:
@@ -131,7 +138,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     for name, handler, text in [
         ("start", cmd_start, "start the embedded PostgreSQL (no-op when running)"),
         ("stop", cmd_stop, "stop the embedded PostgreSQL"),
-        ("status", cmd_status, "is the server running, where, at which schema version"),
+        (
+            "status",
+            cmd_status,
+            "is the server running, where, at which schema version (exit 1: stopped, or not this code's version)",
+        ),
         ("migrate", cmd_migrate, "apply pending schema migrations (idempotent)"),
     ]:
         db.add_parser(name, help=text).set_defaults(handler=handler)

@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL
 
 from pipeline.infra.database import libpq_url
 from pipeline.infra.embedded_server import POSTGRES_BIN, EmbeddedPostgres
+from pipeline.infra.migrations import VERSION_TABLE, discover_migrations, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_PSQL = POSTGRES_BIN / "psql"
@@ -246,3 +247,31 @@ def test_db_analyst_password_refuses_an_empty_password(make_database: Callable[[
 
     assert result.returncode == 2
     assert "an empty password is refused" in result.stderr
+
+
+def test_db_status_says_whether_the_schema_is_this_code_s_and_exits_1_when_not(
+    make_database: Callable[[], URL],
+) -> None:
+    url = make_database().set(password="owner-s3cret")
+    newest = len(discover_migrations())
+    where = f"postgresql://{url.username}:***@{url.host}:{url.port}/{url.database}"
+
+    migrate(url, target=newest - 2)
+    behind = healthpipe(url, "db", "status")
+    migrate(url)
+    current = healthpipe(url, "db", "status")
+    with psycopg.connect(libpq_url(url)) as conn:
+        conn.execute(f"INSERT INTO {VERSION_TABLE} (version, name, checksum) VALUES (%s, 'future', 'x')", (newest + 1,))
+    ahead = healthpipe(url, "db", "status")
+
+    assert (behind.returncode, behind.stdout) == (
+        1,
+        f"warehouse: {where}, schema version {newest - 2}, behind this code's {newest}: `healthpipe db migrate` "
+        "applies the rest\n",
+    )
+    assert (current.returncode, current.stdout) == (0, f"warehouse: {where}, schema version {newest}, up to date\n")
+    assert (ahead.returncode, ahead.stdout) == (
+        1,
+        f"warehouse: {where}, schema version {newest + 1}, newer than this code's {newest}: upgrade healthpipe "
+        "before using it on this database\n",
+    )
