@@ -218,3 +218,33 @@ def test_an_owner_who_may_not_create_roles_is_told_what_to_do_and_nothing_is_cre
             with psycopg.connect(libpq_url(url), autocommit=True) as conn:
                 conn.execute(f'REASSIGN OWNED BY "{owner}" TO CURRENT_USER'.encode())
             admin.execute(f'DROP ROLE "{owner}"'.encode())
+
+
+VIEWS_READING_RAW_OR_APP = """
+SELECT DISTINCT v.oid::regclass::text, t.oid::regclass::text
+FROM pg_class v
+JOIN pg_namespace vn ON vn.oid = v.relnamespace AND vn.nspname IN ('core', 'marts')
+JOIN pg_rewrite r ON r.ev_class = v.oid
+JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+JOIN pg_class t ON t.oid = d.refobjid
+JOIN pg_namespace tn ON tn.oid = t.relnamespace AND tn.nspname IN ('raw', 'app')
+WHERE v.relkind IN ('v', 'm') AND NOT coalesce('security_invoker=true' = ANY (v.reloptions), false)
+ORDER BY 1, 2
+"""
+
+
+def test_no_view_in_core_or_marts_hands_the_analyst_rows_of_raw_or_app(make_database: Callable[[], URL]) -> None:
+    """A view runs with its owner's rights: one in marts over app.users would show the analyst every name. Views
+    there must read core and marts only, or be ``security_invoker`` (then the analyst's own rights apply)."""
+    url = make_database()
+    migrate(url)
+    with psycopg.connect(libpq_url(url)) as conn:
+        assert conn.execute(VIEWS_READING_RAW_OR_APP).fetchall() == []
+        # the query finds such a view (so the empty answer above means something) and lets a security_invoker one be
+        conn.execute("CREATE VIEW marts.names AS SELECT u.user_id, u.display_name FROM app.users u")
+        conn.execute("CREATE VIEW marts.own_rights WITH (security_invoker = true) AS SELECT user_id FROM app.users")
+        assert conn.execute(VIEWS_READING_RAW_OR_APP).fetchall() == [("marts.names", "app.users")]
+    with as_analyst(url) as conn:
+        assert conn.execute("SELECT count(*) FROM marts.names").fetchone() == (0,)  # readable: the hazard is real
+        with pytest.raises(errors.InsufficientPrivilege, match="permission denied for table users"):
+            conn.execute("SELECT * FROM marts.own_rights")
