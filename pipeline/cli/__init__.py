@@ -1,8 +1,8 @@
 """``healthpipe``: the command line of the project.
 
 healthpipe up                 database + migrations + Dagster UI + API, until Ctrl-C
-healthpipe db start|stop|status|migrate|url
-healthpipe db psql [ARGS]     psql on the warehouse (ARGS go to psql)
+healthpipe db start|stop|status|migrate|url [--role analyst]|analyst-password
+healthpipe db psql [--role analyst] [ARGS]   psql on the warehouse (ARGS go to psql)
 """
 
 from __future__ import annotations

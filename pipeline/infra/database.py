@@ -56,9 +56,10 @@ def without_password(url: URL) -> URL:
 
 
 def redacted(url: str | URL) -> str:
-    """The URL with its password masked, for logs and messages."""
+    """The URL with its password masked, for logs and messages: in libpq's spelling (``postgresql://``, no SQLAlchemy
+    driver), so that what a message shows can be pasted into psql once the ``***`` is dropped."""
     parsed = parse_postgres_url(url) if isinstance(url, str) else url
-    return parsed.render_as_string(hide_password=True)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=True)
 
 
 def warehouse_url(settings: Settings, *, start_embedded: bool = True) -> URL:

@@ -49,6 +49,13 @@ def test_passwords_are_masked_in_messages() -> None:
     assert libpq_url(with_driver(url, "psycopg")) == url
 
 
+def test_messages_show_the_url_as_libpq_spells_it_not_with_a_sqlalchemy_driver() -> None:
+    assert redacted(with_driver("postgres://user:s3cret@db:5433/wh?sslmode=require", "psycopg")) == (
+        "postgresql://user:***@db:5433/wh?sslmode=require"
+    )
+    assert redacted("postgresql+psycopg2://user@db/wh") == "postgresql://user@db/wh"
+
+
 @pytest.mark.parametrize(
     ("url", "reason"),
     [
