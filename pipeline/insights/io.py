@@ -16,7 +16,7 @@ from importlib import resources
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.catalog import METRICS
+from pipeline.catalog import GLUCOSE_METRIC
 from pipeline.insights import thresholds as t
 from pipeline.insights.panel import DAILY_MEASURES, PanelInputs
 from pipeline.insights.rules import FINDING_COLUMNS
@@ -37,7 +37,7 @@ def sql(name: str, first_day: dt.date | None = None, last_day: dt.date | None = 
     """The statement in ``sql/<name>.sql`` with its placeholders filled; one left unfilled is an error."""
     values: Mapping[str, str] = {
         "daily metrics": literals(DAILY_MEASURES),
-        "glucose metric": literals([METRICS["BLOOD_GLUCOSE"].name]),
+        "glucose metric": literals([GLUCOSE_METRIC]),
         "low": repr(t.GLUCOSE_LOW),
         "high": repr(t.GLUCOSE_HIGH),
         **({"first day": f"DATE '{first_day.isoformat()}'"} if first_day else {}),

@@ -10,19 +10,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipeline.catalog import RESTING_HR_METRIC, SLEEP_METRIC, SPO2_METRIC, STEPS_METRIC, WEIGHT_METRIC
 from pipeline.insights.thresholds import DEFAULT_STEP_GOAL
 
 # marts.daily metrics the rules read, and the panel field each one fills
 DAILY_MEASURES = {
-    "STEPS": "steps",
-    "RESTING_HEART_RATE": "resting_hr",
-    "SLEEP_ANALYSIS": "sleep_minutes",
-    "OXYGEN_SATURATION": "spo2_mean",
-    "WEIGHT": "weight",
+    STEPS_METRIC: "steps",
+    RESTING_HR_METRIC: "resting_hr",
+    SLEEP_METRIC: "sleep_minutes",
+    SPO2_METRIC: "spo2_mean",
+    WEIGHT_METRIC: "weight",
 }
 # Metrics whose flagged days still count. SpO2: the catalogue's only SpO2 flag is its soft minimum, 90 %, which is
 # exactly what the low-SpO2 rule looks for; leaving those days out would hide every case the rule exists for.
-FLAGGED_DAYS_COUNT = frozenset({"OXYGEN_SATURATION"})
+FLAGGED_DAYS_COUNT = frozenset({SPO2_METRIC})
 GLUCOSE_COUNTS = ("readings", "in_range", "below", "hours")
 
 
@@ -83,7 +84,7 @@ def build_panel(inputs: PanelInputs) -> Panel:
         if metric not in FLAGGED_DAYS_COUNT and not rows.empty:
             rows = rows[rows["flagged_count"] == 0]
         measures[name] = _wide(rows, "value", days, users)
-        if metric == "OXYGEN_SATURATION":
+        if metric == SPO2_METRIC:
             spo2_min = _wide(rows, "min", days, users)
     glucose_rows = _dated(inputs.glucose)
     glucose = {name: _wide(glucose_rows, name, days, users, fill=0.0) for name in GLUCOSE_COUNTS}

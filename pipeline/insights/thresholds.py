@@ -6,7 +6,7 @@ threshold counts as the threshold (8,000 steps against 10,000 is -20 %, not -19.
 
 from __future__ import annotations
 
-from pipeline.catalog import METRICS
+from pipeline.catalog import METRICS, STEPS_METRIC
 
 COMPARE_DECIMALS = 6
 
@@ -18,7 +18,7 @@ MIN_DAYS_OF_28 = 15
 # 1. Step goal. The default goal is the catalogue's (10,000 steps; a user's own goal overrides it). A streak is this
 # many consecutive days at or above the goal (product choice: a full week). A week below this share of the goal
 # (mean steps of the 7 days / goal) is an insight of its own.
-DEFAULT_STEP_GOAL = float(METRICS["STEPS"].goal or 10_000)
+DEFAULT_STEP_GOAL = float(METRICS[STEPS_METRIC].goal or 10_000)
 STREAK_MIN_DAYS = 7
 LOW_ATTAINMENT = 0.30  # "a week below 30 % attainment"
 
