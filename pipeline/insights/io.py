@@ -105,5 +105,8 @@ def write_findings(
     if every_user:
         execute(conn, sql("record_evaluations", first_day, last_day))
     execute(conn, sql("episodes", first_day, last_day))
+    # a temporary table has no statistics until analyzed: the planner would nest loops over thousands of episodes
+    execute(conn, "CREATE UNIQUE INDEX ON insight_episodes (insight_id)")
+    execute(conn, "ANALYZE insight_episodes")
     execute(conn, sql("withdraw_episodes", first_day, last_day))
     execute(conn, sql("upsert_episodes"))

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.insights import thresholds as t
+from pipeline.insights import windows as w
 from pipeline.insights.panel import Panel
 
 FINDING_COLUMNS = (
@@ -31,42 +32,46 @@ FINDING_COLUMNS = (
 INCREASING, DECREASING = "increasing", "decreasing"
 
 
-def _r(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.round(t.COMPARE_DECIMALS)
+def _r(values: np.ndarray) -> np.ndarray:
+    return np.round(values, t.COMPARE_DECIMALS)
 
 
 def _text(values: pd.Series, decimals: int = 0) -> pd.Series:
-    """Numbers as text for messages, vectorized (thousands separated for whole numbers)."""
+    """Numbers as text for messages (thousands separated for whole numbers)."""
     if decimals == 0:
         return values.round(0).astype("int64").map("{:,}".format)
     return values.round(decimals).astype(str)
 
 
+Cells = np.ndarray | pd.DataFrame | pd.Series
+
+
+def _array(values: Cells) -> np.ndarray:
+    return values.to_numpy() if isinstance(values, pd.DataFrame | pd.Series) else values
+
+
 def _findings(
     rule: str,
     panel: Panel,
-    holds: pd.DataFrame,
-    severity: pd.DataFrame | str,
-    numbers: dict[str, pd.DataFrame | pd.Series],
+    holds: Cells,
+    severity: Cells | str,
+    numbers: dict[str, Cells],
     message: Callable[[pd.DataFrame], pd.Series],
     recommendation: Callable[[pd.DataFrame], pd.Series] | str,
-    direction: pd.DataFrame | str | None = None,
+    direction: Cells | str | None = None,
     subject: str = "",
 ) -> pd.DataFrame:
-    """The (day, user) cells where ``holds`` is true, as finding rows. ``numbers``: days x users frames (or a per-user
-    Series) picked at those cells; they go into the row's ``numbers`` JSON and feed ``message``."""
-    mask = holds.fillna(False).to_numpy(dtype=bool)
-    day_at, user_at = np.nonzero(mask)
+    """The (day, user) cells where ``holds`` is true, as finding rows. ``numbers``: days x users arrays (or one
+    value per user) picked at those cells; they go into the row's ``numbers`` JSON and feed ``message``."""
+    day_at, user_at = np.nonzero(_array(holds))
     picked = {}
     for name, values in numbers.items():
-        array = values.to_numpy()
+        array = _array(values)
         picked[name] = array[user_at] if array.ndim == 1 else array[day_at, user_at]
     found = pd.DataFrame(picked)
 
-    def cells(value: pd.DataFrame | str | None) -> object:
-        if isinstance(value, pd.DataFrame):
-            return value.to_numpy()[day_at, user_at]
-        return value
+    def cells(value: Cells | str | None) -> object:
+        return value if value is None or isinstance(value, str) else _array(value)[day_at, user_at]
 
     rows = pd.DataFrame(
         {
@@ -78,32 +83,27 @@ def _findings(
             "direction": cells(direction),
         }
     )
-    rows["message"] = message(found).to_numpy() if len(found) else []
-    rows["recommendation"] = (
-        recommendation if isinstance(recommendation, str) else recommendation(found).to_numpy() if len(found) else []
-    )
-    rows["numbers"] = found.round(4).to_json(orient="records", lines=True).splitlines() if len(found) else []
+    if found.empty:
+        return rows.assign(message=None, recommendation=None, numbers=None)[list(FINDING_COLUMNS)].iloc[:0]
+    rows["message"] = message(found).to_numpy()
+    rows["recommendation"] = recommendation if isinstance(recommendation, str) else recommendation(found).to_numpy()
+    rows["numbers"] = found.round(4).to_json(orient="records", lines=True).splitlines()
     return rows[list(FINDING_COLUMNS)]
-
-
-def _streak(days_at_goal: pd.DataFrame) -> pd.DataFrame:
-    """Consecutive days at goal ending on each day (0 on a day below it), down every column at once."""
-    total = days_at_goal.astype("int64").cumsum()
-    at_last_miss = total.where(~days_at_goal).ffill().fillna(0)
-    return (total - at_last_miss).astype("int64")
 
 
 def step_goal_streak(p: Panel) -> pd.DataFrame:
     """Steps at or above the user's goal on each of the last ``STREAK_MIN_DAYS`` days or more (low; good news).
     A day without step data breaks the streak. The streak length counts back at most the loaded window."""
-    at_goal = p.steps.ge(p.step_goal, axis=1) & p.steps.notna()
-    streak = _streak(at_goal)
+    goal = p.step_goal.to_numpy()
+    steps = p.steps.to_numpy()
+    with np.errstate(invalid="ignore"):
+        streak = w.run_length(steps >= goal)  # NaN compares false: a day without data breaks it
     return _findings(
         "step_goal_streak",
         p,
         streak >= t.STREAK_MIN_DAYS,
         "low",
-        {"streak_days": streak, "goal": p.step_goal},
+        {"streak_days": streak, "goal": goal},
         lambda f: _text(f["streak_days"]) + " days in a row at or above your goal of " + _text(f["goal"]) + " steps.",
         "Keep it up; if the goal has become easy, consider raising it.",
     )
@@ -112,14 +112,15 @@ def step_goal_streak(p: Panel) -> pd.DataFrame:
 def step_goal_low_week(p: Panel) -> pd.DataFrame:
     """The last 7 days' mean steps under ``LOW_ATTAINMENT`` of the goal (medium, decreasing); needs
     ``MIN_DAYS_OF_7`` days with step data."""
-    mean = p.steps.rolling(7, min_periods=t.MIN_DAYS_OF_7).mean()
-    attainment = mean.div(p.step_goal, axis=1)
+    goal = p.step_goal.to_numpy()
+    mean = w.mean(p.steps.to_numpy(), 7, t.MIN_DAYS_OF_7)
+    attainment = mean / goal
     return _findings(
         "step_goal_low_week",
         p,
         _r(attainment) < t.LOW_ATTAINMENT,
         "medium",
-        {"mean_steps_7d": mean, "goal": p.step_goal, "attainment": attainment},
+        {"mean_steps_7d": mean, "goal": goal, "attainment": attainment},
         lambda f: (
             "Your steps averaged "
             + _text(f["mean_steps_7d"])
@@ -134,15 +135,21 @@ def step_goal_low_week(p: Panel) -> pd.DataFrame:
     )
 
 
+def _recent_and_baseline(values: np.ndarray, recent_days: int, baseline_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of the last ``recent_days`` and of the ``baseline_days`` before them (each with enough days)."""
+    recent = w.mean(values, recent_days, t.MIN_DAYS_OF_7)
+    baseline = w.shift(w.mean(values, baseline_days, t.MIN_DAYS_OF_28), recent_days)
+    return recent, baseline
+
+
 def activity_trend(p: Panel) -> pd.DataFrame:
     """Mean steps of the last 7 days against the 28 days before them: +20 % or more (low, increasing), -20 % or
     less (medium, decreasing), -40 % or less (high, decreasing)."""
-    recent = p.steps.rolling(t.TREND_DAYS, min_periods=t.MIN_DAYS_OF_7).mean()
-    baseline = p.steps.rolling(t.TREND_BASELINE_DAYS, min_periods=t.MIN_DAYS_OF_28).mean().shift(t.TREND_DAYS)
-    change = _r(recent / baseline.where(baseline > 0) - 1)
-    up, down = change >= t.TREND_CHANGE, change <= -t.TREND_CHANGE
-    severity = pd.DataFrame(np.where(change <= -t.TREND_DROP_HIGH, "high", np.where(down, "medium", "low")))
-    direction = pd.DataFrame(np.where(up, INCREASING, DECREASING))
+    recent, baseline = _recent_and_baseline(p.steps.to_numpy(), t.TREND_DAYS, t.TREND_BASELINE_DAYS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = _r(recent / np.where(baseline > 0, baseline, np.nan) - 1)
+        up, down = change >= t.TREND_CHANGE, change <= -t.TREND_CHANGE
+        severity = np.where(change <= -t.TREND_DROP_HIGH, "high", np.where(down, "medium", "low"))
     return _findings(
         "activity_trend",
         p,
@@ -166,21 +173,22 @@ def activity_trend(p: Panel) -> pd.DataFrame:
                 "If nothing stops you, try to get back to your usual routine; a daily walk is a good start.",
             )
         ),
-        direction=direction,
+        direction=np.where(up, INCREASING, DECREASING),
     )
 
 
 def resting_hr_rise(p: Panel) -> pd.DataFrame:
     """7-day mean resting heart rate at least 5 bpm (medium) or 10 bpm (high) above the user's 28-day baseline
     before those 7 days."""
-    recent = p.resting_hr.rolling(t.RHR_DAYS, min_periods=t.MIN_DAYS_OF_7).mean()
-    baseline = p.resting_hr.rolling(t.RHR_BASELINE_DAYS, min_periods=t.MIN_DAYS_OF_28).mean().shift(t.RHR_DAYS)
+    recent, baseline = _recent_and_baseline(p.resting_hr.to_numpy(), t.RHR_DAYS, t.RHR_BASELINE_DAYS)
     rise = _r(recent - baseline)
+    with np.errstate(invalid="ignore"):
+        holds, high = rise >= t.RHR_RISE_MEDIUM, rise >= t.RHR_RISE_HIGH
     return _findings(
         "resting_hr_rise",
         p,
-        rise >= t.RHR_RISE_MEDIUM,
-        pd.DataFrame(np.where(rise >= t.RHR_RISE_HIGH, "high", "medium")),
+        holds,
+        np.where(high, "high", "medium"),
         {"mean_bpm_7d": recent, "baseline_bpm_28d": baseline, "rise_bpm": rise},
         lambda f: (
             "Your resting heart rate averaged "
@@ -199,13 +207,15 @@ def resting_hr_rise(p: Panel) -> pd.DataFrame:
 
 def sleep_deficit(p: Panel) -> pd.DataFrame:
     """Mean sleep of the last 7 nights (by wake-up day) under 7 h (medium) or 6 h (high)."""
-    mean = p.sleep_minutes.rolling(t.SLEEP_DAYS, min_periods=t.MIN_DAYS_OF_7).mean()
+    mean = w.mean(p.sleep_minutes.to_numpy(), t.SLEEP_DAYS, t.MIN_DAYS_OF_7)
     rounded = _r(mean)
+    with np.errstate(invalid="ignore"):
+        holds, high = rounded < t.SLEEP_SHORT_MINUTES, rounded < t.SLEEP_VERY_SHORT_MINUTES
     return _findings(
         "sleep_deficit",
         p,
-        rounded < t.SLEEP_SHORT_MINUTES,
-        pd.DataFrame(np.where(rounded < t.SLEEP_VERY_SHORT_MINUTES, "high", "medium")),
+        holds,
+        np.where(high, "high", "medium"),
         {"mean_sleep_minutes_7d": mean},
         lambda f: (
             "You slept "
@@ -221,11 +231,13 @@ def sleep_deficit(p: Panel) -> pd.DataFrame:
 
 def sleep_irregularity(p: Panel) -> pd.DataFrame:
     """Standard deviation (n-1) of the nightly sleep midpoint over the last 7 nights above 60 minutes (medium)."""
-    spread = p.sleep_midpoint.rolling(t.MIDPOINT_DAYS, min_periods=t.MIN_DAYS_OF_7).std()
+    spread = w.std(p.sleep_midpoint.to_numpy(), t.MIDPOINT_DAYS, t.MIN_DAYS_OF_7)
+    with np.errstate(invalid="ignore"):
+        holds = _r(spread) > t.MIDPOINT_SD_MINUTES
     return _findings(
         "sleep_irregularity",
         p,
-        _r(spread) > t.MIDPOINT_SD_MINUTES,
+        holds,
         "medium",
         {"midpoint_sd_minutes_7d": spread},
         lambda f: (
@@ -239,17 +251,17 @@ def sleep_irregularity(p: Panel) -> pd.DataFrame:
 
 def low_spo2(p: Panel) -> pd.DataFrame:
     """The day's mean SpO2 under 95 % (medium), or a minimum under 90 % on at least 2 of the last 7 days (high)."""
-    low_mean = _r(p.spo2_mean) < t.SPO2_LOW_MEAN
-    hypoxaemic_days = (
-        (_r(p.spo2_min) < t.SPO2_HYPOXAEMIA).astype("float64").rolling(t.SPO2_WINDOW_DAYS, min_periods=1).sum()
-    )
+    mean, lowest = p.spo2_mean.to_numpy(), p.spo2_min.to_numpy()
+    with np.errstate(invalid="ignore"):
+        low_mean = _r(mean) < t.SPO2_LOW_MEAN
+        hypoxaemic_days = w.total((_r(lowest) < t.SPO2_HYPOXAEMIA).astype("float64"), t.SPO2_WINDOW_DAYS)
     high = hypoxaemic_days >= t.SPO2_HYPOXAEMIA_DAYS
     return _findings(
         "low_spo2",
         p,
         low_mean | high,
-        pd.DataFrame(np.where(high, "high", "medium")),
-        {"mean_spo2": p.spo2_mean, "min_spo2": p.spo2_min, "days_under_90_of_7": hypoxaemic_days},
+        np.where(high, "high", "medium"),
+        {"mean_spo2": mean, "min_spo2": lowest, "days_under_90_of_7": hypoxaemic_days},
         lambda f: pd.Series(
             np.where(
                 f["days_under_90_of_7"] >= t.SPO2_HYPOXAEMIA_DAYS,
@@ -265,17 +277,19 @@ def low_spo2(p: Panel) -> pd.DataFrame:
 def glucose_time_in_range(p: Panel) -> pd.DataFrame:
     """Over the last 14 days, with readings in at least 70 % of its hours: under 70 % of readings in 70-180 mg/dL
     (medium), under 50 % (high), or more than 4 % below 70 mg/dL (high)."""
-    window = {name: counts.rolling(t.GLUCOSE_DAYS, min_periods=1).sum() for name, counts in p.glucose.items()}
-    readings = window["readings"].where(window["readings"] > 0)
+    window = {name: w.total(counts.to_numpy(), t.GLUCOSE_DAYS) for name, counts in p.glucose.items()}
+    readings = np.where(window["readings"] > 0, window["readings"], np.nan)
     in_range, below = window["in_range"] / readings, window["below"] / readings
     enough = window["hours"] >= t.GLUCOSE_MIN_HOURS
     tir, tbr = _r(in_range), _r(below)
-    high = (tir < t.GLUCOSE_TIR_HIGH) | (tbr > t.GLUCOSE_TBR_HIGH)
+    with np.errstate(invalid="ignore"):
+        high = (tir < t.GLUCOSE_TIR_HIGH) | (tbr > t.GLUCOSE_TBR_HIGH)
+        holds = enough & ((tir < t.GLUCOSE_TIR_MEDIUM) | high)
     return _findings(
         "glucose_time_in_range",
         p,
-        enough & ((tir < t.GLUCOSE_TIR_MEDIUM) | high),
-        pd.DataFrame(np.where(high, "high", "medium")),
+        holds,
+        np.where(high, "high", "medium"),
         {
             "time_in_range": in_range,
             "time_below_range": below,
@@ -295,19 +309,19 @@ def glucose_time_in_range(p: Panel) -> pd.DataFrame:
 def weight_change(p: Panel) -> pd.DataFrame:
     """The latest weight at least 5 % above the lowest or below the highest of the last 30 days (medium, increasing
     or decreasing; the larger change when both)."""
-    current = p.weight.ffill(limit=t.WEIGHT_DAYS - 1)
-    weighings = p.weight.rolling(t.WEIGHT_DAYS, min_periods=1)
-    lowest, highest = weighings.min(), weighings.max()
+    weights = p.weight.to_numpy()
+    current = w.forward_fill(weights, t.WEIGHT_DAYS - 1)
+    lowest, highest = w.minimum(weights, t.WEIGHT_DAYS), w.maximum(weights, t.WEIGHT_DAYS)
     rise, fall = _r(current / lowest - 1), _r(current / highest - 1)
-    up, down = rise >= t.WEIGHT_CHANGE, fall <= -t.WEIGHT_CHANGE
-    rising = up & (~down | (rise >= fall.abs()))
-    change = rise.where(rising, fall)
+    with np.errstate(invalid="ignore"):
+        up, down = rise >= t.WEIGHT_CHANGE, fall <= -t.WEIGHT_CHANGE
+        rising = up & (~down | (rise >= np.abs(fall)))
     return _findings(
         "weight_change",
         p,
         up | down,
         "medium",
-        {"weight_kg": current, "change": change, "from_kg": lowest.where(rising, highest)},
+        {"weight_kg": current, "change": np.where(rising, rise, fall), "from_kg": np.where(rising, lowest, highest)},
         lambda f: (
             "Your weight changed by "
             + _text(f["change"] * 100, 1)
@@ -318,7 +332,7 @@ def weight_change(p: Panel) -> pd.DataFrame:
             + " kg."
         ),
         "Unplanned weight change of this size is worth mentioning to a doctor.",
-        direction=pd.DataFrame(np.where(rising, INCREASING, DECREASING)),
+        direction=np.where(rising, INCREASING, DECREASING),
     )
 
 
@@ -338,21 +352,22 @@ def data_gap(p: Panel) -> pd.DataFrame:
     """A device class with data on at least 4 of the 7 days before the last 2, and none on those 2 (low). One
     finding per device class (the insight's subject)."""
     found = []
-    day_numbers = pd.DataFrame(np.repeat(np.arange(len(p.days))[:, None], len(p.users), axis=1), index=p.days)
-    for device_class, seen in sorted(p.device_days.items()):  # a handful of classes, each over all users at once
-        silent = seen.astype("float64").rolling(t.GAP_SILENT_DAYS, min_periods=t.GAP_SILENT_DAYS).sum() == 0
-        before = seen.astype("float64").shift(t.GAP_SILENT_DAYS).rolling(t.GAP_HISTORY_DAYS).sum()
-        last_seen = day_numbers.where(seen.to_numpy()).ffill()
+    rows = np.arange(len(p.days))[:, None]
+    for device_class, seen_frame in sorted(p.device_days.items()):  # a handful of classes, each for all users
+        seen = seen_frame.to_numpy(dtype=bool)
+        days = seen.astype("float64")
+        silent = (w.total(days, t.GAP_SILENT_DAYS) == 0) & (rows >= t.GAP_SILENT_DAYS - 1)
+        before = w.shift(w.total(days, t.GAP_HISTORY_DAYS), t.GAP_SILENT_DAYS)
+        last_seen = w.last_present_row(seen)
+        with np.errstate(invalid="ignore"):
+            holds = silent & (before >= t.GAP_MIN_ACTIVE_DAYS)
         found.append(
             _findings(
                 "data_gap",
                 p,
-                silent & (before >= t.GAP_MIN_ACTIVE_DAYS),
+                holds,
                 "low",
-                {
-                    "days_without_data": pd.DataFrame(day_numbers.to_numpy() - last_seen.to_numpy()),
-                    "active_days_of_7": before,
-                },
+                {"days_without_data": np.where(last_seen >= 0, rows - last_seen, np.nan), "active_days_of_7": before},
                 partial(_gap_message, device_class),
                 "Check that the device is charged, worn and still connected to the app.",
                 subject=device_class,
