@@ -164,16 +164,23 @@ def test_late_marts_re_evaluate_exactly_the_affected_days_of_their_user(users: U
         )
 
 
-def test_catch_up_evaluates_the_finished_days_never_evaluated_in_one_run(users: URL) -> None:
+def test_catch_up_evaluates_the_finished_days_never_evaluated_in_one_run(warehouse_url: URL) -> None:
+    from pipeline import accounts
+
     today = dt.datetime.now(dt.UTC).date()
-    add_daily(users, "anna", "STEPS", [5_000.0] * 10, start=(today - day(0)).days - 12)  # 12..3 days ago
-    last = last_finished_day(dt.datetime.now(dt.UTC)) - dt.timedelta(days=1)
+    with connect(warehouse_url) as conn:
+        accounts.create_user(conn, "anna", "UTC")
+    add_daily(warehouse_url, "anna", "STEPS", [5_000.0] * 12, start=(today - day(0)).days - 14)  # 14..3 days ago
+    newest_finished = last_finished_day(dt.datetime.now(dt.UTC)) - dt.timedelta(days=1)  # the schedule's day left out
     with DagsterInstance.ephemeral() as instance:
         context = build_sensor_context(instance=instance, definitions=defs, resources=RESOURCES)
         request = insights_catch_up(context)
         assert isinstance(request, RunRequest)
-        assert request.tags[ASSET_PARTITION_RANGE_START_TAG] == str(day(0))
-        assert request.tags[ASSET_PARTITION_RANGE_END_TAG] == str(min(last, today - dt.timedelta(days=3)))
-        final = dt.date.fromisoformat(request.tags[ASSET_PARTITION_RANGE_END_TAG])
-        assert run_insights(instance, 0, (final - day(0)).days).success
+        assert request.tags[ASSET_PARTITION_RANGE_START_TAG] == str(today - dt.timedelta(days=14))
+        assert request.tags[ASSET_PARTITION_RANGE_END_TAG] == str(min(newest_finished, today - dt.timedelta(days=3)))
+        job = defs.resolve_job_def(insights_job.name)
+        assert job.execute_in_process(instance=instance, resources=RESOURCES, tags=request.tags).success
         assert isinstance(insights_catch_up(context), SkipReason)
+    with connect(warehouse_url) as conn:
+        evaluated = conn.execute("SELECT count(*) FROM marts.insight_evaluations").fetchone()
+    assert evaluated == (12,)
