@@ -41,6 +41,7 @@ DAY_TAG = "healthpipe/insights-day"
 LATE_DATA_TAG = "healthpipe/insights-late-data"
 CATCH_UP_TAG = "healthpipe/insights-catch-up"
 MATERIALIZATIONS_PER_TICK = 10_000
+CATCH_UP_MARGIN = dt.timedelta(hours=1)
 
 insights_job = define_asset_job(
     "insights_job",
@@ -130,6 +131,8 @@ def insights_late_data(context: SensorEvaluationContext, warehouse: WarehouseRes
     with psycopg_connection(warehouse.engine()) as conn:
         users = user_ids(conn) if USER_SHARDS else None
         changed = _changed_user_days(keys, users)
+        if not changed:
+            return SensorResult(cursor=str(upto), skip_reason=SkipReason("no user-day partitions materialized"))
         first = min(day for _, day in changed)
         evaluated = {
             row[0]
@@ -156,8 +159,9 @@ def insights_late_data(context: SensorEvaluationContext, warehouse: WarehouseRes
     job=insights_job,
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Evaluates, in one run, the finished days with daily marts that were never evaluated (the days "
-    "before the one the schedule evaluates next): a new deployment's history, demo data, an import of older data.",
+    description="Evaluates, in one run, the finished days with daily marts that were never evaluated (a new "
+    "deployment's history, demo data, an import of older data, a missed schedule tick); the day the schedule is "
+    "about to evaluate is left to it.",
 )
 def insights_catch_up(context: SensorEvaluationContext, warehouse: WarehouseResource) -> RunRequest | SkipReason:
     running = context.instance.get_run_records(
@@ -174,7 +178,9 @@ def insights_catch_up(context: SensorEvaluationContext, warehouse: WarehouseReso
     )
     if running:
         return SkipReason("an insights run is under way")
-    last = last_finished_day(dt.datetime.now(dt.UTC)) - dt.timedelta(days=1)  # the schedule's next day excluded
+    # Up to the last day whose scheduled run is an hour past: the day the schedule is about to evaluate is its own
+    # (no race with it); a day whose tick was missed (the daemon was down, or started after it) is caught up.
+    last = last_finished_day(dt.datetime.now(dt.UTC) - CATCH_UP_MARGIN)
     start = dt.date.fromisoformat(DAY_START)
     with psycopg_connection(warehouse.engine()) as conn:
         row = conn.execute(

@@ -33,7 +33,7 @@ from pipeline.insights.automation import (
 from pipeline.insights.partitions import last_finished_day
 from pipeline.insights.thresholds import LOOKBACK_DAYS
 from pipeline.samples.assets import daily_aggregates
-from pipeline.samples.partitions import partition_key
+from pipeline.samples.partitions import DAY_START, partition_key
 from tests.insights.series import day
 from tests.insights.test_episodes_db import add_daily, connect, insights
 
@@ -171,7 +171,7 @@ def test_catch_up_evaluates_the_finished_days_never_evaluated_in_one_run(warehou
     with connect(warehouse_url) as conn:
         accounts.create_user(conn, "anna", "UTC")
     add_daily(warehouse_url, "anna", "STEPS", [5_000.0] * 12, start=(today - day(0)).days - 14)  # 14..3 days ago
-    newest_finished = last_finished_day(dt.datetime.now(dt.UTC)) - dt.timedelta(days=1)  # the schedule's day left out
+    newest_finished = last_finished_day(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))  # the schedule's own day out
     with DagsterInstance.ephemeral() as instance:
         context = build_sensor_context(instance=instance, definitions=defs, resources=RESOURCES)
         request = insights_catch_up(context)
@@ -184,3 +184,11 @@ def test_catch_up_evaluates_the_finished_days_never_evaluated_in_one_run(warehou
     with connect(warehouse_url) as conn:
         evaluated = conn.execute("SELECT count(*) FROM marts.insight_evaluations").fetchone()
     assert evaluated == (12,)
+
+
+def test_a_backfill_of_any_number_of_days_is_one_run() -> None:
+    from dagster import AssetKey, BackfillPolicy
+
+    node = defs.resolve_asset_graph().get(AssetKey("insights"))
+    assert node.backfill_policy == BackfillPolicy.single_run()
+    assert node.partitions_def is not None and node.partitions_def.get_partition_keys()[0] == DAY_START
