@@ -83,14 +83,14 @@ def load_inputs(conn: ArrowConnection, users: list[str], first_day: dt.date, las
 
 
 def _findings_table(findings: pd.DataFrame) -> pa.Table:
-    columns = {name: findings[name] for name in FINDING_COLUMNS}
-    arrays = {
-        name: pa.array(pd.to_datetime(values).dt.date.tolist(), pa.date32())
+    """The findings as Arrow, column by column (no Python per row)."""
+    arrays = [
+        pa.array(findings[name].to_numpy(dtype="datetime64[D]"), pa.date32())
         if name == "local_date"
-        else pa.array(values.astype(object).where(values.notna(), None).tolist(), pa.string())
-        for name, values in columns.items()
-    }
-    return pa.table(arrays)
+        else pa.array(findings[name], pa.string(), from_pandas=True)
+        for name in FINDING_COLUMNS
+    ]
+    return pa.table(arrays, names=list(FINDING_COLUMNS))
 
 
 def write_findings(

@@ -190,3 +190,13 @@ def test_the_loaders_read_sleep_midpoints_in_the_home_zone_and_glucose_from_kept
     assert midpoints[["local_date", "midpoint_minutes"]].values.tolist() == [[day(1), 900.0]]
     glucose = inputs.glucose
     assert glucose.drop(columns="user_id").values.tolist() == [[day(1), 4.0, 2.0, 1.0, 2.0]]
+
+
+def test_an_evaluation_without_users_or_data_records_the_days_only(warehouse_url: URL) -> None:
+    result = evaluate_days(warehouse_url, day(0), day(2))
+    assert (result.users, result.findings, result.insights) == (0, 0, [])
+    with connect(warehouse_url) as conn:
+        accounts.create_user(conn, "carl", "UTC")  # a user without any data
+    assert evaluate_days(warehouse_url, day(3), day(3)).findings == 0
+    with connect(warehouse_url) as conn:
+        assert conn.execute("SELECT count(*) FROM marts.insight_evaluations").fetchone() == (4,)
