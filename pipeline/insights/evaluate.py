@@ -17,7 +17,9 @@ from pipeline.insights.io import load_inputs, sql, stage_users, write_findings
 from pipeline.insights.panel import build_panel
 from pipeline.insights.rules import evaluate
 from pipeline.insights.thresholds import LOOKBACK_DAYS
-from pipeline.samples.io import arrow_connection, fetch, transaction
+from pipeline.samples.io import arrow_connection, execute, fetch, transaction
+
+EVALUATION_LOCK = 0x494E_5349  # "INSI": an advisory lock key of its own (migrations use "HEAL")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ def evaluate_days(url: URL, first_day: dt.date, last_day: dt.date, users: Sequen
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     with arrow_connection(url) as conn, transaction(conn):
+        # Evaluations take turns (the schedule's run and a late-data run may overlap on a user's days): the second
+        # reads the marts and the findings after the first committed, instead of inserting what it inserted.
+        execute(conn, f"SELECT pg_advisory_xact_lock({EVALUATION_LOCK})")
         staged = stage_users(conn, users)
         inputs = load_inputs(conn, staged, first_day - dt.timedelta(days=LOOKBACK_DAYS - 1), last_day)
         seconds["load"] = time.perf_counter() - started

@@ -200,3 +200,16 @@ def test_an_evaluation_without_users_or_data_records_the_days_only(warehouse_url
     assert evaluate_days(warehouse_url, day(3), day(3)).findings == 0
     with connect(warehouse_url) as conn:
         assert conn.execute("SELECT count(*) FROM marts.insight_evaluations").fetchone() == (4,)
+
+
+def test_two_evaluations_of_the_same_days_at_once_both_succeed_and_agree(anna: URL) -> None:
+    """The schedule's run and a late-data run may overlap; their writes take turns (an advisory lock)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    evaluate_days(anna, day(0), day(14))
+    expected = insights(anna)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for _ in range(3):
+            runs = [pool.submit(evaluate_days, anna, day(0), day(14)), pool.submit(evaluate_days, anna, day(3), day(9))]
+            assert [run.result().findings for run in runs] == [8, 7]  # her deficit on days 3..10, of them 3..9
+    assert insights(anna) == expected
