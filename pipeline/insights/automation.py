@@ -78,8 +78,8 @@ def affected_days(
     changed: Iterable[tuple[str, dt.date]], evaluated: set[dt.date]
 ) -> dict[tuple[dt.date, dt.date], list[str]]:
     """For user-days whose marts changed: the evaluated insight days whose windows hold them (the day itself and the
-    ``LOOKBACK_DAYS - 1`` after it), as (first, last) ranges -> users. Each user's days form one range from the
-    earliest changed day; users with the same range share it."""
+    ``LOOKBACK_DAYS - 1`` after it), as (first, last) ranges -> users. A user's days run from the earliest changed
+    day, split where days were never evaluated; users with the same range share it."""
     first_changed: dict[str, dt.date] = {}
     for user, day in changed:
         first_changed[user] = min(day, first_changed.get(user, day))
@@ -89,10 +89,20 @@ def affected_days(
     ranges: dict[tuple[dt.date, dt.date], list[str]] = {}
     for user in sorted(first_changed):
         reach = latest_changed[user] + dt.timedelta(days=LOOKBACK_DAYS - 1)
-        days = [d for d in evaluated if first_changed[user] <= d <= reach]
-        if days:
-            ranges.setdefault((min(days), max(days)), []).append(user)
+        for span in _consecutive(sorted(d for d in evaluated if first_changed[user] <= d <= reach)):
+            ranges.setdefault(span, []).append(user)
     return ranges
+
+
+def _consecutive(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Sorted days as (first, last) runs of consecutive days: a re-evaluation never covers a day never evaluated."""
+    spans: list[tuple[dt.date, dt.date]] = []
+    for day in days:
+        if spans and day - spans[-1][1] == dt.timedelta(days=1):
+            spans[-1] = (spans[-1][0], day)
+        else:
+            spans.append((day, day))
+    return spans
 
 
 def _changed_user_days(keys: Iterable[str], conn_users: list[str] | None) -> set[tuple[str, dt.date]]:

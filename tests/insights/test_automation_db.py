@@ -70,6 +70,11 @@ def test_changed_days_reach_the_evaluated_days_whose_windows_hold_them() -> None
         (day(58), day(59)): ["carl"],  # days not evaluated yet are the schedule's
     }
     assert affected_days([("ben", day(61))], evaluated) == {}
+    with_a_gap = evaluated - {day(10), day(11)}
+    assert affected_days([("ben", day(5))], with_a_gap) == {
+        (day(5), day(9)): ["ben"],
+        (day(12), day(5 + LOOKBACK_DAYS - 1)): ["ben"],
+    }
 
 
 def run_insights(instance: DagsterInstance, first: int, last: int, users: list[str] | None = None) -> Any:
