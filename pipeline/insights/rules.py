@@ -93,18 +93,25 @@ def _findings(
 
 def step_goal_streak(p: Panel) -> pd.DataFrame:
     """Steps at or above the user's goal on each of the last ``STREAK_MIN_DAYS`` days or more (low; good news).
-    A day without step data breaks the streak. The streak length counts back at most the loaded window."""
+    A day without step data breaks the streak. The streak is counted up to ``LOOKBACK_DAYS`` ("35+ days"), so a day
+    evaluated alone and within a range gives the same row; the insight's first day tells how long it has lasted."""
     goal = p.step_goal.to_numpy()
     steps = p.steps.to_numpy()
     with np.errstate(invalid="ignore"):
-        streak = w.run_length(steps >= goal)  # NaN compares false: a day without data breaks it
+        streak = np.minimum(w.run_length(steps >= goal), t.LOOKBACK_DAYS)  # NaN compares false: no data breaks it
     return _findings(
         "step_goal_streak",
         p,
         streak >= t.STREAK_MIN_DAYS,
         "low",
         {"streak_days": streak, "goal": goal},
-        lambda f: _text(f["streak_days"]) + " days in a row at or above your goal of " + _text(f["goal"]) + " steps.",
+        lambda f: (
+            _text(f["streak_days"])
+            + np.where(f["streak_days"] >= t.LOOKBACK_DAYS, "+", "")
+            + " days in a row at or above your goal of "
+            + _text(f["goal"])
+            + " steps."
+        ),
         "Keep it up; if the goal has become easy, consider raising it.",
     )
 

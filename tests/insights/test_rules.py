@@ -40,6 +40,13 @@ def test_a_streak_is_seven_days_at_or_above_the_goal() -> None:
     assert none(one_short, 9)
 
 
+def test_a_long_streak_is_counted_up_to_35_days_whatever_the_window_loaded() -> None:
+    found = rules.step_goal_streak(panel(50, daily("STEPS", [10_000] * 50)))
+    assert one(found, 33)["numbers"]["streak_days"] == 34
+    assert [one(found, d)["numbers"]["streak_days"] for d in (34, 49)] == [35, 35]
+    assert one(found, 49)["message"] == "35+ days in a row at or above your goal of 10,000 steps."
+
+
 def test_a_users_own_goal_replaces_the_catalogues_and_a_missing_day_breaks_the_streak() -> None:
     goals = pd.DataFrame({"user_id": ["u1", "u2"], "step_goal": [8_000.0, None]})
     steps = [daily("STEPS", [8_000] * 7, user="u1"), daily("STEPS", [8_000] * 7, user="u2")]
