@@ -213,3 +213,25 @@ def test_two_evaluations_of_the_same_days_at_once_both_succeed_and_agree(anna: U
             runs = [pool.submit(evaluate_days, anna, day(0), day(14)), pool.submit(evaluate_days, anna, day(3), day(9))]
             assert [run.result().findings for run in runs] == [8, 7]  # her deficit on days 3..10, of them 3..9
     assert insights(anna) == expected
+
+
+def test_every_rule_gives_the_same_insights_evaluated_as_a_range_or_day_by_day(warehouse_url: URL) -> None:
+    """The benchmark's generated marts (steps, heart rate, sleep, SpO2, weight, sessions, device days) for 30 users:
+    every window of every rule fits in the days a single day's evaluation loads."""
+    from benchmarks.insights import FIRST_DAY, generate
+
+    with connect(warehouse_url) as conn:
+        for table, frame in generate(30, 50, seed=11).items():
+            with conn.cursor().copy(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN".encode()) as copy:
+                for row in frame.itertuples(index=False):
+                    copy.write_row(row)
+    last = FIRST_DAY + dt.timedelta(days=49)
+    evaluate_days(warehouse_url, FIRST_DAY, last)
+    volatile = ("created_at", "updated_at")
+    whole = [{k: v for k, v in r.items() if k not in volatile} for r in insights(warehouse_url)]
+    with connect(warehouse_url) as conn:
+        conn.execute("TRUNCATE marts.insights, marts.insight_days, marts.insight_evaluations")
+    for offset in range(50):
+        evaluate_days(warehouse_url, FIRST_DAY + dt.timedelta(days=offset), FIRST_DAY + dt.timedelta(days=offset))
+    assert [{k: v for k, v in r.items() if k not in volatile} for r in insights(warehouse_url)] == whole
+    assert len({r["rule"] for r in whole}) >= 7 and len(whole) > 100
