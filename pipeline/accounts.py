@@ -210,3 +210,21 @@ def set_source_priority(conn: Connection, user_id: str, order: Sequence[str] | N
         if changed:
             conn.execute("INSERT INTO app.source_priority_changes (user_id) VALUES (%s)", (user_id,))
     return effective_priority(order)
+
+
+def step_goal(conn: Connection, user_id: str) -> int | None:
+    """The user's own daily step goal; None: the catalogue's default. Raises for an unknown user."""
+    row = conn.execute("SELECT step_goal FROM app.users WHERE user_id = %s", (user_id,)).fetchone()
+    if row is None:
+        raise AccountError(f"no user {user_id!r}")
+    return None if row[0] is None else int(row[0])  # type: ignore[call-overload]
+
+
+def set_step_goal(conn: Connection, user_id: str, steps: int | None) -> None:
+    """Set the user's daily step goal (None: back to the catalogue's). The insights use it from their next
+    evaluation on; days already evaluated keep what they found until they are evaluated again."""
+    if steps is not None and not 0 < steps <= 100_000:
+        raise AccountError(f"a step goal is a whole number of steps from 1 to 100,000, not {steps}")
+    with conn.transaction():
+        if conn.execute("UPDATE app.users SET step_goal = %s WHERE user_id = %s", (steps, user_id)).rowcount == 0:
+            raise AccountError(f"no user {user_id!r}")

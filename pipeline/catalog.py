@@ -247,6 +247,12 @@ SLEEP_STAGES = ("in_bed", "asleep", "core", "deep", "rem", "awake")
 IN_BED_STAGE = "in_bed"  # time in bed, asleep or not: a layer of its own that never competes with the stages
 GENERIC_ASLEEP_STAGE = "asleep"  # asleep, stage unknown: a sleep sample without a stage; a detailed stage beats it
 ASLEEP_STAGES = frozenset({"asleep", "core", "deep", "rem"})
+# Metrics the insight rules read by their role (pipeline/insights/); sleep is SLEEP_METRIC.
+STEPS_METRIC = "STEPS"
+RESTING_HR_METRIC = "RESTING_HEART_RATE"
+SPO2_METRIC = "OXYGEN_SATURATION"
+GLUCOSE_METRIC = "BLOOD_GLUCOSE"
+WEIGHT_METRIC = "WEIGHT"
 CUMULATIVE_METRICS = tuple(m.name for m in METRICS.values() if m.kind == Kind.CUMULATIVE)  # in catalogue order
 
 # Apple writes glucose as mmol<molar mass>/L, e.g. "mmol<180.1558800000541>/L": mg/dL = mmol/L x molar mass / 10.

@@ -9,6 +9,7 @@ from pipeline import accounts
 from pipeline.cli.warehouse import migrated_engine
 from pipeline.infra.database import psycopg_connection
 from pipeline.infra.settings import Settings
+from pipeline.insights.thresholds import DEFAULT_STEP_GOAL
 
 
 def cmd_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -36,6 +37,18 @@ def cmd_priority(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_goal(settings: Settings, args: argparse.Namespace) -> int:
+    with psycopg_connection(migrated_engine(settings)) as conn:
+        if args.default and args.steps is not None:
+            raise accounts.AccountError("give either --steps or --default, not both")
+        if args.default or args.steps is not None:
+            accounts.set_step_goal(conn, args.user_id, None if args.default else args.steps)
+        goal = accounts.step_goal(conn, args.user_id)
+    default = int(DEFAULT_STEP_GOAL)
+    print(f"{args.user_id}: {goal or default:,} steps a day{'' if goal else ' (the default)'}")
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     users = commands.add_parser("users", help="people whose data this is").add_subparsers(
         dest="users_command", required=True
@@ -52,3 +65,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     priority.add_argument("classes", nargs="*", help="e.g. phone watch: classes left out follow in the default order")
     priority.add_argument("--default", action="store_true", help="go back to the default order")
     priority.set_defaults(handler=cmd_priority)
+    goal = users.add_parser("goal", help="show or set the daily step goal the insights use")
+    goal.add_argument("user_id")
+    goal.add_argument("--steps", type=int, help="steps a day")
+    goal.add_argument("--default", action="store_true", help="go back to the catalogue's goal")
+    goal.set_defaults(handler=cmd_goal)

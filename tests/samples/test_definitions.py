@@ -24,6 +24,7 @@ from pipeline.accounts import create_user, register_device
 from pipeline.definitions import ASSET_KEYS, CHECK_KEYS, defs
 from pipeline.infra.database import create_warehouse_engine, psycopg_connection
 from pipeline.ingest.device_sync import sync_samples
+from pipeline.insights.definitions import defs as insights_defs
 from pipeline.samples.assets import daily_aggregates
 from pipeline.samples.definitions import defs as samples_defs
 from pipeline.samples.partitions import user_day_partitions
@@ -77,7 +78,9 @@ def test_the_root_merges_the_domains_definitions() -> None:
     merged = {node.key for node in defs.resolve_asset_graph().asset_nodes}
     domain = {a.key for a in samples_defs.assets or [] if isinstance(a, AssetsDefinition | AssetSpec)}
     assert domain and domain <= merged
-    assert {s.name for s in defs.sensors or []} == {s.name for s in samples_defs.sensors or []}
+    domains = (samples_defs, insights_defs)
+    assert {s.name for s in defs.sensors or []} == {s.name for d in domains for s in d.sensors or []}
+    assert {s.name for s in defs.schedules or []} == {s.name for s in insights_defs.schedules or []}
     assert set(defs.resources or {}) == {"warehouse"}
 
 
