@@ -306,7 +306,7 @@ def read_csv(
             text = block.text
             if header is None and text.startswith("\ufeff"):
                 text = text[1:]
-            rows = [row for row in csv.reader(io.StringIO(text)) if row]
+            rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
             if header is None and rows:
                 header, rows = [name.strip() for name in rows[0]], rows[1:]
             bad = _bad_lines(block.bad, default_user)

@@ -149,6 +149,7 @@ csv_rows = st.one_of(
 
 
 @PROPERTY_SETTINGS
+@example(header=_CSV_HEADERS[0], rows=["STEPS,1\rx,count"], raw=[], encoding="utf-8", cut=None)  # a bare CR
 @given(
     header=st.sampled_from(_CSV_HEADERS),
     rows=st.lists(csv_rows, max_size=20),
