@@ -24,7 +24,6 @@ import csv
 import io
 import json
 import math
-import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -148,9 +147,12 @@ def _refuse_constant(name: str) -> object:
     raise _NotJSONNumberError(name)
 
 
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)  # decode(): one value, nothing after it
+
+
 # Text that may hide a value PostgreSQL refuses or a float cannot hold: a NUL or surrogate escape, a long exponent
 # or a long run of digits. Lines where it appears (few) are checked value by value (`_unstorable`).
-_SUSPECT = re.compile(r"\\u(?:0000|[dD][89a-fA-F])|[eE][+-]?\d{3}|\d{300}")
+_SUSPECT = r"\\u(?:0000|[dD][89a-fA-F])|[eE][+-]?\d{3}|\d{300}"
 _FLOAT_MAX = sys.float_info.max
 
 
@@ -181,29 +183,34 @@ def _unstorable(value: object) -> str | None:
 
 
 def _parse_lines(lines: list[str]) -> tuple[list[object], dict[int, str]]:
-    """Each line's JSON value, and why lines could not be parsed or stored (line index -> reason). One parse of
-    the whole chunk; only when it fails, line by line."""
+    """Each line's JSON value, and why lines could not be parsed or stored (line index -> reason).
+
+    Each line is parsed on its own (C speed; joining the lines into one array would let a broken line borrow
+    brackets or quotes from its neighbours); only lines where the text shows a possible NUL, surrogate or huge
+    number (found with Arrow's regex kernel over the whole chunk) are checked value by value."""
     reasons: dict[int, str] = {}
-    try:
-        values: list[object] = json.loads("[" + ",".join(lines) + "]", parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):
-        values = []
-        for at, line in enumerate(lines):
-            try:
-                values.append(json.loads(line, parse_constant=_refuse_constant))
-            except _NotJSONNumberError as constant:
-                values.append(None)
-                reasons[at] = f"{constant} is not a JSON number"
-            except (ValueError, RecursionError):
-                values.append(None)
-                reasons[at] = "malformed JSON line"
-    joined = ",".join(lines)
-    suspects = [match.start() for match in _SUSPECT.finditer(joined)]
-    if suspects:
-        ends = np.cumsum(pc.utf8_length(pa.array(lines, pa.string())).to_numpy() + 1)
-        for at in np.unique(np.searchsorted(ends, suspects, side="right")):
-            if int(at) not in reasons and (why := _unstorable(values[int(at)])) is not None:
-                reasons[int(at)] = why
+    values: list[object] = []
+    append = values.append
+    decode = _DECODER.raw_decode  # lines come trimmed: a line is one value when it ends where the value ends
+    for at, line in enumerate(lines):
+        try:
+            value, end = decode(line)
+        except _NotJSONNumberError as constant:
+            append(None)
+            reasons[at] = f"{constant} is not a JSON number"
+            continue
+        except (ValueError, RecursionError):
+            end = -1
+        if end == len(line):
+            append(value)
+        else:
+            append(None)
+            reasons[at] = "malformed JSON line"
+    if lines:
+        suspect = pc.match_substring_regex(pa.array(lines, pa.string()), _SUSPECT)
+        for row in np.flatnonzero(suspect.to_numpy(zero_copy_only=False)):
+            if int(row) not in reasons and (why := _unstorable(values[int(row)])) is not None:
+                reasons[int(row)] = why
     for not_object in np.flatnonzero(~np.fromiter((type(v) is dict for v in values), bool, len(values))):
         reasons.setdefault(int(not_object), "malformed JSON line")  # valid JSON, but not an object
     return values, reasons
@@ -278,7 +285,7 @@ def read_ndjson(
             all_lines = text.split("\n")[:-1] if text else []
             trimmed = pc.utf8_trim_whitespace(pa.array(all_lines, pa.string()))
             filled = np.flatnonzero(pc.not_equal(trimmed, "").to_numpy(zero_copy_only=False))
-            lines = trimmed.take(pa.array(filled)).to_pylist() if len(filled) < len(all_lines) else all_lines
+            lines = trimmed.take(pa.array(filled)).to_pylist()
             numbers = block.numbers[filled]
             bad = _bad_lines(block.bad, default_user)
             for at in range(0, max(len(lines), 1), chunk_size):

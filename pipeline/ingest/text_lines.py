@@ -61,12 +61,11 @@ class LineBlock:
     bytes_done: int = 0  # of the file, up to the end of this block's rows
 
 
-def _row_ends(data: np.ndarray, quoted: bool) -> np.ndarray:
+def _row_ends(data: np.ndarray, newlines: np.ndarray, quoted: bool) -> np.ndarray:
     """Indexes of the newlines that end a row (outside quotes when ``quoted``)."""
-    newlines = np.flatnonzero(data == 10)
     if not quoted or newlines.size == 0:
         return newlines
-    quotes_before = np.cumsum(data == 34)[newlines]
+    quotes_before = np.searchsorted(np.flatnonzero(data == 34), newlines)
     ends: np.ndarray = newlines[quotes_before % 2 == 0]
     return ends
 
@@ -114,18 +113,20 @@ def read_lines(stream: IO[bytes], quoted: bool = False, block_bytes: int = BLOCK
         if not data:
             return
         array = np.frombuffer(data, np.uint8)
-        ends = _row_ends(array, quoted)
+        newlines = np.flatnonzero(array == 10)
+        ends = _row_ends(array, newlines, quoted)
         if not block:  # end of file: the last row needs no newline
             ends = np.append(ends, len(data)) if not ends.size or ends[-1] != len(data) - 1 else ends
         complete = min(int(ends[-1]) + 1, len(data)) if ends.size else 0
         carry = data[complete:]
+        newlines_in_rows = int(np.searchsorted(newlines, complete))
         if len(carry) > MAX_LINE_BYTES:  # no row end within the bound: pass over the rest of this row
-            carry_line = line + int(np.count_nonzero(array[:complete] == 10))
+            carry_line = line + newlines_in_rows
             skipping = (carry_line, carry[:_KEPT_OF_LONG_LINE], len(carry))
             carry = b""
         if complete:
-            yield _block(data[:complete], array[:complete], ends, line, done)
-        line += int(np.count_nonzero(array[:complete] == 10))
+            yield _block(data[:complete], array[:complete], newlines[:newlines_in_rows], ends, line, done)
+        line += newlines_in_rows
         done += complete
         if not block:
             return
@@ -139,11 +140,11 @@ def _too_long(number: int, head: bytes, length: int) -> BadLine:
     )
 
 
-def _block(body: bytes, array: np.ndarray, ends: np.ndarray, line: int, done: int) -> LineBlock:
-    """The rows of ``body`` (complete rows, ``ends`` their last byte or the end of the file)."""
+def _block(body: bytes, array: np.ndarray, newlines: np.ndarray, ends: np.ndarray, line: int, done: int) -> LineBlock:
+    """The rows of ``body`` (complete rows, ``ends`` their last byte or the end of the file; ``newlines`` where
+    its newlines are)."""
     starts = np.concatenate([[0], ends[:-1] + 1])
-    newline_count = np.cumsum(array == 10)
-    numbers = line + np.concatenate([[0], newline_count[np.minimum(ends[:-1], len(array) - 1)]]).astype(np.int64)
+    numbers = line + np.searchsorted(newlines, starts).astype(np.int64)  # a row's line: the newlines before it
     reasons = _undecodable_rows(body, starts, ends)
     for at in np.flatnonzero(array == 0):
         row = int(np.searchsorted(ends, at))
