@@ -177,3 +177,18 @@ def test_an_export_that_is_its_root_then_padding_stops_at_the_bound_as_damaged(
 
     assert str(fault.value) == f"export.zip is damaged at {what}; the 0 records before it were read, nothing after it"
     assert fault.value.report.counts.read == 0
+
+
+def test_a_broken_line_cannot_borrow_brackets_or_quotes_from_its_neighbours(engine: Engine, tmp_path: Path) -> None:
+    """Parsed as one array, these three lines would make three values, the last a record; each is broken alone."""
+    user = new_user(engine)
+    borrowing = ["1],[2", '{"type": "STEPS", "sourceDevice": "x', 'y", "value": 5}']
+    path = tmp_path / "borrowing.ndjson"
+    path.write_text("\n".join([_line(100), *borrowing, _line(200)]) + "\n")
+
+    report = import_file(engine, path, user)
+
+    assert (report.counts.read, report.counts.landed, report.counts.rejected) == (5, 2, 3)
+    assert _quarantine(engine, report.batch_id) == [
+        ("malformed JSON line", {"lineNumber": number, "line": line}) for number, line in enumerate(borrowing, 2)
+    ]
