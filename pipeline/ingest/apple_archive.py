@@ -23,6 +23,9 @@ from pipeline.ingest.apple_structure import line_numbers
 
 XML_NAMES = ("export.xml", "exportar.xml", "exporter.xml", "exportieren.xml")
 _READ_SIZE = 1 << 20  # with 30,000-record chunks this bounds the working set (benchmarks/import_apple_export.py)
+# No element of an export comes near this (a record with its metadata is under 2 KB): text this long without a
+# "<" is damage (a file padded with junk), and reading on would only grow memory.
+MAX_ELEMENT_BYTES = 8 << 20
 
 
 class AppleExportError(ValueError):
@@ -34,6 +37,8 @@ class Piece:
     text: str  # decoded; starts at a "<" (the first piece: at the start of the file)
     offset: int  # the file's byte where the text starts (the DTD cut out before it counted)
     size: int  # bytes of the export body it holds
+    damage: str | None = None  # the export is damaged right after this piece: what (reading stops)
+    damage_at: int = 0  # the file's byte where the damage starts
 
 
 def _pick_xml_member(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
@@ -68,13 +73,17 @@ def open_export(path: Path) -> Iterator[tuple[IO[bytes], int]]:
 def _without_doctype(stream: IO[bytes], path: Path) -> tuple[int, Iterator[bytes]]:
     """(bytes of any ``<!DOCTYPE ...>`` block left out, the stream's blocks without it). Reads up to the root
     element at once, and refuses a file without one."""
-    head = b""
+    blocks_read: list[bytes] = []
+    root_at = -1
     while True:
         block = stream.read(_READ_SIZE)
-        head += block
+        blocks_read.append(block)
+        head = b"".join(blocks_read[-2:])  # the name may straddle two blocks
         root_at = head.find(b"<HealthData")
-        if root_at >= 0 or not block or len(head) > 64 * _READ_SIZE:
+        if root_at >= 0 or not block or len(blocks_read) > 64:
             break
+    head = b"".join(blocks_read)
+    root_at = head.find(b"<HealthData")
     if root_at < 0:
         raise AppleExportError(f"{path.name} is not an Apple Health export: it has no <HealthData> element")
     dropped = 0
@@ -92,15 +101,28 @@ def _without_doctype(stream: IO[bytes], path: Path) -> tuple[int, Iterator[bytes
 
 
 def export_pieces(stream: IO[bytes], path: Path) -> Iterator[Piece]:
-    """The export body in pieces, each cut just before a ``<Record`` (or at least a ``<``)."""
+    """The export body in pieces, each cut just before a ``<Record`` (or at least a ``<``).
+
+    Damage that would make reading unbounded ends the pieces: a NUL byte (XML has none; a file padded with zeros)
+    or `MAX_ELEMENT_BYTES` without a ``<``. The last piece then holds what came before it and says what and where
+    (``damage``), so reading is linear and memory bounded whatever the file holds."""
     offset, blocks = _without_doctype(stream, path)
     buffer = b""
     for block in blocks:
-        buffer += block
+        nul = block.find(b"\x00")
+        buffer += block if nul < 0 else block[:nul]
         cut = buffer.rfind(b"<Record ")
         if cut <= 0:
             cut = buffer.rfind(b"<")
+        if nul >= 0:  # what precedes the element the NUL is in is read; the element is damaged
+            whole = buffer[: max(cut, 0)]
+            yield Piece(whole.decode("utf-8", errors="replace"), offset, len(whole), "a NUL byte", offset + len(buffer))
+            return
         if cut <= 0:
+            if len(buffer) > MAX_ELEMENT_BYTES:
+                what = f"{len(buffer):,} bytes without a tag boundary (an element is at most {MAX_ELEMENT_BYTES:,})"
+                yield Piece("", offset, 0, what, offset)
+                return
             continue
         piece, buffer = buffer[:cut], buffer[cut:]
         yield Piece(piece.decode("utf-8", errors="replace"), offset, len(piece))

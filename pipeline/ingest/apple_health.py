@@ -119,6 +119,7 @@ def read_export(
     state = ParseState()
     pending: list[pa.Table] = []
     held = 0
+    damage: tuple[int, str] | None = None
     with open_export(path) as (stream, total):
         for piece in export_pieces(stream, path):
             state.byte_at = piece.offset
@@ -131,11 +132,14 @@ def read_export(
             held += len(records)
             if state.fault is not None:
                 break
+            if piece.damage is not None:
+                damage = (piece.damage_at, piece.damage)
+                break
             if held >= chunk_size:
                 yield _to_incoming(pa.concat_tables(pending), user_id, summary), summary
                 pending, held = [], 0
     last = _to_incoming(pa.concat_tables(pending), user_id, summary) if pending else pd.DataFrame()
-    if state.fault is None and summary.records == 0 and not summary.other_elements:
+    if state.fault is None and damage is None and summary.records == 0 and not summary.other_elements:
         raise AppleExportError(f"{path.name} holds no Apple Health records (is it an export.xml?)")
     yield last, summary
     if state.fault is not None:
@@ -144,6 +148,12 @@ def read_export(
         what = fault.what.replace(OPENED, opened)
         raise AppleExportError(
             f"{path.name} is damaged at {where}: {what}; {_records_before(summary.records, 'it')}, nothing after it"
+        )
+    if damage is not None:
+        where, _ = _places(path, damage[0], None)
+        raise AppleExportError(
+            f"{path.name} is damaged at {where}: {damage[1]}; {_records_before(summary.records, 'it')}, "
+            "nothing after it"
         )
     if not state.nesting.root_closed:
         innermost = state.nesting.stack[-1] if state.nesting.stack else None

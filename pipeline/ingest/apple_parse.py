@@ -109,10 +109,17 @@ def _attributes(tags: pa.Array, names: tuple[str, ...]) -> dict[str, pa.Array]:
     return {name: values.slice(number * rows, rows) for number, name in enumerate(names)}
 
 
+# Control characters JSON wants escaped: the usual five by name, the rest (rare: a damaged export) as \\u00XX.
+_CONTROL = tuple(chr(code) for code in range(0x20) if chr(code) not in "\n\r\t")
+
+
 def _json_string(values: pa.Array) -> pa.Array:
-    if pc.any(pc.match_substring_regex(values, '[\\\\"\\n\\r\\t]')).as_py():  # else nothing to escape
+    if pc.any(pc.match_substring_regex(values, '[\\\\"\\x00-\\x1f]')).as_py():  # else nothing to escape
         for char, escaped in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
             values = pc.replace_substring(values, char, escaped)
+        for char in _CONTROL:
+            if pc.any(pc.match_substring(values, char)).as_py():
+                values = pc.replace_substring(values, char, f"\\u{ord(char):04x}")
     return pc.binary_join_element_wise('"', values, '"', "")
 
 

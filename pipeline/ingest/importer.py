@@ -1,13 +1,18 @@
 """Importing a file into the raw landing: reader -> structural split -> COPY, one batch per file, counted.
 
-Before anything is read: the file must be a file, of a known format, and say whose data it is (``user_id`` or a
-user in the file). A file that cannot be read to its end (a damaged or truncated Apple export, text that is not
-UTF-8) raises `IncompleteImportError` carrying the counts of what landed before the fault; a file read to its end
-returns its report, and `ImportReport.yielded_samples` tells whether it gave any sample at all.
+Before anything is read: the file must be a regular file (not a device or pipe), of a known format, and say whose
+data it is (``user_id`` or a user in the file). A file that cannot be read to its end (a damaged or truncated Apple
+export) raises `IncompleteImportError` carrying the counts of what landed before the fault; a file read to its end
+returns its report, and `ImportReport.yielded_samples` tells whether it gave any sample at all. A text line no
+parser can take (not UTF-8, a NUL, too long) is a reject like any other.
+
+The batch is held (an advisory lock of the importing session, `store.create_held_batch`) while the import runs; a
+batch left running by an import that died is marked abandoned by the next import or the batch sensor.
 """
 
 from __future__ import annotations
 
+import stat
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,10 +27,12 @@ from pipeline.ingest import apple_archive, apple_health, generic
 from pipeline.ingest.landing import APPLE_DATE_FORMAT, LandingSplit, split_for_landing
 from pipeline.ingest.store import (
     BatchCounts,
-    create_batch,
+    create_held_batch,
     finish_batch,
     most_common_reject,
     prepare_chunk,
+    release_batch,
+    sweep_abandoned,
     write_chunk,
 )
 
@@ -144,6 +151,8 @@ def _check_file(path: Path) -> None:
         raise ValueError(f"{path} is a directory, not a file{hint}")
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
+    if not stat.S_ISREG(path.stat().st_mode):  # a device (/dev/zero never ends), a pipe or a socket
+        raise ValueError(f"{path} is not a regular file (a device, pipe or socket): save it to a file and import that")
 
 
 def _check_user(path: Path, fmt: str, user_id: str | None) -> None:
@@ -176,7 +185,8 @@ def import_file(
     counts = BatchCounts()
     other: dict[str, int] = {}
     with psycopg_connection(engine) as conn:
-        batch_id = create_batch(conn, user_id, fmt if fmt != "apple" else "apple_health", path.name)
+        sweep_abandoned(conn)
+        batch_id = create_held_batch(conn, user_id, fmt if fmt != "apple" else "apple_health", path.name)
         try:
             # Overlap: while the server inserts chunk n (psycopg waits without the GIL), Python parses chunk n+1.
             # At most one chunk is in flight, so memory stays bounded. A chunk is expected to be all new (a plain
@@ -198,15 +208,18 @@ def import_file(
                 finally:
                     if in_flight is not None:  # also when reading failed: what was sent is landed and counted
                         counts.add(in_flight.result())
-        except (apple_health.AppleExportError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        except apple_health.AppleExportError as exc:
             finish_batch(conn, batch_id, counts, status="failed")
+            release_batch(conn, batch_id)
             report = ImportReport(batch_id, fmt, counts, other, time.perf_counter() - started, path.name)
-            reason = str(exc) if isinstance(exc, apple_health.AppleExportError) else f"cannot read {path.name}: {exc}"
-            raise IncompleteImportError(reason, report) from exc
+            raise IncompleteImportError(str(exc), report) from exc
         except BaseException:
-            finish_batch(conn, batch_id, counts, status="failed")
+            if not conn.closed:
+                finish_batch(conn, batch_id, counts, status="failed")
+                release_batch(conn, batch_id)
             raise
         finish_batch(conn, batch_id, counts)
+        release_batch(conn, batch_id)
         nothing = counts.landed + counts.duplicates == 0
         top_reject = most_common_reject(conn, batch_id) if counts.rejected and nothing else None
     return ImportReport(batch_id, fmt, counts, other, time.perf_counter() - started, path.name, top_reject)

@@ -287,6 +287,56 @@ def create_batch(conn: Connection, user_id: str | None, source: str, source_ref:
     return int(str(row[0]))
 
 
+# Advisory lock keys of running file imports: this prefix in the high half, the batch id in the low half (the
+# migration lock of `pipeline.infra.migrations` uses another key). Imports are the sources in `HELD_SOURCES`.
+_BATCH_LOCKS = 0x48504200 << 32
+HELD_SOURCES = ("apple_health", "ndjson", "csv")
+
+
+def create_held_batch(conn: Connection, user_id: str | None, source: str, source_ref: str | None) -> int:
+    """A batch whose session holds its advisory lock until `release_batch` (or until the session ends, however it
+    ends). The lock is taken before the batch is visible, so no sweep can find it running and unlocked."""
+    assert source in HELD_SOURCES
+    with conn.transaction():
+        batch_id = create_batch(conn, user_id, source, source_ref)
+        conn.execute("SELECT pg_advisory_lock(%s)", (_BATCH_LOCKS | batch_id,))
+    return batch_id
+
+
+def release_batch(conn: Connection, batch_id: int) -> None:
+    conn.execute("SELECT pg_advisory_unlock(%s)", (_BATCH_LOCKS | batch_id,))
+
+
+# Running file imports whose lock no session holds: their process is gone. Taking the lock (for this transaction
+# only) proves it; what they landed and quarantined is counted from the tables (duplicates are not known: 0).
+# Device syncs and synthetic loads hold no lock (one transaction each) and are never swept.
+_SWEEP = """
+WITH running AS (
+    SELECT batch_id FROM app.ingest_batches
+    WHERE status = 'running' AND source = ANY(%(sources)s)
+    FOR UPDATE SKIP LOCKED
+), gone AS (
+    SELECT batch_id FROM running WHERE pg_try_advisory_xact_lock(%(prefix)s | batch_id)
+), counted AS (
+    SELECT g.batch_id,
+           (SELECT count(*) FROM raw.samples s WHERE s.batch_id = g.batch_id) AS landed,
+           (SELECT count(*) FROM raw.quarantine q WHERE q.batch_id = g.batch_id) AS rejected
+    FROM gone g
+)
+UPDATE app.ingest_batches b
+SET status = 'abandoned', finished_at = now(), landed_count = c.landed, rejected_count = c.rejected,
+    duplicate_count = 0, skipped_count = 0, read_count = c.landed + c.rejected
+FROM counted c WHERE b.batch_id = c.batch_id
+RETURNING b.batch_id"""
+
+
+def sweep_abandoned(conn: Connection) -> list[int]:
+    """Mark running file imports whose importing session is gone as abandoned; their ids."""
+    with conn.transaction():
+        rows = conn.execute(_SWEEP, {"sources": list(HELD_SOURCES), "prefix": _BATCH_LOCKS}).fetchall()
+    return sorted(int(str(row[0])) for row in rows)
+
+
 def most_common_reject(conn: Connection, batch_id: int) -> tuple[str, int] | None:
     """The reason most of the batch's rejects share, and how many do."""
     row = conn.execute(

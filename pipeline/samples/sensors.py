@@ -42,6 +42,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from pipeline.accounts import user_ids
 from pipeline.infra.database import Connection, psycopg_connection
+from pipeline.ingest.store import sweep_abandoned
 from pipeline.resources import WarehouseResource
 from pipeline.samples.assets import raw_samples
 from pipeline.samples.checks import RAW_FRESHNESS_CHECKS
@@ -164,6 +165,8 @@ def batch_observations(
 def new_raw_batches(context: SensorEvaluationContext, warehouse: WarehouseResource) -> SensorResult | SkipReason:
     after, pending, landed = _cursor(context.cursor)
     with psycopg_connection(warehouse.engine()) as conn:
+        for batch_id in sweep_abandoned(conn):  # an import that died no longer holds back the batches after it
+            context.log.warning(f"ingest batch {batch_id} was left running by an import that is gone: abandoned")
         row = conn.execute(sql("last_settled_batch").encode(), {"after": after}).fetchone()
         upto = int(row[0]) if row else after  # type: ignore[call-overload]
         affected = conn.execute(sql("affected_user_days").encode(), {"after": after, "upto": upto}).fetchall()

@@ -211,3 +211,32 @@ def test_an_export_of_types_outside_the_catalogue_only_exits_1(
         "healthpipe: export.xml yielded no sample: 2 records read, 2 of types outside the catalogue",
     )
     assert _batches(warehouse_url) == [("done", 2, 0, 0, 0, 2)]
+
+
+def test_empty_files_exit_1_alike_and_a_device_is_refused_before_reading(
+    warehouse_url: URL, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty NDJSON or CSV file (or only blank lines) is 'no sample at all'; /dev/zero never ends: exit 2 at
+    once, no batch."""
+    (tmp_path / "empty.ndjson").write_text("")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "blank.csv").write_text("\n\n")
+    (tmp_path / "blank.ndjson").write_text(" \n\n")
+
+    verdicts = []
+    for name in ("empty.ndjson", "empty.csv", "blank.csv", "blank.ndjson"):
+        code = cli.main(["import", str(tmp_path / name), "--user", "anna", "--create-user"])
+        verdicts.append((code, _last_error_line(capsys)[1]))
+    device = cli.main(["import", "/dev/zero", "--format", "apple", "--user", "anna"])
+    verdicts.append((device, _last_error_line(capsys)[1]))
+
+    assert verdicts == [
+        *[(1, f"healthpipe: {name} yielded no sample: it holds no records") for name in ("empty.ndjson", "empty.csv")],
+        *[(1, f"healthpipe: {name} yielded no sample: it holds no records") for name in ("blank.csv", "blank.ndjson")],
+        (
+            2,
+            "healthpipe: error: /dev/zero is not a regular file (a device, pipe or socket): save it to a file and "
+            "import that",
+        ),
+    ]
+    assert _batches(warehouse_url) == [("done", 0, 0, 0, 0, 0)] * 4

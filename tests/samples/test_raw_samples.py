@@ -24,7 +24,7 @@ from pipeline.accounts import create_user, register_device
 from pipeline.definitions import ASSET_KEYS, CHECK_KEYS, defs
 from pipeline.infra.database import create_warehouse_engine, psycopg_connection
 from pipeline.ingest.device_sync import sync_samples
-from pipeline.ingest.store import create_batch
+from pipeline.ingest.store import create_held_batch
 from pipeline.samples.sensors import new_raw_batches, raw_samples_freshness
 
 RAW = AssetKey("raw_samples")
@@ -82,7 +82,7 @@ def test_each_finished_batch_becomes_one_observation_of_raw_samples(warehouse_ur
         second = sync_samples(conn, "u0001", "watch-7", again, "k2").response
         # batch 3: the same two again under a new key: nothing new lands
         third = sync_samples(conn, "u0001", "watch-7", again, "k3").response
-        create_batch(conn, "u0001", "apple_health", "export.zip")  # batch 4: still running, not observed yet
+        create_held_batch(conn, "u0001", "apple_health", "export.zip")  # batch 4: still running (its import is alive)
         finished = dict(
             conn.execute("SELECT batch_id, finished_at FROM app.ingest_batches WHERE status = 'done'").fetchall()
         )
