@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
+from api.access_log import install_access_log_filter
+from api.errors import CatchAllMiddleware
 from api.outage import install_outage_handlers
 from api.routers import devices, health, me, source_priority
 from pipeline.infra.database import create_warehouse_engine, warehouse_url
@@ -29,8 +31,9 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = engine is None
-        app.state.engine = engine or create_warehouse_engine(warehouse_url(settings or Settings()))
+        given = engine or getattr(app.state, "engine", None)  # an engine set on app.state before start-up is kept
+        owned = given is None
+        app.state.engine = given or create_warehouse_engine(warehouse_url(settings or Settings()))
         try:
             yield
         finally:
@@ -44,6 +47,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         lifespan=lifespan,
     )
     install_outage_handlers(app)
+    app.add_middleware(CatchAllMiddleware)
+    install_access_log_filter()
     app.include_router(health.router)  # unversioned: probes and load balancers expect a fixed path
     app.include_router(versioned_router())
     return app

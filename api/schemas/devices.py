@@ -46,7 +46,7 @@ class SyncRequest(CamelModel):
 
 class SyncError(CamelModel):
     index: int
-    sample: Any
+    sample: Any = Field(default=None, description="the sample as sent; left out when it was null")
     error: str
 
 
