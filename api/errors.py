@@ -13,7 +13,6 @@ import traceback
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.outage import OUTAGE_DETAIL, RETRY_AFTER_SECONDS
@@ -82,12 +81,16 @@ KEYED_ROUTE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def route_template(scope: Scope) -> str:
     """The full path template of the route that served the request (``/v1/me/devices/{device_id}/sync``), never the
-    raw path with its ids; "unmatched" when no route matched."""
-    app = scope.get("app")
-    for candidate in getattr(getattr(app, "router", None), "routes", ()):
-        if candidate.matches(scope)[0] is Match.FULL:
-            return str(getattr(candidate, "path_format", getattr(candidate, "path", "unmatched")))
-    return "unmatched"
+    raw path with its ids; "unmatched" when no route matched. FastAPI puts the route in the scope with its template
+    below its routers' prefixes; those prefixes hold no parameters, so they are the raw path's leading segments."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None)
+    if not isinstance(template, str):
+        return "unmatched"
+    own = template.strip("/").split("/")
+    raw = str(scope.get("path", "")).strip("/").split("/")
+    prefix = raw[: max(0, len(raw) - len(own))]
+    return "/" + "/".join([*prefix, *own]).strip("/")
 
 
 def raised_at(exc: BaseException) -> str:
