@@ -7,11 +7,16 @@ message quotes the data that failed (a sample's value, a key), and paths hold id
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import traceback
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -77,6 +82,25 @@ KEYED_ROUTE_RESPONSES: dict[int | str, dict[str, Any]] = {
     500: INTERNAL,
     503: UNAVAILABLE,
 }
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with everything beyond ASCII escaped: a 422 echoes the input it refused, and an unpaired surrogate in
+    it (valid in a JSON escape, not encodable as UTF-8) would otherwise make the refusal itself a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return AsciiJSONResponse(status_code=422, content={"detail": jsonable_encoder(exc.errors())})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Request validation errors as FastAPI answers them, in ASCII; unexpected exceptions to the catch-all."""
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_middleware(CatchAllMiddleware)
 
 
 def route_template(scope: Scope) -> str:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
 from api.access_log import install_access_log_filter
-from api.errors import CatchAllMiddleware
+from api.errors import install_error_handlers
 from api.outage import install_outage_handlers
 from api.routers import devices, health, me, source_priority
 from pipeline.infra.database import create_warehouse_engine, warehouse_url
@@ -47,7 +47,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         lifespan=lifespan,
     )
     install_outage_handlers(app)
-    app.add_middleware(CatchAllMiddleware)
+    install_error_handlers(app)
     install_access_log_filter()
     app.include_router(health.router)  # unversioned: probes and load balancers expect a fixed path
     app.include_router(versioned_router())
