@@ -31,9 +31,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        given = engine or getattr(app.state, "engine", None)  # an engine set on app.state before start-up is kept
-        owned = given is None
-        app.state.engine = given or create_warehouse_engine(warehouse_url(settings or Settings()))
+        owned = engine is None
+        app.state.engine = engine or create_warehouse_engine(warehouse_url(settings or Settings()))
         try:
             yield
         finally:

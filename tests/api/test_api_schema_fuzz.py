@@ -26,9 +26,10 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import Engine
 
+from api.deps import get_engine
 from api.main import create_app
 from pipeline.accounts import create_api_key, register_device
-from pipeline.infra.database import psycopg_connection
+from pipeline.infra.database import create_warehouse_engine, psycopg_connection, with_driver
 from tests.support.helpers import new_user
 
 CHECKS = [
@@ -57,17 +58,19 @@ def caller(engine: Engine) -> Caller:
         return Caller(user, create_api_key(conn, user, False), create_api_key(conn, None, True))
 
 
-# Loaded at import (Schemathesis parametrizes at collection); its engine is set by the fixture below. Schemathesis'
-# lazy `from_fixture` schema does not run under this pytest (it writes a node attribute pytest 9 no longer has).
-APP = create_app()
+# Loaded at import (Schemathesis parametrizes at collection; its lazy `from_fixture` schema does not run under this
+# pytest, writing a node attribute pytest 9 no longer has). Fetching the schema runs the app's lifespan, so the app is
+# built with an engine that points nowhere (an app without one would start the embedded server); the fixture below
+# hands every request the test database's engine instead.
+APP = create_app(create_warehouse_engine(with_driver("postgresql://nobody@127.0.0.1:1/nothing", "psycopg")))
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _app_on_the_test_database(engine: Engine) -> Iterator[None]:
-    APP.state.engine = engine  # the lifespan's job; Schemathesis' ASGI transport does not run it
+    APP.dependency_overrides[get_engine] = lambda: engine
     yield
-    del APP.state.engine
+    del APP.dependency_overrides[get_engine]
 
 
 def _towards_the_registered_device(case: Case) -> None:
