@@ -9,6 +9,8 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
 from api.limits import install_request_limits
+from api.access_log import install_access_log_filter
+from api.errors import install_error_handlers
 from api.outage import install_outage_handlers
 from api.routers import devices, health, me, source_priority
 from pipeline.infra.database import create_warehouse_engine, warehouse_url
@@ -46,6 +48,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     )
     install_outage_handlers(app)
     install_request_limits(app, settings or Settings())
+    install_error_handlers(app)
+    install_access_log_filter()
     app.include_router(health.router)  # unversioned: probes and load balancers expect a fixed path
     app.include_router(versioned_router())
     return app

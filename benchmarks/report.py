@@ -1,7 +1,8 @@
-"""Run both benchmarks, record the run with the machine it ran on, render docs/benchmarks.md from every recorded run.
+"""Run the benchmarks, record the run with the machine it ran on, render docs/benchmarks.md from every recorded run.
 
     .venv/bin/python -m benchmarks.report [--records 2000000 --small 500000] [--users 50 --days 60]
-                                          [--only import|pipeline] [--note TEXT] [--render-only]
+                                          [--body-mb 1,10 --zip-mb 128,1024] [--only import|pipeline|hostile]
+                                          [--note TEXT] [--render-only]
 
 The defaults are the documented sizes (several minutes on a 2-core machine, most of it generating data). A run is
 appended to docs/benchmarks/history.jsonl, one JSON object a line: the date, the machine (CPU model, cores, memory,
@@ -14,6 +15,8 @@ recorded history holds only runs at the documented sizes), e.g.
 
     .venv/bin/python -m benchmarks.report --users 3 --days 5 --records 20000 --small 5000 \\
         --history /tmp/history.jsonl --output /tmp/benchmarks.md --readme ''
+    .venv/bin/python -m benchmarks.report --only hostile --body-mb 1,2 --zip-mb 8 --history /tmp/history.jsonl \\
+        --output /tmp/benchmarks.md --readme ''
 
 --render-only renders the page (and the README's figures) from the history without running anything.
 """
@@ -39,14 +42,16 @@ README = ROOT / "README.md"
 METHOD = Path(__file__).with_name("method.md")
 COMMAND = ".venv/bin/python -m benchmarks.report"
 
-# The documented sizes: the defaults of the two benchmarks.
-SIZES = {"records": 2_000_000, "small": 500_000, "users": 50, "days": 60}
+# The documented sizes: the defaults of the benchmarks.
+SIZES = {"records": 2_000_000, "small": 500_000, "users": 50, "days": 60, "body_mb": "1,10", "zip_mb": "128,1024"}
 
 # Targets.
 IMPORT_RECORDS_PER_S = 100_000
 IMPORT_PEAK_MB = 300
 PIPELINE_SAMPLES_PER_S = 100_000
 PIPELINE_FLOOR_RATIO = 3.0
+HOSTILE_PEAK_MB = 300
+HOSTILE_PER_MB_SPREAD = 1.5
 
 Entry = dict[str, Any]
 
@@ -222,6 +227,23 @@ def dagster_line(entry: Entry) -> str:
     )
 
 
+def hostile_line(entry: Entry) -> str:
+    """Each body's status, time and peak server memory, each zip's outcome, time and peak."""
+    h = entry["hostile"]
+    parts = [
+        f"{label.replace('_', ' ')} ({_n(b['body_mb'], 2)} MB): {b['status']} in {b['seconds']:.2f} s, "
+        f"peak {_n(b['peak_rss_mb'])} MB"
+        for label, b in h.get("bodies", {}).items()
+    ]
+    parts += [
+        f"zip of {_n(z['inner_mb'])} MB of zeros: {z['outcome']}"
+        + (f" (exit {z['exit_code']})" if z.get("exit_code") is not None else "")
+        + f" after {_duration(z['seconds'])}, peak {_n(z['peak_rss_mb'])} MB"
+        for z in h.get("zips", {}).values()
+    ]
+    return "; ".join(parts)
+
+
 def _machine_text(m: dict[str, Any]) -> str:
     details = [
         m.get("cpu"),
@@ -259,6 +281,24 @@ def render_latest(history: list[Entry]) -> list[str]:
                 if p.get("phases_s")
                 else ""
             )
+        )
+    hostile = latest(history, "hostile", "bodies")
+    if hostile:
+        verdicts = hostile["hostile"].get("verdicts", {})
+        peaks = [b["peak_rss_mb"] for b in hostile["hostile"]["bodies"].values()]
+        spread = verdicts.get("per_mb_spread")
+        lines.append(
+            f"- Hostile input, `.venv/bin/python -m benchmarks.hostile_input`: {hostile_line(hostile)}. Targets: peak "
+            f"server memory < {HOSTILE_PEAK_MB} MB for every body: {_met(max(peaks) < HOSTILE_PEAK_MB)}"
+            + (
+                f"; seconds per MB within {HOSTILE_PER_MB_SPREAD}x across valid bodies ({spread:.2f}x): "
+                f"{_met(spread <= HOSTILE_PER_MB_SPREAD)}"
+                if spread is not None
+                else ""
+            )
+            + f". {_date(hostile)} UTC, {hostile['machine']['summary']}"
+            + (f", load {_load(hostile)}" if _load(hostile) else "")
+            + "."
         )
     dag = latest(history, "dagster")
     if dag:
@@ -337,6 +377,31 @@ def render_tables(history: list[Entry]) -> list[str]:
                 + f" | {_source(e)} |"
             )
 
+    lines += [
+        "",
+        "### Hostile input",
+        "",
+        "| date | machine | input | answer | seconds | s/MB | peak MB | load | source |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in ordered:
+        h = e.get("hostile")
+        if not h:
+            continue
+        for label, b in h.get("bodies", {}).items():
+            lines.append(
+                f"| {_date(e)} | {e['machine']['summary']} | {label.replace('_', ' ')} body, {_n(b['body_mb'], 2)} MB "
+                f"| {b['status']} | {_n(b['seconds'], 2)} | {_n(b['seconds_per_mb'], 2)} | {_n(b['peak_rss_mb'])} "
+                f"| {_load(e)} | {_source(e)} |"
+            )
+        for z in h.get("zips", {}).values():
+            answer = z["outcome"] + (f", exit {z['exit_code']}" if z.get("exit_code") is not None else "")
+            lines.append(
+                f"| {_date(e)} | {e['machine']['summary']} | zip, {_n(z['inner_mb'])} MB of zeros inside "
+                f"({_n(z['zip_kb'])} KB) | {answer} | {_n(z['seconds'], 1)} | | {_n(z['peak_rss_mb'])} "
+                f"| {_load(e)} | {_source(e)} |"
+            )
+
     notes = [e for e in ordered if e.get("note")]
     if notes:
         lines += ["", "### Notes", ""]
@@ -352,8 +417,9 @@ def render(history: list[Entry], method: str) -> str:
         "benchmarks/method.md: edit those, not this page. -->",
         "",
         _wrap(
-            "How fast healthpipe imports and recomputes, on which machine, and how it is measured. One command runs "
-            "both benchmarks at the documented sizes, appends the run (machine, date, load average, every figure) to "
+            "How fast healthpipe imports and recomputes, what hostile input costs it, on which machine, and how it is "
+            "measured. One command runs every benchmark at the documented sizes, appends the run (machine, date, load "
+            "average, every figure) to "
             "[`docs/benchmarks/history.jsonl`](benchmarks/history.jsonl) and rewrites this page and the README's "
             "figures:"
         ),
@@ -402,7 +468,7 @@ def render_readme_block(history: list[Entry]) -> str:
     dates = sorted({_date(e)[:10] for e in shown})
     machines = sorted({e["machine"]["summary"] for e in shown})
     footer = (
-        f"{' / '.join(machines)}, {', '.join(dates)}. `{COMMAND}` reruns both benchmarks and rewrites these lines; "
+        f"{' / '.join(machines)}, {', '.join(dates)}. `{COMMAND}` reruns the benchmarks and rewrites these lines; "
         "method and every run: [docs/benchmarks.md](docs/benchmarks.md)."
     )
     return "\n".join([*map(_wrap, lines), "", _wrap(footer)])
@@ -434,7 +500,7 @@ def write_outputs(history: list[Entry], output: Path, readme: Path | None) -> No
 
 
 def run(args: argparse.Namespace) -> Entry:
-    from benchmarks import import_apple_export, pipeline_end_to_end
+    from benchmarks import hostile_input, import_apple_export, pipeline_end_to_end
 
     entry: Entry = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -452,6 +518,10 @@ def run(args: argparse.Namespace) -> Entry:
         entry["sizes"] |= {"users": args.users, "days": args.days}
         print(f"== pipeline: {args.users} users x {args.days} days", flush=True)
         entry["pipeline"] = pipeline_end_to_end.main(["--users", str(args.users), "--days", str(args.days)])
+    if args.only in (None, "hostile"):
+        entry["sizes"] |= {"body_mb": args.body_mb, "zip_mb": args.zip_mb}
+        print(f"== hostile input: bodies of {args.body_mb} MB, zips of {args.zip_mb} MB of zeros", flush=True)
+        entry["hostile"] = hostile_input.main(["--body-mb", args.body_mb, "--zip-mb", args.zip_mb])
     entry["load_average"]["after"] = round(os.getloadavg()[0], 2)
     if args.note:
         entry["note"] = args.note
@@ -464,7 +534,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--small", type=int, default=SIZES["small"], help="records of the small export")
     parser.add_argument("--users", type=int, default=SIZES["users"], help="users of the pipeline benchmark")
     parser.add_argument("--days", type=int, default=SIZES["days"], help="days of the pipeline benchmark")
-    parser.add_argument("--only", choices=("import", "pipeline"), help="run one benchmark")
+    parser.add_argument("--body-mb", default=SIZES["body_mb"], help="valid body sizes of the hostile input benchmark")
+    parser.add_argument("--zip-mb", default=SIZES["zip_mb"], help="zero bytes in its zips, in MB ('' for none)")
+    parser.add_argument("--only", choices=("import", "pipeline", "hostile"), help="run one benchmark")
     parser.add_argument("--note", help="a remark recorded with the run (e.g. what else the machine was doing)")
     parser.add_argument("--render-only", action="store_true", help="render from the history; run nothing")
     parser.add_argument("--history", type=Path, help=f"the history file (default {HISTORY.relative_to(ROOT)})")

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from api.auth import CurrentUserDep
 from api.deps import DbDep
 from api.limits import sample_limits
+from api.errors import BAD_REQUEST, KEYED_ROUTE_RESPONSES, NOT_FOUND, TOO_LARGE, UNPROCESSABLE
 from api.schemas.devices import DeviceIn, DeviceOut, SyncRequest, SyncResponse
 from pipeline import accounts
 from pipeline.ingest.device_sync import (
@@ -21,7 +22,7 @@ from pipeline.ingest.device_sync import (
 from pipeline.ingest.sample_checks import SampleLimits
 from pipeline.ingest.sync_body import SyncBody, SyncBodyError, parse_sync_body
 
-router = APIRouter(prefix="/me/devices", tags=["devices"])
+router = APIRouter(prefix="/me/devices", tags=["devices"], responses=KEYED_ROUTE_RESPONSES)
 DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="the device's id, chosen by the app")]
 
 
@@ -30,7 +31,12 @@ def list_devices(user_id: CurrentUserDep, conn: DbDep) -> list[DeviceOut]:
     return [DeviceOut.model_validate(device, from_attributes=True) for device in accounts.list_devices(conn, user_id)]
 
 
-@router.put("/{device_id}", response_model=DeviceOut, summary="Register or rename a device")
+@router.put(
+    "/{device_id}",
+    response_model=DeviceOut,
+    summary="Register or rename a device",
+    responses={201: {"model": DeviceOut, "description": "Registered"}, 400: BAD_REQUEST, 422: UNPROCESSABLE},
+)
 def put_device(
     device_id: DeviceId, body: DeviceIn, user_id: CurrentUserDep, conn: DbDep, response: Response
 ) -> DeviceOut:
@@ -68,6 +74,7 @@ def _sync_body(body: bytes) -> SyncBody:
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": SyncRequest.model_json_schema()}}}
     },
+    responses={400: BAD_REQUEST, 404: NOT_FOUND, 413: TOO_LARGE, 422: UNPROCESSABLE},
 )
 def sync_device(
     device_id: DeviceId,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from api.deps import EngineDep
+from api.errors import INTERNAL
 from api.outage import RETRY_AFTER_SECONDS
 from api.schemas.health import HealthResponse
 from pipeline.infra.migrations import discover_migrations, probe_schema_version
@@ -14,7 +15,19 @@ router = APIRouter(tags=["health"])
 
 # The one route without the database dependency: an unreachable database is this route's answer (503), while a
 # dependency that cannot connect fails the request before any route runs.
-@router.get("/health", response_model=HealthResponse, summary="Service and database health")
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    summary="Service and database health",
+    responses={
+        503: {
+            "model": HealthResponse,
+            "description": "The database is unreachable, not migrated or at another schema version",
+            "headers": {"Retry-After": {"description": "seconds before retrying", "schema": {"type": "string"}}},
+        },
+        500: INTERNAL,
+    },
+)
 def health(engine: EngineDep, response: Response) -> HealthResponse:
     expected = discover_migrations()[-1].version
     version = probe_schema_version(engine)

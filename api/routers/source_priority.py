@@ -6,11 +6,12 @@ from fastapi import APIRouter, HTTPException, status
 
 from api.auth import CurrentUserDep
 from api.deps import DbDep
+from api.errors import BAD_REQUEST, KEYED_ROUTE_RESPONSES, NOT_FOUND, UNPROCESSABLE
 from api.schemas.source_priority import PriorityIn, PriorityOut
 from pipeline.accounts import AccountError, set_source_priority, source_priority
 from pipeline.infra.database import Connection
 
-router = APIRouter(prefix="/me/source-priority", tags=["me"])
+router = APIRouter(prefix="/me/source-priority", tags=["me"], responses={**KEYED_ROUTE_RESPONSES, 404: NOT_FOUND})
 
 _APPLIES = (
     "A change makes the pipeline recompute the caller's days with data (the sensor source_priority_changes, within a "
@@ -31,7 +32,13 @@ def get_priority(user_id: CurrentUserDep, conn: DbDep) -> PriorityOut:
     return _current(conn, user_id)
 
 
-@router.put("", response_model=PriorityOut, summary="Set the caller's source priority", description=_APPLIES)
+@router.put(
+    "",
+    response_model=PriorityOut,
+    summary="Set the caller's source priority",
+    description=_APPLIES,
+    responses={400: BAD_REQUEST, 422: UNPROCESSABLE},
+)
 def put_priority(body: PriorityIn, user_id: CurrentUserDep, conn: DbDep) -> PriorityOut:
     try:
         set_source_priority(conn, user_id, [c.value for c in body.order])

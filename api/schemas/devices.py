@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from api.schemas.base import CamelModel
+from api.schemas.base import CamelModel, DisplayText
 from pipeline.devices import SEED_DEVICE_WORDS, DeviceClass, device_class_named
 from pipeline.ingest.device_sync import MAX_SAMPLES_PER_REQUEST
 
@@ -24,7 +24,7 @@ class DeviceIn(CamelModel):
         BeforeValidator(_named_class),
         Field(description=f"a device class, or one of the seed's words: {', '.join(SEED_DEVICE_WORDS)}"),
     ]
-    name: str = Field(min_length=1, max_length=200)
+    name: DisplayText = Field(min_length=1, max_length=200)
 
 
 class DeviceOut(CamelModel):
