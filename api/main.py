@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
-from api.limits import install_request_limits
 from api.access_log import install_access_log_filter
 from api.errors import install_error_handlers
+from api.limits import install_request_limits
 from api.outage import install_outage_handlers
 from api.routers import devices, health, me, source_priority
 from pipeline.infra.database import create_warehouse_engine, warehouse_url

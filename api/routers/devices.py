@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 
 from api.auth import CurrentUserDep
 from api.deps import DbDep
-from api.limits import sample_limits
 from api.errors import BAD_REQUEST, KEYED_ROUTE_RESPONSES, NOT_FOUND, TOO_LARGE, UNPROCESSABLE
+from api.limits import sample_limits
 from api.schemas.devices import DeviceIn, DeviceOut, SyncRequest, SyncResponse
 from pipeline import accounts
 from pipeline.ingest.device_sync import (
