@@ -19,8 +19,11 @@ from pipeline.samples.partitions import USER_SHARDS, USERS_PARTITION
 from pipeline.samples.run_plan import dimension_pairs, plan_runs, shard_weights
 
 
-def materialize_range(users: list[str], first: dt.date, last: dt.date, chunk: int | None = None) -> bool:
-    """Run the three assets over users x [first, last] as range-tagged runs (an ephemeral Dagster instance): one run
+def materialize_range(
+    users: list[str], first: dt.date, last: dt.date, chunk: int | None = None, marts: bool = False
+) -> bool:
+    """Run the three sample assets (``marts``: every asset and check of a real range run, the dbt marts included)
+    over users x [first, last] as range-tagged runs (an ephemeral Dagster instance): one run
     per user, or, with ``HEALTHPIPE_USER_SHARDS``, per rectangle of the users' shards (shards are a static
     dimension; a rectangle may span shards none of these users is in)."""
     from pipeline import definitions
@@ -37,15 +40,14 @@ def materialize_range(users: list[str], first: dt.date, last: dt.date, chunk: in
         rectangles = [rectangle]
     for rectangle in rectangles:
         print(f"range run over {rectangle.describe()}", flush=True)
-    job = define_asset_job("samples", selection=AssetSelection.groups("samples")).resolve(
-        asset_graph=definitions.defs.resolve_asset_graph()
-    )
+    selection = AssetSelection.assets(*definitions.ASSET_KEYS) if marts else AssetSelection.groups("samples")
+    job = define_asset_job("samples", selection=selection).resolve(asset_graph=definitions.defs.resolve_asset_graph())
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(USERS_PARTITION, users)
         results = [
             job.execute_in_process(
                 instance=instance,
-                resources={"warehouse": definitions.defs.resources["warehouse"]},  # type: ignore[index]
+                resources=dict(definitions.defs.resources),  # type: ignore[arg-type]
                 tags=rectangle.tags(),
                 raise_on_error=False,
             )

@@ -1,6 +1,8 @@
 {{ config(materialized='table') }}
 {#- The metric catalogue (pipeline/catalog.py) as a table: passed by healthpipe as the var `metrics`, never listed
-    here. -#}
+    here. It reads no table; the dependency below puts it downstream of the daily marts, so it is rebuilt in the same
+    range runs as the other marts (their tests look metrics up in it) and follows the code's catalogue. -#}
+-- depends_on: {{ source('marts', 'daily') }}
 SELECT metric, display_name, unit, ucum, aggregation, value_meaning, loinc, loinc_daily, wide_column
 FROM (VALUES
     {%- for m in catalogue() %}
