@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 
-from dagster import AssetSelection, DagsterInstance, define_asset_job
+from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult, define_asset_job
 
 from pipeline.samples.partitions import USER_SHARDS, USERS_PARTITION
 from pipeline.samples.run_plan import dimension_pairs, plan_runs, shard_weights
@@ -22,6 +22,13 @@ from pipeline.samples.run_plan import dimension_pairs, plan_runs, shard_weights
 def materialize_range(
     users: list[str], first: dt.date, last: dt.date, chunk: int | None = None, marts: bool = False
 ) -> bool:
+    """Whether every run of ``execute_range`` succeeded."""
+    return all(result.success for result in execute_range(users, first, last, chunk, marts))
+
+
+def execute_range(
+    users: list[str], first: dt.date, last: dt.date, chunk: int | None = None, marts: bool = False
+) -> list[ExecuteInProcessResult]:
     """Run the three sample assets (``marts``: every asset and check of a real range run, the dbt marts included)
     over users x [first, last] as range-tagged runs (an ephemeral Dagster instance): one run
     per user, or, with ``HEALTHPIPE_USER_SHARDS``, per rectangle of the users' shards (shards are a static
@@ -53,7 +60,7 @@ def materialize_range(
             )
             for rectangle in rectangles
         ]
-    return all(result.success for result in results)
+    return results
 
 
 if __name__ == "__main__":
