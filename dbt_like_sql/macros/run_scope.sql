@@ -1,7 +1,14 @@
+{#- The Dagster run whose user-days (app.run_user_days) an incremental build recomputes. An environment variable, not
+    a var: a var that changes with every run makes dbt parse the whole project again each time, while a changed
+    environment variable re-parses only the files that read it. -#}
+{% macro run_id() -%}
+    {{ return(env_var('HEALTHPIPE_DBT_RUN_ID', '')) }}
+{%- endmacro %}
+
 {#- The user-days of the run being computed (app.run_user_days, written by the Dagster step under its run id),
     for incremental builds. -#}
 {% macro run_user_days() -%}
-    (SELECT user_id, local_date FROM app.run_user_days WHERE run_id = {{ catalogue_literal(var('run_id')) }})
+    (SELECT user_id, local_date FROM app.run_user_days WHERE run_id = {{ catalogue_literal(run_id()) }})
 {%- endmacro %}
 
 {#- Before an incremental build of a model keyed by `keys`: delete the rows whose keys the run's user-days touch
@@ -21,7 +28,7 @@
 {#- In a data test: only the run's users when it runs inside a range run (another run may have committed daily rows
     whose marts its own build has not made yet), every user otherwise. -#}
 {% macro run_users_filter(column) -%}
-    {%- if var('run_id') -%}
+    {%- if run_id() -%}
     {{ column }} IN (SELECT DISTINCT user_id FROM {{ run_user_days() }} r)
     {%- else -%}
     true

@@ -14,7 +14,16 @@ from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from pipeline.infra.settings import Settings
-from pipeline.marts.project import dbt_environment, dbt_executable, dbt_vars, prepare_manifest, project_dir
+from pipeline.marts.project import (
+    RUN_ID_ENV,
+    dbt_environment,
+    dbt_executable,
+    dbt_vars,
+    keep_parse,
+    prepare_manifest,
+    project_dir,
+    reuse_parse,
+)
 from pipeline.marts.scope import one_build_at_a_time, run_scope
 from pipeline.resources import WarehouseResource
 from pipeline.samples.assets import BACKFILL, run_user_days
@@ -49,13 +58,14 @@ def dbt_resource() -> DbtCliResource:
 def analyst_marts(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator[Any]:
     user_days = run_user_days(context, warehouse)
     context.log.info(f"dbt build of the marts for {len(user_days)} user-days of {user_days['user_id'].nunique()} users")
-    # profiles.yml reads the connection from these; dagster-dbt hands dbt this process's environment
-    os.environ.update(dbt_environment(warehouse.url))
+    # profiles.yml reads the connection from these, the models the run id; dagster-dbt hands dbt this process's
+    # environment (a run is a process of its own)
+    os.environ.update({**dbt_environment(warehouse.url), RUN_ID_ENV: context.run_id})
     target = DBT_HOME / "runs" / context.run_id
+    reuse_parse(DBT_HOME / "target", target)
     engine = warehouse.engine()
     with run_scope(engine, context.run_id, user_days), one_build_at_a_time(engine):
-        invocation = dbt.cli(
-            ["build", "--vars", json.dumps(dbt_vars(context.run_id))], context=context, target_path=target
-        )
+        invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context, target_path=target)
         yield from invocation.stream()
+    keep_parse(target, DBT_HOME / "target")
     shutil.rmtree(target, ignore_errors=True)  # kept when the build failed, for its logs

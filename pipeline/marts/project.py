@@ -45,8 +45,12 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
-def dbt_vars(run_id: str = "") -> dict[str, object]:
-    return {"metrics": catalogue_rows(), "run_id": run_id}
+RUN_ID_ENV = "HEALTHPIPE_DBT_RUN_ID"  # the run whose user-days (app.run_user_days) an incremental build recomputes
+
+
+def dbt_vars() -> dict[str, object]:
+    """The same for every invocation of a code version: dbt parses the project again whenever its vars change."""
+    return {"metrics": catalogue_rows()}
 
 
 def dbt_environment(url: URL | None) -> dict[str, str]:
@@ -90,13 +94,14 @@ def run_dbt(
         **os.environ,
         **dbt_environment(url),
         **(extra_env or {}),
+        RUN_ID_ENV: run_id,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_PROFILES_DIR": str(project_dir()),
         "DBT_PROJECT_DIR": str(project_dir()),
         "DBT_TARGET_PATH": str(target),
         "DBT_LOG_PATH": str(target / "logs"),
     }
-    command = [dbt_executable(), *args, "--vars", json.dumps(dbt_vars(run_id))]
+    command = [dbt_executable(), *args, "--vars", json.dumps(dbt_vars())]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=project_dir())
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
@@ -124,3 +129,23 @@ def prepare_manifest(target: Path) -> Path:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return manifest
+
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def reuse_parse(saved: Path, target: Path) -> None:
+    """Start a build in ``target`` from the parse saved in ``saved``: dbt then re-parses only what changed (the
+    files reading the run id), not the whole project. dbt ignores a parse made with another project, vars or
+    connection."""
+    if (saved / PARTIAL_PARSE).exists():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(saved / PARTIAL_PARSE, target / PARTIAL_PARSE)
+
+
+def keep_parse(target: Path, saved: Path) -> None:
+    """Save a finished build's parse (made with the real connection) for the next builds, atomically."""
+    if (target / PARTIAL_PARSE).exists():
+        scratch = saved / f"{PARTIAL_PARSE}.{os.getpid()}"
+        shutil.copyfile(target / PARTIAL_PARSE, scratch)
+        os.replace(scratch, saved / PARTIAL_PARSE)
