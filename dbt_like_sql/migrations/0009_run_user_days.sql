@@ -11,3 +11,7 @@ CREATE TABLE app.run_user_days (
 );
 COMMENT ON TABLE app.run_user_days IS
     'the user-days a running range run computes, keyed by its Dagster run id: what its dbt build recomputes';
+
+-- marts.cohort_daily recomputes the days a run touches over every user's daily rows of those days: found by day,
+-- not by scanning marts.daily (its primary key starts with the user).
+CREATE INDEX daily_by_day ON marts.daily (local_date, metric);
