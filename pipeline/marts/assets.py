@@ -60,11 +60,12 @@ def analyst_marts(context: AssetExecutionContext, dbt: DbtCliResource, warehouse
     context.log.info(f"dbt build of the marts for {len(user_days)} user-days of {user_days['user_id'].nunique()} users")
     # profiles.yml reads the connection from these, the models the run id; dagster-dbt hands dbt this process's
     # environment (a run is a process of its own)
-    os.environ.update({**dbt_environment(warehouse.url), RUN_ID_ENV: context.run_id})
-    target = DBT_HOME / "runs" / context.run_id
+    run_id = context.run.run_id
+    os.environ.update({**dbt_environment(warehouse.url), RUN_ID_ENV: run_id})
+    target = DBT_HOME / "runs" / run_id
     reuse_parse(DBT_HOME / "target", target)
     engine = warehouse.engine()
-    with run_scope(engine, context.run_id, user_days), one_build_at_a_time(engine):
+    with run_scope(engine, run_id, user_days), one_build_at_a_time(engine):
         invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context, target_path=target)
         yield from invocation.stream()
     keep_parse(target, DBT_HOME / "target")
