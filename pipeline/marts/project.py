@@ -28,6 +28,7 @@ from sqlalchemy.engine import URL
 from pipeline.marts.catalogue import catalogue_rows
 
 PASSWORD_ENV = "DBT_ENV_SECRET_HEALTHPIPE_PASSWORD"  # noqa: S105  (a variable name)
+RUN_ID_ENV = "HEALTHPIPE_DBT_RUN_ID"  # the run whose user-days (app.run_user_days) an incremental build recomputes
 _PROJECT_SUFFIXES = (".sql", ".yml")
 
 
@@ -43,9 +44,6 @@ def dbt_executable() -> str:
     """dbt from this interpreter's environment (the venv need not be on PATH), else whatever PATH finds."""
     beside = Path(sys.executable).with_name("dbt")
     return str(beside) if beside.exists() else "dbt"
-
-
-RUN_ID_ENV = "HEALTHPIPE_DBT_RUN_ID"  # the run whose user-days (app.run_user_days) an incremental build recomputes
 
 
 def dbt_vars() -> dict[str, object]:
