@@ -3,9 +3,10 @@
 Usage: ``smoke.py ADMIN_URL`` (a maintenance database of a PostgreSQL server, e.g.
 ``postgresql://postgres@127.0.0.1:5432/postgres``). In a fresh database there it runs ``healthpipe db migrate`` and
 ``healthpipe generate`` (2 users x 2 days) through the installed command, then the chunk runner's deduplicate, hourly
-and daily stages over those user-days, and checks that the marts have rows. Every file the pipeline reads at run time
-(migrations, SQL models) must therefore be in the wheel: a missing one fails this script. The database is dropped at
-the end.
+and daily stages over those user-days, then the dbt project's build of the analyst marts (``healthpipe docs
+--no-serve`` and a ``dbt build``), and checks that the marts have rows. Every file the pipeline reads at run time
+(migrations, SQL models, the dbt project) must therefore be in the wheel: a missing one fails this script. The
+database is dropped at the end.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import psycopg
 
 import pipeline
 from pipeline.infra.database import create_warehouse_engine, libpq_url, parse_postgres_url, redacted
+from pipeline.marts.project import run_dbt
 from pipeline.samples.runner import aggregate_user_days, deduplicate_user_days
 
 
@@ -58,12 +60,17 @@ def run(admin_url: str, scratch: Path) -> None:
         daily = aggregate_user_days(url, user_days, "daily")
         print(f"deduplicated {summary.partitions} user-days; {hourly} hourly rows, {daily} daily rows", flush=True)
 
+        run_dbt(["build", "--full-refresh"], scratch / "dbt", url)  # the dbt project, read from site-packages
+        healthpipe(env, "docs", "--no-serve")
         engine = create_warehouse_engine(url)
         try:
             with engine.connect() as conn:
                 counted = conn.exec_driver_sql("SELECT count(*), count(DISTINCT user_id) FROM marts.daily").one()
+                weekly = conn.exec_driver_sql("SELECT count(DISTINCT user_id) FROM marts.weekly").scalar()
         finally:
             engine.dispose()
+        if weekly != 2:
+            raise SystemExit(f"smoke: marts.weekly holds {weekly} users; expected both users")
         if summary.partitions != len(user_days) or counted[0] == 0 or counted[1] != 2:
             raise SystemExit(f"smoke: marts.daily holds {counted[0]} rows of {counted[1]} users; expected both users")
         print(f"smoke: ok, marts.daily holds {counted[0]} rows in {redacted(url)}", flush=True)

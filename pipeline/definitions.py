@@ -12,6 +12,7 @@ from __future__ import annotations
 from dagster import Definitions, in_process_executor
 
 from pipeline.insights.definitions import defs as insights
+from pipeline.marts.definitions import defs as marts
 from pipeline.resources import WarehouseResource
 from pipeline.samples.definitions import defs as samples
 from pipeline.samples.selection import range_run_targets
@@ -23,7 +24,7 @@ shared = Definitions(
     executor=in_process_executor,
 )
 
-defs = Definitions.merge(samples, insights, shared)
+defs = Definitions.merge(samples, marts, insights, shared)
 
 _RANGE_RUNS = range_run_targets(defs.resolve_asset_graph())
 ASSET_KEYS = list(_RANGE_RUNS.asset_keys)

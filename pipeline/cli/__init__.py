@@ -3,6 +3,7 @@
 healthpipe up                 database + migrations + Dagster UI + API, until Ctrl-C
 healthpipe db start|stop|status|migrate|url [--role analyst]|analyst-password
 healthpipe db psql [--role analyst] [ARGS]   psql on the warehouse (ARGS go to psql)
+healthpipe docs               the marts' data dictionary and lineage (dbt docs), served offline
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Sequence
 import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
-from pipeline.cli import backfill, data, db, keys, up, users
+from pipeline.cli import backfill, data, db, docs, keys, up, users
 from pipeline.infra.embedded_server import EmbeddedServerError
 from pipeline.infra.migrations import MigrationError
 from pipeline.infra.settings import Settings
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="healthpipe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for group in (up, db, users, keys, data, backfill):  # the order of `healthpipe --help`
+    for group in (up, db, users, keys, data, backfill, docs):  # the order of `healthpipe --help`
         group.add_commands(commands)
     return parser
 

@@ -16,6 +16,7 @@ days) fails its run with a ``dagster.Failure`` whose description is the reason.
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from dagster import Failure, Field, Noneable, OpExecutionContext, ScalarUnion, job, op
 from sqlalchemy import Engine
@@ -113,7 +114,9 @@ def user_days(
         raise RequestError(f"the first day {first} is after the last day {last}")
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(sql("user_day_spans"), {"users": users}).all()
-    spans = {user: (lo, hi) for user, lo, hi in rows}
+    spans: dict[str, tuple[dt.date, dt.date]] = {
+        str(user): (cast(dt.date, lo), cast(dt.date, hi)) for user, lo, hi in rows
+    }
     missing = sorted(set(users or []) - set(spans))
     if missing and not missing_ok:
         raise RequestError(f"no raw samples for user(s) {', '.join(missing)}")

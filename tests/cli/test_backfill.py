@@ -85,12 +85,11 @@ def test_backfill_launches_one_run_per_rectangle_and_waits_for_them(
         assert run is not None and run.job_name == "__ASSET_JOB"
         assert run.tags[backfill.BACKFILL_TAG] == launched.backfill_id
         assert {k: run.tags[k] for k in rectangle.tags()} == rectangle.tags()
-        assert {k.to_user_string() for k in run.asset_selection or []} == {
-            "deduplicated_samples",
-            "hourly_aggregates",
-            "daily_aggregates",
-        }
-        assert len(run.asset_check_selection or []) == 8  # the range-run checks; not the freshness check of raw_samples
+        selected = {k.to_user_string() for k in run.asset_selection or []}
+        assert selected == {k.to_user_string() for k in backfill.ASSET_KEYS}  # the samples' and the dbt marts
+        assert {"deduplicated_samples", "hourly_aggregates", "daily_aggregates", "marts/weekly"} <= selected
+        # the range-run checks (8 of the samples, the dbt tests); not the freshness check of raw_samples
+        assert len(run.asset_check_selection or []) == len(backfill.CHECK_KEYS) > 8
     lines: list[str] = []
     final = backfill.wait(graphql, launched.run_ids, lines.append, poll_seconds=0.5, timeout_seconds=300)
     assert final == dict.fromkeys(launched.run_ids, "SUCCESS")

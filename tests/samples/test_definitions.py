@@ -63,7 +63,9 @@ INSIGHTS = Definitions(assets=[daily_scores, model_card], asset_checks=[scores_w
 def test_every_user_day_asset_is_in_the_range_runs_with_its_checks() -> None:
     graph = defs.resolve_asset_graph()
     assets = user_day_assets(graph)
-    assert assets == {AssetKey("deduplicated_samples"), AssetKey("hourly_aggregates"), AssetKey("daily_aggregates")}
+    models = ("weekly", "monthly", "daily_wide", "source_contributions", "cohort_daily", "metrics")
+    samples = {AssetKey("deduplicated_samples"), AssetKey("hourly_aggregates"), AssetKey("daily_aggregates")}
+    assert assets == samples | {AssetKey(["marts", m]) for m in models}
     assert set(ASSET_KEYS) == assets
     assert [key for key in graph.toposorted_asset_keys if key in assets] == ASSET_KEYS  # upstream first
     for key in assets:
@@ -81,13 +83,14 @@ def test_the_root_merges_the_domains_definitions() -> None:
     domains = (samples_defs, insights_defs)
     assert {s.name for s in defs.sensors or []} == {s.name for d in domains for s in d.sensors or []}
     assert {s.name for s in defs.schedules or []} == {s.name for s in insights_defs.schedules or []}
-    assert set(defs.resources or {}) == {"warehouse"}
+    assert set(defs.resources or {}) == {"warehouse", "dbt"}
 
 
 def test_an_asset_added_downstream_joins_the_range_runs_with_its_checks() -> None:
     extended = Definitions.merge(defs, INSIGHTS)
     targets = range_run_targets(extended.resolve_asset_graph())
-    assert targets.asset_keys == (*ASSET_KEYS, daily_scores.key)  # model_card is not partitioned by user x day
+    assert set(targets.asset_keys) == {*ASSET_KEYS, daily_scores.key}  # model_card is not partitioned by user x day
+    assert targets.asset_keys.index(daily_scores.key) > targets.asset_keys.index(daily_aggregates.key)
     assert set(targets.check_keys) == {*CHECK_KEYS, AssetCheckKey(daily_scores.key, "scores_within_0_and_100")}
 
 
@@ -110,6 +113,6 @@ def test_the_batch_sensor_launches_the_added_asset_too(warehouse_url: URL) -> No
         result = new_raw_batches(build_sensor_context(instance=instance, definitions=extended, resources=resources))
     assert isinstance(result, SensorResult)
     (request,) = result.run_requests or []
-    assert request.asset_selection == [*ASSET_KEYS, daily_scores.key]
+    assert set(request.asset_selection or []) == {*ASSET_KEYS, daily_scores.key}
     assert AssetCheckKey(daily_scores.key, "scores_within_0_and_100") in (request.asset_check_keys or [])
     engine.dispose()

@@ -13,14 +13,24 @@ from __future__ import annotations
 import datetime as dt
 import sys
 
-from dagster import AssetSelection, DagsterInstance, define_asset_job
+from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult, define_asset_job
 
 from pipeline.samples.partitions import USER_SHARDS, USERS_PARTITION
 from pipeline.samples.run_plan import dimension_pairs, plan_runs, shard_weights
 
 
-def materialize_range(users: list[str], first: dt.date, last: dt.date, chunk: int | None = None) -> bool:
-    """Run the three assets over users x [first, last] as range-tagged runs (an ephemeral Dagster instance): one run
+def materialize_range(
+    users: list[str], first: dt.date, last: dt.date, chunk: int | None = None, marts: bool = False
+) -> bool:
+    """Whether every run of ``execute_range`` succeeded."""
+    return all(result.success for result in execute_range(users, first, last, chunk, marts))
+
+
+def execute_range(
+    users: list[str], first: dt.date, last: dt.date, chunk: int | None = None, marts: bool = False
+) -> list[ExecuteInProcessResult]:
+    """Run the three sample assets (``marts``: every asset and check of a real range run, the dbt marts included)
+    over users x [first, last] as range-tagged runs (an ephemeral Dagster instance): one run
     per user, or, with ``HEALTHPIPE_USER_SHARDS``, per rectangle of the users' shards (shards are a static
     dimension; a rectangle may span shards none of these users is in)."""
     from pipeline import definitions
@@ -37,21 +47,20 @@ def materialize_range(users: list[str], first: dt.date, last: dt.date, chunk: in
         rectangles = [rectangle]
     for rectangle in rectangles:
         print(f"range run over {rectangle.describe()}", flush=True)
-    job = define_asset_job("samples", selection=AssetSelection.groups("samples")).resolve(
-        asset_graph=definitions.defs.resolve_asset_graph()
-    )
+    selection = AssetSelection.assets(*definitions.ASSET_KEYS) if marts else AssetSelection.groups("samples")
+    job = define_asset_job("samples", selection=selection).resolve(asset_graph=definitions.defs.resolve_asset_graph())
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(USERS_PARTITION, users)
         results = [
             job.execute_in_process(
                 instance=instance,
-                resources={"warehouse": definitions.defs.resources["warehouse"]},  # type: ignore[index]
+                resources=dict(definitions.defs.resources),  # type: ignore[arg-type]
                 tags=rectangle.tags(),
                 raise_on_error=False,
             )
             for rectangle in rectangles
         ]
-    return all(result.success for result in results)
+    return results
 
 
 if __name__ == "__main__":

@@ -1,0 +1,4 @@
+{#- Models go to the schema their config names (marts), not dbt's default <target schema>_<custom schema>. -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {{ (custom_schema_name or target.schema) | trim }}
+{%- endmacro %}
