@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL
 from pipeline.infra.database import libpq_url
 from pipeline.infra.migrations import migrate
 from pipeline.infra.roles import ANALYST_ROLE, role_url
+from pipeline.marts.project import run_dbt
 
 ROOT = Path(__file__).resolve().parent.parent
 D = dt.date.fromisoformat
@@ -125,36 +126,16 @@ def insert_hourly_and_source_totals(conn: psycopg.Connection[tuple[object, ...]]
             copy.write_row((user, D(day), *rest))
 
 
-def create_stand_ins_for_the_dbt_models(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    """STAND-INS until the dbt models marts.weekly and marts.cohort_daily land: tables with the agreed columns,
-    computed from marts.daily as the models are specified (weekly: per local ISO week from its Monday, sums for the
-    summed metrics; cohort_daily: continuous percentiles of the users' daily values). Created by the owner after
-    the migration, as dbt creates its tables, so the analyst reads them through the default privileges."""
-    conn.execute(
-        """CREATE TABLE marts.weekly AS
-           SELECT user_id, metric, date_trunc('week', local_date)::date AS week_start, sum(value) AS value,
-                  sum(sum) AS sum, sum(count)::bigint AS count, min(min) AS min, max(max) AS max,
-                  (array_agg(latest_value ORDER BY local_date DESC))[1] AS latest_value, max(latest_at) AS latest_at,
-                  sum(flagged_count)::bigint AS flagged_count, count(*)::int AS days_with_data
-           FROM marts.daily GROUP BY 1, 2, 3"""
-    )
-    conn.execute(
-        """CREATE TABLE marts.cohort_daily AS
-           SELECT local_date, metric, users, p[1] AS p5, p[2] AS p25, p[3] AS p50, p[4] AS p75, p[5] AS p95
-           FROM (SELECT local_date, metric, count(DISTINCT user_id)::int AS users,
-                        percentile_cont(ARRAY[0.05, 0.25, 0.5, 0.75, 0.95]) WITHIN GROUP (ORDER BY value) AS p
-                 FROM marts.daily GROUP BY local_date, metric) d"""
-    )
-
-
 @pytest.fixture(scope="module")
-def warehouse(make_database: Callable[[], URL]) -> URL:
+def warehouse(make_database: Callable[[], URL], tmp_path_factory: pytest.TempPathFactory) -> URL:
     url = make_database()
     migrate(url)
     with psycopg.connect(libpq_url(url)) as conn:
         insert_daily(conn)
         insert_hourly_and_source_totals(conn)
-        create_stand_ins_for_the_dbt_models(conn)
+    # the dbt models (marts.weekly, marts.cohort_daily) built by the owner, as a range run builds them: the analyst
+    # reads them through the default privileges
+    run_dbt(["run", "--full-refresh"], tmp_path_factory.mktemp("dbt"), url)
     return url
 
 
