@@ -36,11 +36,11 @@ def _summary(scores: pd.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
         return {"count": 0}, {}
     values = scores["score"].to_numpy()
     p5, p50, p95 = np.quantile(values, [0.05, 0.5, 0.95])
-    distribution = {"count": len(values), "p5": p5, "p50": p50, "p95": p95, "mean": values.mean()}
+    distribution: dict[str, float] = {"count": len(values), "p5": p5, "p50": p50, "p95": p95, "mean": values.mean()}
     complete = scores["completeness"].to_numpy()
     completeness = {"mean": complete.mean(), "complete_share": float((complete >= 1 - 1e-9).mean())}
     return (
-        {k: round(float(v), 2) for k, v in distribution.items()},
+        {k: v if k == "count" else round(float(v), 2) for k, v in distribution.items()},
         {k: round(float(v), 3) for k, v in completeness.items()},
     )
 
