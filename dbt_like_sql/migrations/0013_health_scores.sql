@@ -29,3 +29,17 @@ COMMENT ON COLUMN marts.health_scores.score IS
 COMMENT ON COLUMN marts.health_scores.completeness IS
     'share of the full formula''s weight that had data (1: every input of every component)';
 COMMENT ON COLUMN marts.health_scores.cohort_users IS 'users scored that day: the cohort the score is relative to';
+COMMENT ON TABLE marts.health_scores IS
+    'daily health score per user (docs/health-score.md): no row when the day has too little data for a score';
+COMMENT ON COLUMN marts.health_scores.user_id IS 'the user (app.users)';
+COMMENT ON COLUMN marts.health_scores.local_date IS 'the local day scored';
+COMMENT ON COLUMN marts.health_scores.activity IS 'steps and active energy against the day''s cohort, 0-100; NULL: no data';
+COMMENT ON COLUMN marts.health_scores.sleep IS
+    'sleep duration against the 7-9 h band and regularity against the day''s cohort, 0-100; NULL: no data';
+COMMENT ON COLUMN marts.health_scores.vitals IS
+    'resting heart rate (lower is better) and SpO2 against the day''s cohort, 0-100; NULL: no data';
+COMMENT ON COLUMN marts.health_scores.computed_at IS 'when the day was last scored';
+COMMENT ON TABLE marts.health_score_days IS 'the days scored, for every user at once';
+COMMENT ON COLUMN marts.health_score_days.local_date IS 'the local day scored';
+COMMENT ON COLUMN marts.health_score_days.scored_users IS 'users with a score that day (0: nobody had enough data)';
+COMMENT ON COLUMN marts.health_score_days.computed_at IS 'when the day was last scored';
