@@ -61,9 +61,11 @@ def score_range(url: URL, first_day: dt.date, last_day: dt.date) -> Scoring:
         written = write_scores(conn, scores, first_day, last_day)
     seconds["write"] = time.perf_counter() - started - seconds["load"] - seconds["score"]
     present = values[["local_date", "input"]].drop_duplicates()
-    missing = len(
-        present.merge(bounds[["local_date", "input"]], how="left", indicator=True).query("_merge == 'left_only'")
-    )
+    if present.empty or bounds.empty:
+        missing = len(present)
+    else:
+        matched = present.merge(bounds[["local_date", "input"]], how="left", indicator=True)
+        missing = int((matched["_merge"] == "left_only").sum())
     distribution, completeness = _summary(scores)
     return Scoring(
         first_day=first_day,

@@ -130,3 +130,11 @@ def test_sleep_regularity_and_a_flagged_spo2_day_are_read(warehouse_url: URL) ->
     assert [rows[u]["sleep"] for u in "abc"] == pytest.approx([100.0, 80.0, 60.0])
     # SpO2 counts flagged: p5 88.7, p95 96.8 -> 96.8, 95, 88.7 -> (v - 88.7) / 8.1: 1, 6.3 / 8.1, 0
     assert [rows[u]["vitals"] for u in "abc"] == pytest.approx([75.0, 50 * (6.3 / 8.1 + 0.5), 25.0])
+
+
+def test_days_without_data_are_recorded_as_scored_with_nobody(warehouse_url: URL) -> None:
+    result = score_range(warehouse_url, day(0), day(2))
+    assert (result.scores, result.users, result.distribution, result.bounds_missing) == (0, 0, {"count": 0}, 0)
+    with connect(warehouse_url) as conn:
+        days = conn.execute("SELECT local_date, scored_users FROM marts.health_score_days ORDER BY 1").fetchall()
+    assert days == [(day(0), 0), (day(1), 0), (day(2), 0)]
