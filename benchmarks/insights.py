@@ -34,14 +34,20 @@ import pandas as pd
 import psycopg
 
 from benchmarks.common import scratch_database
-from pipeline.catalog import RESTING_HR_METRIC, SLEEP_METRIC, SPO2_METRIC, STEPS_METRIC, WEIGHT_METRIC
+from pipeline.catalog import (
+    ACTIVE_ENERGY_METRIC,
+    RESTING_HR_METRIC,
+    SLEEP_METRIC,
+    SPO2_METRIC,
+    STEPS_METRIC,
+    WEIGHT_METRIC,
+)
 from pipeline.infra.database import libpq_url
 from pipeline.insights.evaluate import evaluate_days
 from pipeline.insights.thresholds import LOOKBACK_DAYS
 from pipeline.samples.io import arrow_connection, fetch
 from pipeline.scores.compute import score_range
 
-ACTIVE_ENERGY_METRIC = "ACTIVE_ENERGY"
 # marts.cohort_daily, as its dbt model (dbt_like_sql/models/marts/cohort_daily.sql) builds it over every row
 COHORT_DAILY = """
 CREATE TABLE marts.cohort_daily AS

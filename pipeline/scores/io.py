@@ -14,12 +14,11 @@ from importlib import resources
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.catalog import RESTING_HR_METRIC, SLEEP_METRIC, SPO2_METRIC, STEPS_METRIC
+from pipeline.catalog import ACTIVE_ENERGY_METRIC, RESTING_HR_METRIC, SLEEP_METRIC, SPO2_METRIC, STEPS_METRIC
 from pipeline.samples.catalog_sql import literals
 from pipeline.samples.io import ArrowConnection, execute, fetch
 from pipeline.scores.scoring import SCORE_COLUMNS
 
-ACTIVE_ENERGY_METRIC = "ACTIVE_ENERGY"
 # marts.daily metric -> score input
 METRIC_INPUTS = {
     STEPS_METRIC: "steps",
