@@ -249,6 +249,7 @@ GENERIC_ASLEEP_STAGE = "asleep"  # asleep, stage unknown: a sleep sample without
 ASLEEP_STAGES = frozenset({"asleep", "core", "deep", "rem"})
 # Metrics the insight rules read by their role (pipeline/insights/); sleep is SLEEP_METRIC.
 STEPS_METRIC = "STEPS"
+ACTIVE_ENERGY_METRIC = "ACTIVE_ENERGY"  # the health score's activity (pipeline/scores/)
 RESTING_HR_METRIC = "RESTING_HEART_RATE"
 SPO2_METRIC = "OXYGEN_SATURATION"
 GLUCOSE_METRIC = "BLOOD_GLUCOSE"

@@ -1,6 +1,7 @@
-"""When insights are computed: the schedule evaluates the day that has just ended everywhere; ``insights_late_data``
-re-evaluates the days whose windows hold a past day whose marts changed (that day's users only);
-``insights_catch_up`` evaluates the finished days with marts that were never evaluated (a new deployment, the demo
+"""When insights and health scores are computed: the schedule evaluates and scores the day that has just ended
+everywhere; ``insights_late_data`` re-evaluates the days whose windows hold a past day whose marts changed (that
+day's users only) and re-scores a past day whose cohort marts changed (every user of it); ``insights_catch_up``
+evaluates and scores the finished days with marts that were never evaluated or scored (a new deployment, the demo
 data of ``healthpipe up``, an import of older history), in one run.
 
 Runs of a range of days carry Dagster's partition-range tags, as a single-run backfill does, so one run covers them.
@@ -9,8 +10,10 @@ Runs of a range of days carry Dagster's partition-range tags, as a single-run ba
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 
+import psycopg
 from dagster import (
     AssetRecordsFilter,
     DagsterRunStatus,
@@ -36,17 +39,20 @@ from pipeline.insights.thresholds import LOOKBACK_DAYS
 from pipeline.resources import WarehouseResource
 from pipeline.samples.assets import daily_aggregates
 from pipeline.samples.partitions import DAY_START, USER_SHARDS, shard_of, user_day_partitions
+from pipeline.scores.assets import COHORT_DAILY, health_scores
 
 DAY_TAG = "healthpipe/insights-day"
 LATE_DATA_TAG = "healthpipe/insights-late-data"
+SCORES_LATE_DATA_TAG = "healthpipe/scores-late-data"
 CATCH_UP_TAG = "healthpipe/insights-catch-up"
 MATERIALIZATIONS_PER_TICK = 10_000
 CATCH_UP_MARGIN = dt.timedelta(hours=1)
 
 insights_job = define_asset_job(
     "insights_job",
-    selection=[insights],
-    description="Evaluates the insight rules for a range of days (one run), for every user or the users in config.",
+    selection=[insights, health_scores],
+    description="Evaluates the insight rules (for every user or the users in config) and scores the health of every "
+    "user for a range of days, in one run.",
 )
 
 
@@ -64,7 +70,7 @@ def users_config(users: Sequence[str]) -> dict[str, object]:
     job=insights_job,
     default_status=DefaultScheduleStatus.RUNNING,
     description="Daily at 12:30 UTC, once the previous local day has ended in every time zone (UTC-12 ends it at "
-    "12:00 UTC): evaluates that day's insights for every user.",
+    "12:00 UTC): evaluates that day's insights and scores its health for every user.",
 )
 def daily_insights(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
     scheduled = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
@@ -118,58 +124,121 @@ def _changed_user_days(keys: Iterable[str], conn_users: list[str] | None) -> set
     return pairs
 
 
-@sensor(
-    job=insights_job,
-    minimum_interval_seconds=60,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Re-evaluates insights after late data: when the daily marts of a (user, day) are materialized "
-    "again after insights of that day or later were evaluated, the evaluated days whose windows hold it (that day "
-    f"and the {LOOKBACK_DAYS - 1} after it) are evaluated again for that user only.",
-)
-def insights_late_data(context: SensorEvaluationContext, warehouse: WarehouseResource) -> SensorResult | SkipReason:
-    """The cursor is the storage id of the last materialization of daily_aggregates dealt with."""
-    after = int(context.cursor or 0)
-    result = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=daily_aggregates.key, after_storage_id=after),
-        limit=MATERIALIZATIONS_PER_TICK,
-        ascending=True,
-    )
-    if not result.records:
-        return SkipReason(f"no materializations of daily_aggregates after {after}")
-    upto = max(record.storage_id for record in result.records)
-    keys = [r.partition_key for r in result.records if r.partition_key]
-    with psycopg_connection(warehouse.engine()) as conn:
-        users = user_ids(conn) if USER_SHARDS else None
-        changed = _changed_user_days(keys, users)
-        if not changed:
-            return SensorResult(cursor=str(upto), skip_reason=SkipReason("no user-day partitions materialized"))
-        first = min(day for _, day in changed)
-        evaluated = {
-            row[0]
-            for row in conn.execute(
-                "SELECT local_date FROM marts.insight_evaluations WHERE local_date >= %s", (first,)
-            ).fetchall()
-        }
+def late_cursors(cursor: str | None) -> tuple[int, int]:
+    """The storage ids of the last materializations of daily_aggregates and of marts/cohort_daily dealt with (a
+    plain number, the cursor before scores existed, stands for both)."""
+    if not cursor:
+        return 0, 0
+    if cursor.isdigit():
+        return int(cursor), int(cursor)
+    parsed = json.loads(cursor)
+    return int(parsed["daily"]), int(parsed["cohort"])
+
+
+def scored_day_ranges(changed_days: Iterable[dt.date], scored: set[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """The scored days among ``changed_days``, as runs of consecutive days: a day never scored is left to the
+    schedule or the catch-up."""
+    return _consecutive(sorted(set(changed_days) & scored))
+
+
+def _insight_requests(
+    conn: psycopg.Connection[tuple[object, ...]], keys: list[str], tag: str
+) -> tuple[list[RunRequest], int]:
+    users = user_ids(conn) if USER_SHARDS else None
+    changed = _changed_user_days(keys, users)
+    if not changed:
+        return [], 0
+    first = min(day for _, day in changed)
+    evaluated = {
+        row[0]
+        for row in conn.execute(
+            "SELECT local_date FROM marts.insight_evaluations WHERE local_date >= %s", (first,)
+        ).fetchall()
+    }
     ranges = affected_days(changed, evaluated)  # type: ignore[arg-type]
     requests = [
         RunRequest(
+            asset_selection=[insights.key],
             run_config=users_config(users_of_range),
-            tags={**range_tags(first_day, last_day), LATE_DATA_TAG: f"{after + 1}-{upto}"},
+            tags={**range_tags(first_day, last_day), LATE_DATA_TAG: tag},
         )
         for (first_day, last_day), users_of_range in sorted(ranges.items())
     ]
-    if not requests:
-        return SensorResult(
-            cursor=str(upto), skip_reason=SkipReason(f"{len(changed)} changed user-days, none in evaluated windows")
+    return requests, len(changed)
+
+
+def _score_requests(conn: psycopg.Connection[tuple[object, ...]], keys: list[str], tag: str) -> list[RunRequest]:
+    days = {
+        dt.date.fromisoformat(user_day_partitions.get_partition_key_from_str(k).keys_by_dimension["day"]) for k in keys
+    }
+    if not days:
+        return []
+    scored = {
+        row[0]
+        for row in conn.execute(
+            "SELECT local_date FROM marts.health_score_days WHERE local_date BETWEEN %s AND %s", (min(days), max(days))
+        ).fetchall()
+    }
+    return [
+        RunRequest(
+            asset_selection=[health_scores.key],
+            tags={**range_tags(first_day, last_day), SCORES_LATE_DATA_TAG: tag},
         )
-    return SensorResult(run_requests=requests, cursor=str(upto))
+        for first_day, last_day in scored_day_ranges(days, scored)  # type: ignore[arg-type]
+    ]
 
 
 @sensor(
     job=insights_job,
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Evaluates, in one run, the finished days with daily marts that were never evaluated (a new "
+    description="Re-evaluates insights and re-scores health after late data: when the daily marts of a (user, day) "
+    "are materialized again after insights of that day or later were evaluated, the evaluated days whose windows "
+    f"hold it (that day and the {LOOKBACK_DAYS - 1} after it) are evaluated again for that user only; when the "
+    "cohort marts of a scored day are built again, that day is scored again for every user.",
+)
+def insights_late_data(context: SensorEvaluationContext, warehouse: WarehouseResource) -> SensorResult | SkipReason:
+    """Scores follow marts/cohort_daily rather than daily_aggregates: it is built after the daily marts in the same
+    runs, and a day's score needs both."""
+    daily_after, cohort_after = late_cursors(context.cursor)
+    daily = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=daily_aggregates.key, after_storage_id=daily_after),
+        limit=MATERIALIZATIONS_PER_TICK,
+        ascending=True,
+    ).records
+    cohort = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=COHORT_DAILY, after_storage_id=cohort_after),
+        limit=MATERIALIZATIONS_PER_TICK,
+        ascending=True,
+    ).records
+    if not daily and not cohort:
+        return SkipReason(
+            f"no materializations of daily_aggregates after {daily_after} or cohort_daily after {cohort_after}"
+        )
+    daily_upto = max((r.storage_id for r in daily), default=daily_after)
+    cohort_upto = max((r.storage_id for r in cohort), default=cohort_after)
+    cursor = json.dumps({"daily": daily_upto, "cohort": cohort_upto})
+    with psycopg_connection(warehouse.engine()) as conn:
+        requests, changed = _insight_requests(
+            conn, [r.partition_key for r in daily if r.partition_key], f"{daily_after + 1}-{daily_upto}"
+        )
+        requests += _score_requests(
+            conn, [r.partition_key for r in cohort if r.partition_key], f"{cohort_after + 1}-{cohort_upto}"
+        )
+    if not requests:
+        return SensorResult(
+            cursor=cursor,
+            skip_reason=SkipReason(f"{changed} changed user-days, none in evaluated windows or scored days"),
+        )
+    return SensorResult(run_requests=requests, cursor=cursor)
+
+
+@sensor(
+    job=insights_job,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Evaluates and scores, in one run, the finished days with daily marts that were never evaluated or "
+    "scored (both assets: re-evaluating a day already evaluated writes nothing) (a new "
     "deployment's history, demo data, an import of older data, a missed schedule tick); the day the schedule is "
     "about to evaluate is left to it.",
 )
@@ -196,11 +265,12 @@ def insights_catch_up(context: SensorEvaluationContext, warehouse: WarehouseReso
         row = conn.execute(
             "SELECT min(day), max(day) FROM (SELECT DISTINCT local_date AS day FROM marts.daily "
             "WHERE local_date BETWEEN %s AND %s) d "
-            "WHERE NOT EXISTS (SELECT 1 FROM marts.insight_evaluations e WHERE e.local_date = d.day)",
+            "WHERE NOT EXISTS (SELECT 1 FROM marts.insight_evaluations e WHERE e.local_date = d.day) "
+            "OR NOT EXISTS (SELECT 1 FROM marts.health_score_days s WHERE s.local_date = d.day)",
             (start, last),
         ).fetchone()
     if row is None or row[0] is None:
-        return SkipReason(f"every day with marts up to {last} is evaluated")
+        return SkipReason(f"every day with marts up to {last} is evaluated and scored")
     first_day, last_day = row[0], row[1]
     return RunRequest(
         run_key=f"catch-up:{first_day}:{last_day}",

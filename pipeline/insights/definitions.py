@@ -6,9 +6,10 @@ from dagster import Definitions
 
 from pipeline.insights.assets import insights
 from pipeline.insights.automation import daily_insights, insights_catch_up, insights_job, insights_late_data
+from pipeline.scores.assets import health_scores
 
 defs = Definitions(
-    assets=[insights],
+    assets=[insights, health_scores],
     jobs=[insights_job],
     schedules=[daily_insights],
     sensors=[insights_late_data, insights_catch_up],

@@ -21,6 +21,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from sqlalchemy.engine import URL
 
 from pipeline.definitions import defs
+from pipeline.insights.assets import insights as insights_asset
 from pipeline.insights.automation import (
     DAY_TAG,
     affected_days,
@@ -83,6 +84,7 @@ def run_insights(instance: DagsterInstance, first: int, last: int, users: list[s
     return job.execute_in_process(
         instance=instance,
         resources=RESOURCES,
+        asset_selection=[insights_asset.key],
         tags=range_tags(day(first), day(last)),
         run_config=config,
     )
