@@ -13,9 +13,7 @@ import secrets
 import traceback
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -92,14 +90,8 @@ class AsciiJSONResponse(JSONResponse):
         return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
-async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    return AsciiJSONResponse(status_code=422, content={"detail": jsonable_encoder(exc.errors())})
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    """Request validation errors as FastAPI answers them, in ASCII; unexpected exceptions to the catch-all."""
-    app.add_exception_handler(RequestValidationError, _invalid_request)
+    """Unexpected exceptions to the catch-all (a 422 is `api.limits`' bounded answer, rendered in ASCII)."""
     app.add_middleware(CatchAllMiddleware)
 
 

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import AsciiJSONResponse
 from pipeline.infra.settings import Settings
 from pipeline.ingest.sample_checks import SampleLimits
 
@@ -106,7 +107,8 @@ async def _bounded_validation_error(request: Request, exc: Exception) -> JSONRes
     content: dict[str, Any] = {"detail": bounded_errors(errors)}
     if len(errors) > MAX_VALIDATION_ERRORS:
         content["omittedErrors"] = len(errors) - MAX_VALIDATION_ERRORS
-    return JSONResponse(status_code=422, content=jsonable_encoder(content))
+    # in ASCII: an input echoed with an unpaired surrogate (valid as a JSON escape) cannot be encoded as UTF-8
+    return AsciiJSONResponse(status_code=422, content=jsonable_encoder(content))
 
 
 def sample_limits(request: Request) -> SampleLimits:
