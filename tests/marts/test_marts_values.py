@@ -204,4 +204,4 @@ def test_every_marts_and_core_table_and_column_has_a_comment(marts: Engine) -> N
             "WHERE n.nspname = 'marts' AND c.relkind = 'r'"
         ).fetchone()
     assert [m for (m,) in missing] == []
-    assert tables == (8,)  # hourly, daily and the six dbt models
+    assert tables == (13,)  # hourly, daily, the six dbt models, insights (3 tables), health scores (2)
