@@ -12,7 +12,7 @@ from api.access_log import install_access_log_filter
 from api.errors import install_error_handlers
 from api.limits import install_request_limits
 from api.outage import install_outage_handlers
-from api.routers import devices, health, me, source_priority
+from api.routers import devices, health, me, reads, source_priority
 from pipeline.infra.database import create_warehouse_engine, warehouse_url
 from pipeline.infra.settings import Settings
 
@@ -22,7 +22,7 @@ API_VERSION_PREFIX = "/v1"
 def versioned_router() -> APIRouter:
     """Every resource router under the version prefix; a new resource is included here, its paths relative."""
     router = APIRouter(prefix=API_VERSION_PREFIX)
-    for resource in (me, devices, source_priority):
+    for resource in (me, devices, source_priority, reads):
         router.include_router(resource.router)
     return router
 
