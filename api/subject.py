@@ -12,7 +12,7 @@ from api.auth import PrincipalDep, get_current_user_id
 from api.deps import DbDep
 from pipeline.accounts import Principal, user_exists
 
-USER_ID_PATTERN = r"^[A-Za-z0-9_.@-]{1,128}$"
+USER_ID_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"  # app.users' check: any other id is no user's (422)
 UserIdPath = Annotated[str, Path(pattern=USER_ID_PATTERN, description="the user whose data an admin key reads")]
 
 

@@ -335,3 +335,10 @@ def test_before_the_marts_are_built_the_reads_answer_no_data(engine: Engine) -> 
         weeks = fresh.get("/v1/me" + READS[2][0], params=READS[2][1], headers=auth(key)).json()
         assert weeks["types"] == {"STEPS": {"unit": "count", "aggregation": "sum", "points": []}}
         assert fresh.get("/v1/me/health-scores", params=READS[4][1], headers=auth(key)).json() == []
+
+
+@pytest.mark.parametrize("user_id", ["no%00body", "Zo%C3%AB", "a" * 65, "has%20space"])
+def test_an_admin_asking_for_an_impossible_user_id_gets_422(client: TestClient, world: ReadWorld, user_id: str) -> None:
+    """app.users takes ids of 1-64 letters, digits and _.@-: the path says so too."""
+    answer = client.get(f"/v1/users/{user_id}/summary", headers=auth(world.admin_key))
+    assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["path", "user_id"]
