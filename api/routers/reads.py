@@ -47,7 +47,7 @@ TypesQuery = Annotated[
     Query(
         max_length=1000,
         description=f"metric types, comma-separated: {', '.join(METRICS)}",
-        examples=["STEPS,HEART_RATE"],
+        examples=[",".join(list(METRICS)[:2])],
     ),
 ]
 

@@ -10,13 +10,18 @@ from typing import Any
 from pydantic import ConfigDict, Field
 
 from api.schemas.base import CamelModel
+from pipeline.catalog import ASLEEP_STAGES, METRICS, STEPS_METRIC
+
+# examples in the OpenAPI document, named from the catalogue (the only list of metrics and stages)
+_STEPS = METRICS[STEPS_METRIC]
+_DEEP, _REM = sorted(ASLEEP_STAGES)[-2:]  # two of the detailed stages
 
 
 class MetricOfDay(CamelModel):
     """One metric's daily marts row, in the catalogue's unit."""
 
-    metric: str = Field(examples=["STEPS"])
-    display_name: str = Field(examples=["Steps"])
+    metric: str = Field(examples=[STEPS_METRIC])
+    display_name: str = Field(examples=[_STEPS.display_name])
     unit: str = Field(examples=["count"])
     value: float = Field(description="the day's value by the metric's aggregation (sum, mean or latest)")
     count: int = Field(description="samples (sleep: nights) behind the value")
@@ -30,7 +35,7 @@ class MetricOfDay(CamelModel):
 
 
 class SleepStage(CamelModel):
-    stage: str = Field(examples=["deep"])
+    stage: str = Field(examples=[_DEEP])
     minutes: float
 
 
@@ -81,8 +86,8 @@ class Summary(CamelModel):
                     "date": "2024-05-01",
                     "metrics": [
                         {
-                            "metric": "STEPS",
-                            "displayName": "Steps",
+                            "metric": STEPS_METRIC,
+                            "displayName": _STEPS.display_name,
                             "unit": "count",
                             "value": 8123.0,
                             "count": 52,
@@ -96,7 +101,7 @@ class Summary(CamelModel):
                     "sleep": {
                         "asleepMinutes": 431.0,
                         "nights": 1,
-                        "stages": [{"stage": "deep", "minutes": 72.0}, {"stage": "rem", "minutes": 95.0}],
+                        "stages": [{"stage": _DEEP, "minutes": 72.0}, {"stage": _REM, "minutes": 95.0}],
                     },
                     "activeInsights": 2,
                     "healthScore": None,
@@ -157,7 +162,7 @@ class Aggregates(CamelModel):
                     "start": "2024-05-01",
                     "end": "2024-05-02",
                     "types": {
-                        "STEPS": {
+                        STEPS_METRIC: {
                             "unit": "count",
                             "aggregation": "sum",
                             "points": [
