@@ -6,13 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
 from api.access_log import install_access_log_filter
+from api.cors import install_cors
 from api.errors import install_error_handlers
 from api.limits import install_request_limits
 from api.outage import install_outage_handlers
-from api.routers import devices, health, me, source_priority
+from api.routers import admin, devices, health, me, reads, source_priority
 from pipeline.infra.database import create_warehouse_engine, warehouse_url
 from pipeline.infra.settings import Settings
 
@@ -22,7 +24,7 @@ API_VERSION_PREFIX = "/v1"
 def versioned_router() -> APIRouter:
     """Every resource router under the version prefix; a new resource is included here, its paths relative."""
     router = APIRouter(prefix=API_VERSION_PREFIX)
-    for resource in (me, devices, source_priority):
+    for resource in (me, devices, source_priority, reads, admin):
         router.include_router(resource.router)
     return router
 
@@ -40,15 +42,18 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
             if owned:
                 app.state.engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the fastapi-offline wheel (under /static-offline-docs), not a CDN
+    app = FastAPIOffline(
         title="healthpipe read API",
         version="0.1.0",
         description="Precomputed health aggregates, insights and scores. Every route reads precomputed tables.",
         lifespan=lifespan,
     )
+    configured = settings or Settings()
     install_outage_handlers(app)
-    install_request_limits(app, settings or Settings())
+    install_request_limits(app, configured)
     install_error_handlers(app)
+    install_cors(app, configured)
     install_access_log_filter()
     app.include_router(health.router)  # unversioned: probes and load balancers expect a fixed path
     app.include_router(versioned_router())

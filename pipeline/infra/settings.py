@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request head (request line and headers, bytes); a larger one is refused with 431.",
     )
+    api_cors_origins: str = Field(
+        default="",
+        description="Origins (scheme://host[:port]) whose browser pages may call the API, comma-separated; empty: "
+        "none (same-origin pages only).",
+    )
     sync_max_text_chars: int = Field(
         default=1024,
         gt=0,

@@ -37,6 +37,23 @@ PUBLISHED = {
         "reset_priority_v1_me_source_priority_delete",
         "Back to the default priority",
     ),
+    ("GET", "/v1/me/summary"): ("summary_v1_me_summary_get", "A day of the caller's data at a glance"),
+    ("GET", "/v1/me/aggregates"): (
+        "aggregates_v1_me_aggregates_get",
+        "The caller's aggregates by type, period and range",
+    ),
+    ("GET", "/v1/me/insights"): ("insights_v1_me_insights_get", "The caller's insights"),
+    ("POST", "/v1/me/insights/{insight_id}/acknowledge"): (
+        "acknowledge_insight_v1_me_insights__insight_id__acknowledge_post",
+        "Acknowledge one of the caller's insights",
+    ),
+    ("GET", "/v1/me/health-scores"): ("health_scores_v1_me_health_scores_get", "The caller's health scores"),
+    ("GET", "/v1/me/sources"): ("sources_v1_me_sources_get", "Per source, raw vs kept: a day of the caller's data"),
+    ("GET", "/v1/users/{user_id}/summary"): (
+        "summary_v1_users__user_id__summary_get",
+        "A day of the user's data at a glance",
+    ),
+    ("GET", "/v1/admin/stats"): ("stats_v1_admin_stats_get", "Freshness, user-days, rejection rates and ingest lag"),
 }
 UNVERSIONED = {"/health"}
 ROUTERS = Path(routers.__file__).parent

@@ -1,0 +1,285 @@
+"""The read routes of the dashboards, written once (`reads_router`) and mounted twice: under `/me` for the caller's
+own data and under `/users/{user_id}` for any user's, with an admin key. Every answer comes from precomputed tables
+(api/queries/); acknowledging an insight is the one write, and only the user's own (`/me`)."""
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from enum import Enum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+
+from api.deps import DbDep
+from api.errors import KEYED_ROUTE_RESPONSES, NO_SUCH_INSIGHT, NO_SUCH_USER, NOT_ADMIN, UNPROCESSABLE
+from api.queries import aggregates as aggregate_queries
+from api.queries import insights as insight_queries
+from api.queries import scores as score_queries
+from api.queries import summary as summary_queries
+from api.queries.common import Row, local_today
+from api.ranges import MAX_DAYS, range_problem
+from api.schemas.reads import (
+    AggregatePoint,
+    Aggregates,
+    Freshness,
+    HealthScore,
+    Insight,
+    InsightStatus,
+    MetricOfDay,
+    Period,
+    ScoreComponents,
+    Series,
+    SleepNight,
+    SleepStage,
+    SourceContribution,
+    Sources,
+    Summary,
+)
+from api.subject import ANY_USER_DATA, OWN_DATA
+from pipeline.catalog import METRICS, SLEEP_METRIC, STEPS_METRIC
+from pipeline.infra.database import Connection
+
+DayQuery = Annotated[dt.date | None, Query(description="a local date (YYYY-MM-DD); default: the user's local today")]
+StartQuery = Annotated[dt.date, Query(description="first local date, included (YYYY-MM-DD)")]
+EndQuery = Annotated[dt.date, Query(description="last local date, included (YYYY-MM-DD)")]
+TypesQuery = Annotated[
+    str,
+    Query(
+        max_length=1000,
+        description=f"metric types, comma-separated: {', '.join(METRICS)}",
+        examples=[",".join(list(METRICS)[:2])],
+    ),
+]
+
+
+def _unprocessable(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+
+
+def _the_day(conn: Connection, user_id: str, day: dt.date | None) -> dt.date:
+    if day is not None:
+        return day
+    today = local_today(conn, user_id)
+    if today is None:  # the key's user was deleted since it authenticated
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
+    return today
+
+
+def _checked_range(start: dt.date, end: dt.date, max_days: int, what: str) -> None:
+    problem = range_problem(start, end, max_days, what)
+    if problem is not None:
+        raise _unprocessable(problem)
+
+
+def _metric_types(types: str) -> list[str]:
+    named = [name.strip() for name in types.split(",") if name.strip()]
+    unknown = [name for name in named if name not in METRICS]
+    if unknown:
+        raise _unprocessable(f"unknown type(s) {', '.join(map(repr, unknown))}; known: {', '.join(METRICS)}")
+    if not named:
+        raise _unprocessable(f"name at least one type: {', '.join(METRICS)}")
+    return list(dict.fromkeys(named))
+
+
+def _metric_of_day(row: Row, steps_goal: int | None) -> MetricOfDay:
+    metric = METRICS.get(row["metric"])
+    goal = (steps_goal or metric.goal) if metric and metric.name == STEPS_METRIC else (metric.goal if metric else None)
+    return MetricOfDay(
+        metric=row["metric"],
+        display_name=metric.display_name if metric else row["metric"],
+        unit=metric.canonical_unit if metric else "",
+        value=row["value"],
+        count=row["count"],
+        min=row["min"],
+        max=row["max"],
+        flagged_count=row["flagged_count"],
+        goal=goal,
+        progress=row["value"] / goal if goal else None,
+    )
+
+
+def _health_score(row: Row) -> HealthScore:
+    return HealthScore(
+        date=row["local_date"],
+        score=row["score"],
+        components=ScoreComponents(activity=row["activity"], sleep=row["sleep"], vitals=row["vitals"]),
+        completeness=row["completeness"],
+        cohort_users=row["cohort_users"],
+        computed_at=row["computed_at"],
+    )
+
+
+def _insight(row: Row) -> Insight:
+    return Insight(
+        id=row["insight_id"],
+        type=row["rule"],
+        subject=row["subject"],
+        severity=row["severity"],
+        direction=row["direction"],
+        message=row["message"],
+        recommendation=row["recommendation"],
+        data=row["numbers"],
+        first_day=row["first_evaluated_day"],
+        last_day=row["last_evaluated_day"],
+        status=row["status"],
+        resolved_on=row["resolved_on"],
+        acknowledged=row["acknowledged_at"] is not None,
+        acknowledged_at=row["acknowledged_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def add_read_routes(router: APIRouter, prefix: str, subject: Callable[..., str], own: bool) -> None:
+    """Add the read routes under ``prefix`` to ``router``, over the user that ``subject`` (a dependency) resolves;
+    ``own``: the caller's own data, which adds the acknowledgement of insights."""
+    responses: dict[int | str, dict[str, Any]] = {**KEYED_ROUTE_RESPONSES, 404: NO_SUCH_USER, 422: UNPROCESSABLE}
+    if not own:
+        responses[403] = NOT_ADMIN
+    tags: list[str | Enum] = ["reads" if own else "admin reads"]
+    SubjectDep = Annotated[str, Depends(subject)]  # noqa: N806  (a type alias local to the factory)
+    whose = "the caller's" if own else "the user's"
+
+    @router.get(
+        prefix + "/summary",
+        tags=tags,
+        responses=responses,
+        response_model=Summary,
+        summary=f"A day of {whose} data at a glance",
+    )
+    def summary(user_id: SubjectDep, conn: DbDep, date: DayQuery = None) -> Summary:
+        """Each metric's daily value with its unit (goal and progress where the catalogue or the user sets one),
+        the night's sleep by stage, the active insights, the day's health score and when the data last landed and
+        was last computed."""
+        day = _the_day(conn, user_id, date)
+        rows = summary_queries.daily_rows(conn, user_id, day)
+        goal = summary_queries.step_goal(conn, user_id)
+        sleep_row = next((row for row in rows if row["metric"] == SLEEP_METRIC), None)
+        sleep = None
+        if sleep_row is not None:
+            stages = summary_queries.sleep_stage_minutes(conn, user_id, day)
+            sleep = SleepNight(
+                asleep_minutes=sleep_row["value"],
+                nights=sleep_row["count"],
+                stages=[SleepStage(stage=s["stage"], minutes=s["minutes"]) for s in stages],
+            )
+        score = summary_queries.day_health_score(conn, user_id, day)
+        return Summary(
+            user_id=user_id,
+            date=day,
+            metrics=[_metric_of_day(row, goal) for row in rows],
+            sleep=sleep,
+            active_insights=summary_queries.active_insight_count(conn, user_id),
+            health_score=_health_score(score) if score else None,
+            freshness=Freshness(**summary_queries.freshness(conn, user_id)),
+        )
+
+    @router.get(
+        prefix + "/aggregates",
+        tags=tags,
+        responses=responses,
+        response_model=Aggregates,
+        summary=f"{whose.capitalize()} aggregates by type, period and range",
+        description="Ranges are bounded per period (both ends included): "
+        + ", ".join(f"{period} {days:,} days" for period, days in MAX_DAYS.items())
+        + ". An unknown type, a bad date, an end before the start or a longer range: 422 naming it.",
+    )
+    def aggregates(
+        user_id: SubjectDep,
+        conn: DbDep,
+        types: TypesQuery,
+        start: StartQuery,
+        end: EndQuery,
+        period: Annotated[Period, Query()] = Period.DAY,
+    ) -> Aggregates:
+        metrics = _metric_types(types)
+        _checked_range(start, end, MAX_DAYS[period.value], f"period {period.value}")
+        rows = aggregate_queries.aggregate_rows(conn, user_id, metrics, period.value, start, end)
+        series = {
+            name: Series(unit=METRICS[name].canonical_unit, aggregation=METRICS[name].strategy.value, points=[])
+            for name in metrics
+        }
+        for row in rows:
+            series[row["metric"]].points.append(
+                AggregatePoint(
+                    period_start=row["period_start"],
+                    hour_start_utc=row["hour_start_utc"],
+                    value=row["value"],
+                    sum=row["sum"],
+                    count=row["count"],
+                    min=row["min"],
+                    max=row["max"],
+                    flagged_count=row["flagged_count"],
+                    days_with_data=row["days"],
+                )
+            )
+        return Aggregates(period=period, start=start, end=end, types=series)
+
+    @router.get(
+        prefix + "/insights",
+        tags=tags,
+        responses=responses,
+        response_model=list[Insight],
+        summary=f"{whose.capitalize()} insights",
+    )
+    def insights(
+        user_id: SubjectDep,
+        conn: DbDep,
+        status: Annotated[InsightStatus, Query(description="active (default), resolved or all")] = InsightStatus.ACTIVE,
+    ) -> list[Insight]:
+        """Newest first: by the latest day the insight held, then severity."""
+        wanted = None if status is InsightStatus.ALL else status.value
+        return [_insight(row) for row in insight_queries.user_insights(conn, user_id, wanted)]
+
+    if own:
+
+        @router.post(
+            prefix + "/insights/{insight_id}/acknowledge",
+            response_model=Insight,
+            summary="Acknowledge one of the caller's insights",
+            tags=tags,
+            responses={**responses, 404: NO_SUCH_INSIGHT},
+        )
+        def acknowledge_insight(user_id: SubjectDep, conn: DbDep, insight_id: uuid.UUID) -> Insight:
+            """Idempotent: acknowledging again changes nothing (the first time stays). Recomputes never reset it."""
+            row = insight_queries.acknowledge(conn, user_id, insight_id)
+            if row is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no insight {insight_id} of this user")
+            return _insight(row)
+
+    @router.get(
+        prefix + "/health-scores",
+        tags=tags,
+        responses=responses,
+        response_model=list[HealthScore],
+        summary=f"{whose.capitalize()} health scores",
+    )
+    def health_scores(user_id: SubjectDep, conn: DbDep, start: StartQuery, end: EndQuery) -> list[HealthScore]:
+        """One per day with a score, oldest first, with its components and completeness; ranges bounded as days'
+        aggregates. None while the health score asset has never run."""
+        _checked_range(start, end, MAX_DAYS["day"], "health scores")
+        return [_health_score(row) for row in score_queries.health_scores(conn, user_id, start, end)]
+
+    @router.get(
+        prefix + "/sources",
+        tags=tags,
+        responses=responses,
+        response_model=Sources,
+        summary=f"Per source, raw vs kept: a day of {whose} data",
+    )
+    def sources(user_id: SubjectDep, conn: DbDep, date: DayQuery = None) -> Sources:
+        """What each source reported per metric and what deduplication kept of it (why a number is what it is)."""
+        day = _the_day(conn, user_id, date)
+        rows = score_queries.source_contributions(conn, user_id, day)
+        return Sources(
+            date=day,
+            sources=[
+                SourceContribution(unit=METRICS[r["metric"]].canonical_unit if r["metric"] in METRICS else "", **r)
+                for r in rows
+            ],
+        )
+
+
+router = APIRouter()
+add_read_routes(router, "/me", OWN_DATA, own=True)
+add_read_routes(router, "/users/{user_id}", ANY_USER_DATA, own=False)
