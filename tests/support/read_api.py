@@ -1,5 +1,5 @@
 """A warehouse for the read API tests: hand-written marts and core rows for one user (and a little for a second),
-the dbt marts built from them (weekly, monthly, source_contributions), and a stand-in marts.health_scores."""
+the dbt marts built from them (weekly, monthly, source_contributions)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,6 @@ from pipeline.accounts import create_api_key, create_user, set_step_goal
 from pipeline.infra.database import create_warehouse_engine, psycopg_connection
 from pipeline.infra.migrations import migrate
 from tests.support.marts import build_full
-
-# STAND-IN: marts.health_scores is being built by its own asset elsewhere; this is its agreed contract, created here
-# only when the migrations do not create it.
-HEALTH_SCORES_STAND_IN = """CREATE TABLE IF NOT EXISTS marts.health_scores (
-    user_id text NOT NULL, local_date date NOT NULL, score double precision, activity double precision,
-    sleep double precision, vitals double precision, completeness double precision, cohort_users integer,
-    computed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (user_id, local_date))"""
 
 UTC = dt.UTC
 # (day, metric, value, sum, count, min, max, flagged_count) of the first user, Europe/Amsterdam
@@ -161,7 +154,6 @@ def build_read_world(url: URL, target: Path) -> ReadWorld:
         keys = (create_api_key(conn, user), create_api_key(conn, other), create_api_key(conn, None, True))
     build_full(url, target)
     with psycopg_connection(engine) as conn:
-        conn.execute(HEALTH_SCORES_STAND_IN.encode())
         conn.execute(
             """INSERT INTO marts.health_scores VALUES (%s, '2024-05-01', 72.5, 60, 80, 77.5, 0.9, 12,
                '2024-05-02 00:05+00'), (%s, '2024-05-02', 81, 90, NULL, 72, 0.5, 12, '2024-05-03 00:05+00')""",
