@@ -24,7 +24,7 @@ def readme_block(name: str) -> str:
 
 
 def test_readme_is_short_self_contained_and_keeps_the_two_commands() -> None:
-    assert len(README) <= 12_288  # about 12k: a newcomer reads it in one sitting
+    assert len(README) <= 16_384  # about 16k: a newcomer reads it in one sitting; detail goes to docs/
     assert "../shared" not in README and "shared/" not in README
     assert not re.search(r"session", README, re.IGNORECASE)
     assert readme_block("test-command") == f"{INSTALL} && .venv/bin/pytest"
