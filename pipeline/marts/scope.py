@@ -11,10 +11,10 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from pipeline.infra.database import psycopg_connection
+from pipeline.samples.io import MARTS_BUILD_LOCK
 
 # A run that died without deleting its rows leaves them behind; rows this old belong to no running run.
 STALE_AFTER = dt.timedelta(days=1)
-_BUILD_LOCK = 0x4D41_5254  # "MART": one dbt build at a time (cohort_daily rows of a day are shared by all users)
 
 
 @contextmanager
@@ -40,12 +40,13 @@ def run_scope(engine: Engine, run_id: str, user_days: pd.DataFrame) -> Iterator[
 
 @contextmanager
 def one_build_at_a_time(engine: Engine) -> Iterator[None]:
-    """Holds a session advisory lock while the block runs: concurrent range runs build the marts one after the other
-    (a build is short next to the run; two at once would race on the days both touch in cohort_daily, and on the
-    first creation of a table)."""
+    """Holds `MARTS_BUILD_LOCK` exclusively while the block runs: concurrent range runs build the marts one after the
+    other (a build is short next to the run; two at once would race on the days both touch in cohort_daily, and on
+    the first creation of a table), and no run replaces core or marts partitions meanwhile, so the build's tests
+    check the rows its models were built from."""
     with psycopg_connection(engine) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_BUILD_LOCK,))
+        conn.execute("SELECT pg_advisory_lock(%s)", (MARTS_BUILD_LOCK,))
         try:
             yield
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_BUILD_LOCK,))
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MARTS_BUILD_LOCK,))

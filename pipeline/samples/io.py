@@ -29,6 +29,11 @@ from pipeline.samples.catalog_sql import catalog_fragments
 ArrowConnection: TypeAlias = Connection
 PARTITIONS_TABLE = "run_partitions"  # temporary, per connection: the (user_id, local_date) pairs being computed
 WORK_MEM = "256MB"
+# The dbt marts build (pipeline/marts) holds this advisory lock exclusively while it builds and tests; every
+# transaction that replaces partitions of core or marts takes it shared first. So another run's daily write never
+# lands between a build's models and its tests (a weekly sum checked against daily rows that changed meanwhile),
+# and partition writes of different runs still go on side by side.
+MARTS_BUILD_LOCK = 0x4D41_5254  # "MART"
 _PLACEHOLDER = re.compile(r"/\* ([a-z][a-z ]*) \*/")
 _CATEGORICAL = ("user_id", "metric", "unit", "stage", "timezone", "source_name", "device_class", "source_app")
 
@@ -170,7 +175,8 @@ def load_inputs(conn: ArrowConnection, user_days: pd.DataFrame) -> Inputs:
 
 def replace_partitions(conn: ArrowConnection, table: str, rows: pa.Table | None) -> None:
     """Delete the staged partitions' rows of ``table``, then COPY the new ones. Call inside a transaction: all
-    tables of an asset change together or not at all."""
+    tables of an asset change together or not at all. Waits while a marts build runs (`MARTS_BUILD_LOCK`)."""
+    execute(conn, f"SELECT pg_advisory_xact_lock_shared({MARTS_BUILD_LOCK})")
     execute(
         conn,
         f"DELETE FROM {table} t USING {PARTITIONS_TABLE} p WHERE t.user_id = p.user_id AND t.local_date = p.local_date",
