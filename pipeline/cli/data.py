@@ -88,10 +88,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     imp.set_defaults(handler=cmd_import)
 
     gen = commands.add_parser("generate", help="synthetic multi-device data with ground truth")
-    gen.add_argument("--users", type=int, default=10)
-    gen.add_argument("--days", type=int, default=14)
-    gen.add_argument("--start", type=date.fromisoformat, default=date(2024, 3, 4), help="first local day")
-    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument(
+        "--users", type=int, default=10, help="how many users, named u0001, u0002, ... (the demo's names too) [10]"
+    )
+    gen.add_argument("--days", type=int, default=14, help="days per user [14]")
+    gen.add_argument("--start", type=date.fromisoformat, default=date(2024, 3, 4), help="first local day [2024-03-04]")
+    gen.add_argument("--seed", type=int, default=7, help="random seed: the same seed, the same samples [7]")
     gen.add_argument("--truth", type=Path, help="also write the ground truth (CSV) here")
     gen.add_argument("--apple-export", type=Path, help="write an Apple Health export.xml instead of loading")
     gen.set_defaults(handler=cmd_generate)
