@@ -8,13 +8,16 @@ Runs of a range of days carry Dagster's partition-range tags, as a single-run ba
 
 Neither sensor piles up runs: ``insights_late_data`` leaves out the (user, day)s and score days that a queued or
 starting run of ``insights_job`` already covers (read from its range or partition tags, asset selection and users
-config) and remembers them in its cursor with that run's id; if the run fails or is canceled, a later tick requests
-them again. ``insights_catch_up`` requests nothing while any run of the job is queued or under way.
+config). Its cursor keeps, besides the last materializations dealt with, the days it left to each run (runs it found
+by id, runs it requested by run key); a tick drops those of a run that succeeded and requests again those of a run
+that failed, was canceled or never appeared. ``insights_catch_up`` requests nothing while any run of the job is queued
+or under way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ import psycopg
 from dagster import (
     AssetRecordsFilter,
     DagsterInstance,
+    DagsterRun,
     DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
@@ -40,6 +44,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     PARTITION_NAME_TAG,
+    RUN_KEY_TAG,
 )
 
 from pipeline.accounts import user_ids
@@ -149,6 +154,7 @@ def late_cursors(cursor: str | None) -> tuple[int, int]:
 NOT_YET_STARTED = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING]
 FAILED = {DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING}
 INSIGHTS, SCORES = "insights", "scores"
+RUN_KEY_REF = "key:"
 # (kind, user or "" for the scores of every user) -> days
 Wanted = dict[tuple[str, str], set[dt.date]]
 
@@ -238,13 +244,21 @@ def waiting_from_json(entries: Iterable[Mapping[str, object]]) -> dict[str, Want
     return waiting
 
 
+def _waited_run(instance: DagsterInstance, ref: str) -> DagsterRun | None:
+    """A run the cursor waits for: by id, or (``key:``) by the run key of a request of this sensor."""
+    if ref.startswith(RUN_KEY_REF):
+        runs = instance.get_runs(RunsFilter(tags={RUN_KEY_TAG: ref.removeprefix(RUN_KEY_REF)}), limit=1)
+        return runs[0] if runs else None
+    return instance.get_run_by_id(ref)
+
+
 def settle_waiting(instance: DagsterInstance, waiting: dict[str, Wanted]) -> tuple[dict[str, Wanted], Wanted]:
     """Days left to runs: still waiting (the run has not ended), and due again (the run failed, was canceled or is
     gone); a run that succeeded has computed them."""
     still: dict[str, Wanted] = {}
     due: Wanted = {}
     for run_id, wanted in waiting.items():
-        run = instance.get_run_by_id(run_id)
+        run = _waited_run(instance, run_id)
         if run is not None and run.status == DagsterRunStatus.SUCCESS:
             continue
         if run is None or run.status in FAILED:
@@ -298,30 +312,49 @@ def _scores_wanted(conn: psycopg.Connection[tuple[object, ...]], keys: list[str]
     return {(SCORES, ""): days & scored} if days & scored else {}
 
 
-def late_requests(wanted: Wanted, insights_tag: str, scores_tag: str) -> list[RunRequest]:
-    """Insights: a run per range of consecutive days, for the users sharing it; scores: a run per range."""
+def late_requests(wanted: Wanted, insights_tag: str, scores_tag: str, key_seed: str) -> list[tuple[RunRequest, Wanted]]:
+    """Insights: a run per range of consecutive days, for the users sharing it; scores: a run per range. Each with
+    the days it covers and a run key from ``key_seed`` (the previous cursor): a tick evaluated again asks for the same
+    keys, which Dagster launches once, and the next ticks find the run by its key."""
     by_span: dict[tuple[dt.date, dt.date], list[str]] = {}
-    requests = []
+    requests: list[tuple[RunRequest, Wanted]] = []
     for (kind, user), days in sorted(wanted.items()):
         for first_day, last_day in _consecutive(sorted(days)):
             if kind == INSIGHTS:
                 by_span.setdefault((first_day, last_day), []).append(user)
             else:
+                tags = {**range_tags(first_day, last_day), SCORES_LATE_DATA_TAG: scores_tag}
+                span = _days(first_day, last_day)
                 requests.append(
-                    RunRequest(
-                        asset_selection=[health_scores.key],
-                        tags={**range_tags(first_day, last_day), SCORES_LATE_DATA_TAG: scores_tag},
+                    (
+                        RunRequest(
+                            run_key=_run_key(key_seed, SCORES, tags, []),
+                            asset_selection=[health_scores.key],
+                            tags=tags,
+                        ),
+                        {(SCORES, ""): span},
                     )
                 )
-    insight_requests = [
-        RunRequest(
+    for (first_day, last_day), users_of_span in sorted(by_span.items()):
+        tags = {**range_tags(first_day, last_day), LATE_DATA_TAG: insights_tag}
+        span = _days(first_day, last_day)
+        request = RunRequest(
+            run_key=_run_key(key_seed, INSIGHTS, tags, users_of_span),
             asset_selection=[insights.key],
             run_config=users_config(users_of_span),
-            tags={**range_tags(first_day, last_day), LATE_DATA_TAG: insights_tag},
+            tags=tags,
         )
-        for (first_day, last_day), users_of_span in sorted(by_span.items())
-    ]
-    return insight_requests + requests
+        requests.insert(0, (request, {(INSIGHTS, user): set(span) for user in users_of_span}))
+    return requests
+
+
+def _days(first_day: dt.date, last_day: dt.date) -> set[dt.date]:
+    return {first_day + dt.timedelta(days=i) for i in range((last_day - first_day).days + 1)}
+
+
+def _run_key(seed: str, kind: str, tags: Mapping[str, str], users: Sequence[str]) -> str:
+    text = json.dumps([seed, kind, sorted(tags.items()), sorted(users)])
+    return f"late-{kind}-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
 
 
 @sensor(
@@ -366,8 +399,13 @@ def insights_late_data(context: SensorEvaluationContext, warehouse: WarehouseRes
     )
     for run_id, wanted in covered.items():
         still_waiting[run_id] = merge_wanted(still_waiting.get(run_id, {}), wanted)
+    keyed = late_requests(
+        uncovered, f"{daily_after + 1}-{daily_upto}", f"{cohort_after + 1}-{cohort_upto}", context.cursor or ""
+    )
+    for request, wanted in keyed:
+        still_waiting[f"{RUN_KEY_REF}{request.run_key}"] = wanted
+    requests = [request for request, _ in keyed]
     cursor = json.dumps({"daily": daily_upto, "cohort": cohort_upto, "waiting": waiting_to_json(still_waiting)})
-    requests = late_requests(uncovered, f"{daily_after + 1}-{daily_upto}", f"{cohort_after + 1}-{cohort_upto}")
     if not requests:
         return SensorResult(
             cursor=cursor,
