@@ -5,17 +5,28 @@ evaluates and scores the finished days with marts that were never evaluated or s
 data of ``healthpipe up``, an import of older history), in one run.
 
 Runs of a range of days carry Dagster's partition-range tags, as a single-run backfill does, so one run covers them.
+
+Neither sensor piles up runs: ``insights_late_data`` leaves out the (user, day)s and score days that a queued or
+starting run of ``insights_job`` already covers (read from its range or partition tags, asset selection and users
+config). Its cursor keeps, besides the last materializations dealt with, the days it left to each run (runs it found
+by id, runs it requested by run key); a tick drops those of a run that succeeded and requests again those of a run
+that failed, was canceled or never appeared. ``insights_catch_up`` requests nothing while any run of the job is queued
+or under way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import psycopg
 from dagster import (
     AssetRecordsFilter,
+    DagsterInstance,
+    DagsterRun,
     DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
@@ -29,7 +40,12 @@ from dagster import (
     schedule,
     sensor,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+    RUN_KEY_TAG,
+)
 
 from pipeline.accounts import user_ids
 from pipeline.infra.database import psycopg_connection
@@ -135,19 +151,137 @@ def late_cursors(cursor: str | None) -> tuple[int, int]:
     return int(parsed["daily"]), int(parsed["cohort"])
 
 
-def scored_day_ranges(changed_days: Iterable[dt.date], scored: set[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """The scored days among ``changed_days``, as runs of consecutive days: a day never scored is left to the
-    schedule or the catch-up."""
-    return _consecutive(sorted(set(changed_days) & scored))
+NOT_YET_STARTED = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING]
+FAILED = {DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING}
+INSIGHTS, SCORES = "insights", "scores"
+RUN_KEY_REF = "key:"
+# (kind, user or "" for the scores of every user) -> days
+Wanted = dict[tuple[str, str], set[dt.date]]
 
 
-def _insight_requests(
-    conn: psycopg.Connection[tuple[object, ...]], keys: list[str], tag: str
-) -> tuple[list[RunRequest], int]:
+@dataclass(frozen=True)
+class PendingRun:
+    """What a queued or starting run of ``insights_job`` will compute: its days, assets and users (None: all)."""
+
+    run_id: str
+    kinds: frozenset[str]
+    first: dt.date
+    last: dt.date
+    users: frozenset[str] | None
+
+    def covers(self, kind: str, user: str, day: dt.date) -> bool:
+        user_ok = kind == SCORES or self.users is None or user in self.users
+        return kind in self.kinds and self.first <= day <= self.last and user_ok
+
+
+def configured_users(run_config: Mapping[str, object]) -> list[str] | None:
+    """The users a run of ``insights_job`` evaluates insights for (None: every user), as ``users_config`` sets them."""
+    node: object = run_config
+    for name in ("ops", insights.op.name, "config", "users"):
+        node = node.get(name) if isinstance(node, Mapping) else None
+    return [str(user) for user in node] if isinstance(node, list) and node else None
+
+
+def pending_runs(instance: DagsterInstance) -> list[PendingRun]:
+    """The runs of ``insights_job`` that have not read the marts yet (a started run may have read them already)."""
+    pending = []
+    for run in instance.get_runs(RunsFilter(job_name=insights_job.name, statuses=NOT_YET_STARTED)):
+        first = run.tags.get(ASSET_PARTITION_RANGE_START_TAG) or run.tags.get(PARTITION_NAME_TAG)
+        last = run.tags.get(ASSET_PARTITION_RANGE_END_TAG) or first
+        if not first or not last:
+            continue
+        selection = run.asset_selection
+        kinds = frozenset(
+            kind
+            for kind, key in ((INSIGHTS, insights.key), (SCORES, health_scores.key))
+            if selection is None or key in selection
+        )
+        users = configured_users(run.run_config or {})
+        pending.append(
+            PendingRun(
+                run.run_id,
+                kinds,
+                dt.date.fromisoformat(first),
+                dt.date.fromisoformat(last),
+                frozenset(users) if users else None,
+            )
+        )
+    return pending
+
+
+def split_covered(wanted: Wanted, pending: Sequence[PendingRun]) -> tuple[Wanted, dict[str, Wanted]]:
+    """The wanted days no pending run covers, and the covered ones by the id of the (first) run covering them."""
+    uncovered: Wanted = {}
+    covered: dict[str, Wanted] = {}
+    for (kind, user), days in wanted.items():
+        for day in days:
+            run = next((r for r in pending if r.covers(kind, user, day)), None)
+            target = uncovered if run is None else covered.setdefault(run.run_id, {})
+            target.setdefault((kind, user), set()).add(day)
+    return uncovered, covered
+
+
+def waiting_to_json(waiting: Mapping[str, Wanted]) -> list[dict[str, object]]:
+    return [
+        {
+            "run": run_id,
+            "kind": kind,
+            "user": user,
+            "ranges": [[a.isoformat(), b.isoformat()] for a, b in _consecutive(sorted(days))],
+        }
+        for run_id, wanted in sorted(waiting.items())
+        for (kind, user), days in sorted(wanted.items())
+    ]
+
+
+def waiting_from_json(entries: Iterable[Mapping[str, object]]) -> dict[str, Wanted]:
+    waiting: dict[str, Wanted] = {}
+    for entry in entries:
+        days = waiting.setdefault(str(entry["run"]), {}).setdefault((str(entry["kind"]), str(entry["user"])), set())
+        for first, last in entry["ranges"]:  # type: ignore[attr-defined]
+            start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+            days.update(start + dt.timedelta(days=i) for i in range((end - start).days + 1))
+    return waiting
+
+
+def _waited_run(instance: DagsterInstance, ref: str) -> DagsterRun | None:
+    """A run the cursor waits for: by id, or (``key:``) by the run key of a request of this sensor."""
+    if ref.startswith(RUN_KEY_REF):
+        runs = instance.get_runs(RunsFilter(tags={RUN_KEY_TAG: ref.removeprefix(RUN_KEY_REF)}), limit=1)
+        return runs[0] if runs else None
+    return instance.get_run_by_id(ref)
+
+
+def settle_waiting(instance: DagsterInstance, waiting: dict[str, Wanted]) -> tuple[dict[str, Wanted], Wanted]:
+    """Days left to runs: still waiting (the run has not ended), and due again (the run failed, was canceled or is
+    gone); a run that succeeded has computed them."""
+    still: dict[str, Wanted] = {}
+    due: Wanted = {}
+    for run_id, wanted in waiting.items():
+        run = _waited_run(instance, run_id)
+        if run is not None and run.status == DagsterRunStatus.SUCCESS:
+            continue
+        if run is None or run.status in FAILED:
+            for key, days in wanted.items():
+                due.setdefault(key, set()).update(days)
+        else:
+            still[run_id] = wanted
+    return still, due
+
+
+def merge_wanted(*parts: Wanted) -> Wanted:
+    merged: Wanted = {}
+    for part in parts:
+        for key, days in part.items():
+            merged.setdefault(key, set()).update(days)
+    return merged
+
+
+def _insights_wanted(conn: psycopg.Connection[tuple[object, ...]], keys: list[str]) -> tuple[Wanted, int]:
     users = user_ids(conn) if USER_SHARDS else None
     changed = _changed_user_days(keys, users)
     if not changed:
-        return [], 0
+        return {}, 0
     first = min(day for _, day in changed)
     evaluated = {
         row[0]
@@ -155,37 +289,72 @@ def _insight_requests(
             "SELECT local_date FROM marts.insight_evaluations WHERE local_date >= %s", (first,)
         ).fetchall()
     }
-    ranges = affected_days(changed, evaluated)  # type: ignore[arg-type]
-    requests = [
-        RunRequest(
-            asset_selection=[insights.key],
-            run_config=users_config(users_of_range),
-            tags={**range_tags(first_day, last_day), LATE_DATA_TAG: tag},
-        )
-        for (first_day, last_day), users_of_range in sorted(ranges.items())
-    ]
-    return requests, len(changed)
+    wanted: Wanted = {}
+    for (first_day, last_day), users_of_range in affected_days(changed, evaluated).items():  # type: ignore[arg-type]
+        span = {first_day + dt.timedelta(days=i) for i in range((last_day - first_day).days + 1)}
+        for user in users_of_range:
+            wanted.setdefault((INSIGHTS, user), set()).update(span)
+    return wanted, len(changed)
 
 
-def _score_requests(conn: psycopg.Connection[tuple[object, ...]], keys: list[str], tag: str) -> list[RunRequest]:
+def _scores_wanted(conn: psycopg.Connection[tuple[object, ...]], keys: list[str]) -> Wanted:
     days = {
         dt.date.fromisoformat(user_day_partitions.get_partition_key_from_str(k).keys_by_dimension["day"]) for k in keys
     }
     if not days:
-        return []
+        return {}
     scored = {
         row[0]
         for row in conn.execute(
             "SELECT local_date FROM marts.health_score_days WHERE local_date BETWEEN %s AND %s", (min(days), max(days))
         ).fetchall()
     }
-    return [
-        RunRequest(
-            asset_selection=[health_scores.key],
-            tags={**range_tags(first_day, last_day), SCORES_LATE_DATA_TAG: tag},
+    return {(SCORES, ""): days & scored} if days & scored else {}
+
+
+def late_requests(wanted: Wanted, insights_tag: str, scores_tag: str, key_seed: str) -> list[tuple[RunRequest, Wanted]]:
+    """Insights: a run per range of consecutive days, for the users sharing it; scores: a run per range. Each with
+    the days it covers and a run key from ``key_seed`` (the previous cursor): a tick evaluated again asks for the same
+    keys, which Dagster launches once, and the next ticks find the run by its key."""
+    by_span: dict[tuple[dt.date, dt.date], list[str]] = {}
+    requests: list[tuple[RunRequest, Wanted]] = []
+    for (kind, user), days in sorted(wanted.items()):
+        for first_day, last_day in _consecutive(sorted(days)):
+            if kind == INSIGHTS:
+                by_span.setdefault((first_day, last_day), []).append(user)
+            else:
+                tags = {**range_tags(first_day, last_day), SCORES_LATE_DATA_TAG: scores_tag}
+                span = _days(first_day, last_day)
+                requests.append(
+                    (
+                        RunRequest(
+                            run_key=_run_key(key_seed, SCORES, tags, []),
+                            asset_selection=[health_scores.key],
+                            tags=tags,
+                        ),
+                        {(SCORES, ""): span},
+                    )
+                )
+    for (first_day, last_day), users_of_span in sorted(by_span.items()):
+        tags = {**range_tags(first_day, last_day), LATE_DATA_TAG: insights_tag}
+        span = _days(first_day, last_day)
+        request = RunRequest(
+            run_key=_run_key(key_seed, INSIGHTS, tags, users_of_span),
+            asset_selection=[insights.key],
+            run_config=users_config(users_of_span),
+            tags=tags,
         )
-        for first_day, last_day in scored_day_ranges(days, scored)  # type: ignore[arg-type]
-    ]
+        requests.insert(0, (request, {(INSIGHTS, user): set(span) for user in users_of_span}))
+    return requests
+
+
+def _days(first_day: dt.date, last_day: dt.date) -> set[dt.date]:
+    return {first_day + dt.timedelta(days=i) for i in range((last_day - first_day).days + 1)}
+
+
+def _run_key(seed: str, kind: str, tags: Mapping[str, str], users: Sequence[str]) -> str:
+    text = json.dumps([seed, kind, sorted(tags.items()), sorted(users)])
+    return f"late-{kind}-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
 
 
 @sensor(
@@ -195,12 +364,16 @@ def _score_requests(conn: psycopg.Connection[tuple[object, ...]], keys: list[str
     description="Re-evaluates insights and re-scores health after late data: when the daily marts of a (user, day) "
     "are materialized again after insights of that day or later were evaluated, the evaluated days whose windows "
     f"hold it (that day and the {LOOKBACK_DAYS - 1} after it) are evaluated again for that user only; when the "
-    "cohort marts of a scored day are built again, that day is scored again for every user.",
+    "cohort marts of a scored day are built again, that day is scored again for every user. Days a queued run "
+    "already covers are left to it (and requested again if it fails).",
 )
 def insights_late_data(context: SensorEvaluationContext, warehouse: WarehouseResource) -> SensorResult | SkipReason:
     """Scores follow marts/cohort_daily rather than daily_aggregates: it is built after the daily marts in the same
     runs, and a day's score needs both."""
     daily_after, cohort_after = late_cursors(context.cursor)
+    waiting = waiting_from_json(
+        json.loads(context.cursor).get("waiting", []) if context.cursor and not context.cursor.isdigit() else []
+    )
     daily = context.instance.fetch_materializations(
         AssetRecordsFilter(asset_key=daily_aggregates.key, after_storage_id=daily_after),
         limit=MATERIALIZATIONS_PER_TICK,
@@ -211,24 +384,34 @@ def insights_late_data(context: SensorEvaluationContext, warehouse: WarehouseRes
         limit=MATERIALIZATIONS_PER_TICK,
         ascending=True,
     ).records
-    if not daily and not cohort:
+    if not daily and not cohort and not waiting:
         return SkipReason(
             f"no materializations of daily_aggregates after {daily_after} or cohort_daily after {cohort_after}"
         )
     daily_upto = max((r.storage_id for r in daily), default=daily_after)
     cohort_upto = max((r.storage_id for r in cohort), default=cohort_after)
-    cursor = json.dumps({"daily": daily_upto, "cohort": cohort_upto})
+    still_waiting, due = settle_waiting(context.instance, waiting)
     with psycopg_connection(warehouse.engine()) as conn:
-        requests, changed = _insight_requests(
-            conn, [r.partition_key for r in daily if r.partition_key], f"{daily_after + 1}-{daily_upto}"
-        )
-        requests += _score_requests(
-            conn, [r.partition_key for r in cohort if r.partition_key], f"{cohort_after + 1}-{cohort_upto}"
-        )
+        insights_wanted, changed = _insights_wanted(conn, [r.partition_key for r in daily if r.partition_key])
+        scores_wanted = _scores_wanted(conn, [r.partition_key for r in cohort if r.partition_key])
+    uncovered, covered = split_covered(
+        merge_wanted(insights_wanted, scores_wanted, due), pending_runs(context.instance)
+    )
+    for run_id, wanted in covered.items():
+        still_waiting[run_id] = merge_wanted(still_waiting.get(run_id, {}), wanted)
+    keyed = late_requests(
+        uncovered, f"{daily_after + 1}-{daily_upto}", f"{cohort_after + 1}-{cohort_upto}", context.cursor or ""
+    )
+    for request, wanted in keyed:
+        still_waiting[f"{RUN_KEY_REF}{request.run_key}"] = wanted
+    requests = [request for request, _ in keyed]
+    cursor = json.dumps({"daily": daily_upto, "cohort": cohort_upto, "waiting": waiting_to_json(still_waiting)})
     if not requests:
         return SensorResult(
             cursor=cursor,
-            skip_reason=SkipReason(f"{changed} changed user-days, none in evaluated windows or scored days"),
+            skip_reason=SkipReason(
+                f"{changed} changed user-days, none in evaluated windows or scored days or not already queued"
+            ),
         )
     return SensorResult(run_requests=requests, cursor=cursor)
 

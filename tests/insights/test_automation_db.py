@@ -10,14 +10,19 @@ from typing import Any
 import pytest
 from dagster import (
     AssetMaterialization,
+    DagsterEvent,
+    DagsterEventType,
     DagsterInstance,
+    DagsterRunStatus,
     RunRequest,
     SensorResult,
     SkipReason,
     build_schedule_context,
     build_sensor_context,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, RUN_KEY_TAG
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from sqlalchemy.engine import URL
 
 from pipeline.definitions import defs
@@ -30,6 +35,7 @@ from pipeline.insights.automation import (
     insights_job,
     insights_late_data,
     range_tags,
+    users_config,
 )
 from pipeline.insights.partitions import last_finished_day
 from pipeline.insights.thresholds import LOOKBACK_DAYS
@@ -78,14 +84,17 @@ def test_changed_days_reach_the_evaluated_days_whose_windows_hold_them() -> None
     }
 
 
-def run_insights(instance: DagsterInstance, first: int, last: int, users: list[str] | None = None) -> Any:
+def run_insights(
+    instance: DagsterInstance, first: int, last: int, users: list[str] | None = None, run_key: str | None = None
+) -> Any:
+    """A run of the insights over days ``first``..``last``; ``run_key`` as the daemon tags a sensor's request."""
     job = defs.resolve_job_def(insights_job.name)
     config = {"ops": {"insights": {"config": {"users": users}}}} if users else None
     return job.execute_in_process(
         instance=instance,
         resources=RESOURCES,
         asset_selection=[insights_asset.key],
-        tags=range_tags(day(first), day(last)),
+        tags={**range_tags(day(first), day(last)), **({RUN_KEY_TAG: run_key} if run_key else {})},
         run_config=config,
     )
 
@@ -152,12 +161,13 @@ def test_late_marts_re_evaluate_exactly_the_affected_days_of_their_user(users: U
                 "SELECT * FROM marts.insight_days WHERE user_id = 'anna' ORDER BY local_date"
             ).fetchall()
         anna_before = [r for r in insights(users) if r["user_id"] == "anna"]
-        assert run_insights(instance, 20, 49, ["ben"]).success
-        # the same cursor again: nothing new
+        assert run_insights(instance, 20, 49, ["ben"], request.run_key).success
+        # the same cursor again: nothing new (the run it waited for succeeded)
         again = insights_late_data(
             build_sensor_context(instance=instance, definitions=defs, resources=RESOURCES, cursor=result.cursor)
         )
-        assert isinstance(again, SkipReason)
+        assert isinstance(again, SensorResult) and not again.run_requests
+        assert isinstance(insights_late_data(sensor_context_at(instance, again.cursor)), SkipReason)
     ben = [r for r in insights(users) if r["user_id"] == "ben"]
     # 7-night means: day 20 440 min; 21 400 (2 x 200 + 5 x 480); 22..26 360; 27 400; 28 440 again
     assert [(r["first_evaluated_day"], r["last_evaluated_day"], r["resolved_on"]) for r in ben] == [
@@ -169,6 +179,84 @@ def test_late_marts_re_evaluate_exactly_the_affected_days_of_their_user(users: U
             conn.execute("SELECT * FROM marts.insight_days WHERE user_id = 'anna' ORDER BY local_date").fetchall()
             == before_days
         )
+
+
+def queue(instance: DagsterInstance, request: RunRequest) -> str:
+    """A run of the request as the daemon leaves it while the run queue is full."""
+    run = instance.create_run_for_job(
+        defs.resolve_job_def(insights_job.name),
+        run_config=request.run_config,
+        tags={**request.tags, RUN_KEY_TAG: str(request.run_key)},
+        asset_selection=set(request.asset_selection or []),
+        remote_job_origin=RemoteJobOrigin(
+            RemoteRepositoryOrigin(
+                InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="pipeline.definitions")), "__repository__"
+            ),
+            insights_job.name,
+        ),
+    )
+    report(instance, run.run_id, DagsterEventType.RUN_ENQUEUED)
+    assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.QUEUED  # type: ignore[union-attr]
+    return run.run_id
+
+
+def report(instance: DagsterInstance, run_id: str, event_type: DagsterEventType) -> None:
+    run = instance.get_run_by_id(run_id)
+    assert run is not None
+    instance.report_dagster_event(DagsterEvent(event_type.value, job_name=run.job_name), run_id=run_id)
+
+
+def sensor_context_at(instance: DagsterInstance, cursor: str | None) -> Any:
+    return build_sensor_context(instance=instance, definitions=defs, resources=RESOURCES, cursor=cursor)
+
+
+def tick(instance: DagsterInstance, cursor: str | None) -> SensorResult:
+    """A tick of the late-data sensor; a skip keeps the cursor, as the daemon does."""
+    result = insights_late_data(
+        build_sensor_context(instance=instance, definitions=defs, resources=RESOURCES, cursor=cursor)
+    )
+    return SensorResult(cursor=cursor) if isinstance(result, SkipReason) else result
+
+
+def spans(result: SensorResult) -> list[tuple[str, str, object]]:
+    return [
+        (r.tags[ASSET_PARTITION_RANGE_START_TAG], r.tags[ASSET_PARTITION_RANGE_END_TAG], r.run_config)
+        for r in result.run_requests or []
+    ]
+
+
+def test_a_change_a_queued_run_covers_is_left_to_it_and_requested_again_if_it_fails(users: URL) -> None:
+    ben, anna = users_config(["ben"]), users_config(["anna"])
+    with DagsterInstance.ephemeral() as instance:
+        run_insights(instance, 0, 49)
+        report_daily_aggregates(instance, "ben", 45)
+        first = tick(instance, None)
+        assert spans(first) == [(str(day(45)), str(day(49)), ben)]  # days 45..49 hold day 45; 49 is the last evaluated
+        queued = queue(instance, (first.run_requests or [])[0])
+        # the same day changes twice more while that run waits in the queue; anna's day 45 changes too
+        report_daily_aggregates(instance, "ben", 45)
+        report_daily_aggregates(instance, "ben", 46)
+        report_daily_aggregates(instance, "anna", 45)
+        second = tick(instance, first.cursor)
+        assert spans(second) == [(str(day(45)), str(day(49)), anna)]  # ben's days are the queued run's
+        anna_run = queue(instance, (second.run_requests or [])[0])
+        third = tick(instance, second.cursor)
+        assert not third.run_requests  # nothing new, both runs still queued
+        report(instance, queued, DagsterEventType.RUN_FAILURE)
+        report(instance, anna_run, DagsterEventType.RUN_SUCCESS)
+        fourth = tick(instance, third.cursor)
+        assert spans(fourth) == [(str(day(45)), str(day(49)), ben)]  # the failed run's days, once
+        retry = queue(instance, (fourth.run_requests or [])[0])
+        waiting = tick(instance, fourth.cursor)
+        assert not waiting.run_requests
+        report(instance, retry, DagsterEventType.RUN_FAILURE)  # a run the sensor asked for itself fails too
+        again = tick(instance, waiting.cursor)
+        assert spans(again) == [(str(day(45)), str(day(49)), ben)]
+        report(instance, queue(instance, (again.run_requests or [])[0]), DagsterEventType.RUN_SUCCESS)
+        fifth = tick(instance, again.cursor)
+        assert not fifth.run_requests  # done: nothing is requested again
+        report_daily_aggregates(instance, "ben", 47)  # a new change after the run: a new run
+        assert spans(tick(instance, fifth.cursor)) == [(str(day(47)), str(day(49)), ben)]
 
 
 def test_catch_up_evaluates_the_finished_days_never_evaluated_in_one_run(warehouse_url: URL) -> None:

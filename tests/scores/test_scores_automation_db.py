@@ -17,7 +17,7 @@ from dagster import (
     build_schedule_context,
     build_sensor_context,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG, RUN_KEY_TAG
 from sqlalchemy.engine import URL
 
 from pipeline.definitions import defs
@@ -51,7 +51,7 @@ def run_job(instance: DagsterInstance, request: RunRequest) -> Any:
         instance=instance,
         resources=RESOURCES,
         partition_key=request.partition_key,
-        tags=request.tags,
+        tags={**request.tags, **({RUN_KEY_TAG: request.run_key} if request.run_key else {})},  # as the daemon tags it
         asset_selection=request.asset_selection,
         run_config=request.run_config or None,
     )
