@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,6 @@ from typing import Any
 import httpx
 import psycopg.errors
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
 import api.routers.devices
@@ -24,6 +21,7 @@ from api.main import create_app
 from pipeline.accounts import create_api_key, register_device
 from pipeline.infra.database import psycopg_connection
 from tests.support.helpers import new_user
+from tests.support.served import served as served_app
 
 SECRET_KEY = "hp_LEAKED0.s3cr3t-key-material"
 SAMPLE_FRAGMENT = '{"metric": "STEPS", "value": Infinity'
@@ -42,19 +40,8 @@ def _poisoned_sync(*args: Any, **kwargs: Any) -> Any:
 def served(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The real app under a real uvicorn with its default log configuration (access log on)."""
     monkeypatch.setattr(api.routers.devices, "sync_samples", _poisoned_sync)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="info"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "API did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served_app(create_app(engine), log_level="info") as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 class Collected(logging.Handler):

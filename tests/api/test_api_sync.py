@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine, text
 
 from api.main import create_app
 from pipeline.accounts import create_api_key, revoke_api_key
 from pipeline.infra.database import psycopg_connection
 from tests.support.helpers import landed, new_user
+from tests.support.served import served
 
 
 @pytest.fixture(scope="module")
 def api_url(engine: Engine) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "API did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served(create_app(engine), log_level="warning") as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def key_for(engine: Engine, user_id: str | None, admin: bool = False) -> str:

@@ -8,13 +8,10 @@ import asyncio
 import importlib
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -24,6 +21,7 @@ from pipeline.accounts import create_api_key, register_device
 from pipeline.infra.database import psycopg_connection
 from pipeline.infra.settings import Settings
 from tests.support.helpers import new_user
+from tests.support.served import free_port, served
 
 SYNC = "/v1/me/devices/phone-1/sync"
 
@@ -295,29 +293,16 @@ def test_the_served_api_bounds_the_head_before_buffering_it(engine: Engine) -> N
     assert command[command.index("--http") + 1] == API_HTTP_PROTOCOL
     assert command[command.index("--h11-max-incomplete-event-size") + 1] == "4096"
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(engine), host="127.0.0.1", port=port, http=protocol, h11_max_incomplete_event_size=4_096
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "API did not start"
-        time.sleep(0.05)
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-            # a head still arriving: the server stops buffering it at the limit rather than waiting for its end
-            conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"p" * 10_000)
-            answer = b""
-            while chunk := conn.recv(65536):
-                answer += chunk
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    port = free_port()
+    with (
+        served(create_app(engine), port, http=protocol, h11_max_incomplete_event_size=4_096),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as conn,
+    ):
+        # a head still arriving: the server stops buffering it at the limit rather than waiting for its end
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"p" * 10_000)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
     assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
     assert answer.endswith(b"request line and headers over the limit of 4,096 bytes (HEALTHPIPE_API_MAX_HEADER_BYTES)")
 
