@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         description="Largest serialized metadata object of a synced sample; a larger one rejects that sample.",
     )
 
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis URL (redis://host:port/db) for the read API's response cache and rate-limit counters, "
+        "shared by every API worker. Unset: both live in each API process.",
+    )
+
     @property
     def resolved_dagster_home(self) -> Path:
         return (self.dagster_home or self.home / "dagster_home").resolve()
