@@ -28,4 +28,8 @@ def advance(conn: Connection, user_ids: Iterable[str]) -> None:
 def current(conn: Connection, user_id: str) -> int:
     """The user's data version; 0 before any write."""
     row = conn.execute("SELECT version FROM app.user_data_versions WHERE user_id = %s", (user_id,)).fetchone()
-    return int(row[0]) if row else 0
+    if row is None:
+        return 0
+    version = row[0]
+    assert isinstance(version, int)
+    return version
