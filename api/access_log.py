@@ -1,30 +1,40 @@
-"""Uvicorn's access log without query strings: a key or a value put in a URL by a client must not reach the log.
+"""Uvicorn's access log without secrets in paths: no query string, and no share link code.
 
 The API takes its key in the Authorization header and no parameter in the query string; a client that sends one
-anyway (``?api_key=...``) still gets its request logged, as method, path and status only. Headers and bodies are
-never in uvicorn's access or error log.
+anyway (``?api_key=...``) still gets its request logged, as method, path and status only. A share link's code is the
+last segment of ``/v1/shared/{code}``: whoever reads it reads the shared data, so the access log shows
+``/v1/shared/<redacted>``. Headers and bodies are never in uvicorn's access or error log.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 ACCESS_LOGGER = "uvicorn.access"
+REDACTED = "<redacted>"
+# Everything after a "/shared/" segment: the code, and whatever a client appended to it (a trailing slash, a typo).
+_SECRET_PATH_TAIL = re.compile(r"(/shared/).*", re.DOTALL)
 
 
-class DropQueryString(logging.Filter):
-    """Rewrites an access record's path (uvicorn's arguments: client, method, path, HTTP version, status) to drop
-    everything from the ``?``."""
+def redacted_path(path: str) -> str:
+    """``path`` without its query string and with a share code replaced by ``<redacted>``."""
+    return _SECRET_PATH_TAIL.sub(lambda found: found.group(1) + REDACTED, path.split("?", 1)[0])
+
+
+class RedactPath(logging.Filter):
+    """Rewrites an access record's path (uvicorn's arguments: client, method, path, HTTP version, status) with
+    `redacted_path`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and "?" in args[2]:
-            record.args = (args[0], args[1], args[2].split("?", 1)[0], args[3], args[4])
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], redacted_path(args[2]), args[3], args[4])
         return True
 
 
 def install_access_log_filter() -> None:
     """Idempotent: the filter goes on uvicorn's access logger once, whichever app is built first."""
     access = logging.getLogger(ACCESS_LOGGER)
-    if not any(isinstance(f, DropQueryString) for f in access.filters):
-        access.addFilter(DropQueryString())
+    if not any(isinstance(f, RedactPath) for f in access.filters):
+        access.addFilter(RedactPath())

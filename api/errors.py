@@ -75,6 +75,8 @@ INTERNAL = _response("An unexpected failure, logged with its error id", Internal
 NOT_ADMIN = _response("A user key (this route needs an admin key), or an admin key that belongs to no user", Problem)
 NO_SUCH_USER = _response("The user does not exist (for an admin key: the user in the path)", Problem)
 NO_SUCH_INSIGHT = _response("The caller has no insight with this id (another user's insight included)", Problem)
+NO_SUCH_SHARE = _response("The caller has no share with this id (another user's share included)", Problem)
+NO_SUCH_LINK = _response("No live share has this code: unknown, expired and revoked codes answer alike", Problem)
 
 # Every route that takes an API key and reads the database; routes add what else they answer.
 KEYED_ROUTE_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from api.deps import DbDep
 from api.errors import KEYED_ROUTE_RESPONSES, NO_SUCH_INSIGHT, NO_SUCH_USER, NOT_ADMIN, UNPROCESSABLE
+from api.metric_names import metric_names
 from api.queries import aggregates as aggregate_queries
 from api.queries import insights as insight_queries
 from api.queries import scores as score_queries
@@ -19,7 +20,6 @@ from api.queries import summary as summary_queries
 from api.queries.common import Row, local_today
 from api.ranges import MAX_DAYS, range_problem
 from api.schemas.reads import (
-    AggregatePoint,
     Aggregates,
     Freshness,
     HealthScore,
@@ -28,13 +28,13 @@ from api.schemas.reads import (
     MetricOfDay,
     Period,
     ScoreComponents,
-    Series,
     SleepNight,
     SleepStage,
     SourceContribution,
     Sources,
     Summary,
 )
+from api.series import series_by_type
 from api.subject import ANY_USER_DATA, OWN_DATA
 from pipeline.catalog import METRICS, SLEEP_METRIC, STEPS_METRIC
 from pipeline.infra.database import Connection
@@ -72,13 +72,10 @@ def _checked_range(start: dt.date, end: dt.date, max_days: int, what: str) -> No
 
 
 def _metric_types(types: str) -> list[str]:
-    named = [name.strip() for name in types.split(",") if name.strip()]
-    unknown = [name for name in named if name not in METRICS]
-    if unknown:
-        raise _unprocessable(f"unknown type(s) {', '.join(map(repr, unknown))}; known: {', '.join(METRICS)}")
-    if not named:
-        raise _unprocessable(f"name at least one type: {', '.join(METRICS)}")
-    return list(dict.fromkeys(named))
+    try:
+        return metric_names(name.strip() for name in types.split(",") if name.strip())
+    except ValueError as exc:
+        raise _unprocessable(str(exc)) from exc
 
 
 def _metric_of_day(row: Row, steps_goal: int | None) -> MetricOfDay:
@@ -195,25 +192,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: Callable[..., str],
         metrics = _metric_types(types)
         _checked_range(start, end, MAX_DAYS[period.value], f"period {period.value}")
         rows = aggregate_queries.aggregate_rows(conn, user_id, metrics, period.value, start, end)
-        series = {
-            name: Series(unit=METRICS[name].canonical_unit, aggregation=METRICS[name].strategy.value, points=[])
-            for name in metrics
-        }
-        for row in rows:
-            series[row["metric"]].points.append(
-                AggregatePoint(
-                    period_start=row["period_start"],
-                    hour_start_utc=row["hour_start_utc"],
-                    value=row["value"],
-                    sum=row["sum"],
-                    count=row["count"],
-                    min=row["min"],
-                    max=row["max"],
-                    flagged_count=row["flagged_count"],
-                    days_with_data=row["days"],
-                )
-            )
-        return Aggregates(period=period, start=start, end=end, types=series)
+        return Aggregates(period=period, start=start, end=end, types=series_by_type(metrics, rows))
 
     @router.get(
         prefix + "/insights",

@@ -2,13 +2,15 @@
 every answer's status code documented, every answer's body and headers as documented.
 
 Bounded: a few generated examples per operation beside Schemathesis' deterministic examples and coverage cases (about
-20 s in all). The caller is a real user with a key and a registered device; half of the generated device ids are
-replaced by that device's, so sync bodies reach the landing code instead of stopping at 404. The same operations run
-without a key (401) and with an admin key, which belongs to no user (403): those must be documented as well.
+20 s in all). The caller is a real user with a key, a registered device and a share link; half of the generated device
+ids and share codes are replaced by that device's and that link's, so sync bodies reach the landing code and the
+public share route its data instead of stopping at 404. The same operations run without a key (401; the public share
+route: 200 or 404) and with an admin key, which belongs to no user (403): those must be documented as well.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -27,6 +29,7 @@ from sqlalchemy import Engine
 
 from api.deps import get_engine
 from api.main import create_app
+from api.queries.shares import create_share
 from pipeline.accounts import create_api_key, register_device
 from pipeline.infra.database import create_warehouse_engine, psycopg_connection, with_driver
 from tests.support.helpers import new_user
@@ -39,6 +42,7 @@ CHECKS = [
     response_headers_conformance,
 ]
 DEVICE = "phone-1"
+PUBLIC = ("/health", "/v1/shared/")  # routes that take no key
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
 
@@ -47,6 +51,7 @@ class Caller:
     user_id: str
     key: str
     admin_key: str
+    share_code: str
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +59,9 @@ def caller(engine: Engine) -> Caller:
     user = new_user(engine, timezone="Europe/Amsterdam")
     with psycopg_connection(engine) as conn:
         register_device(conn, user, DEVICE, "phone", "Fuzzed phone")
-        return Caller(user, create_api_key(conn, user, False), create_api_key(conn, None, True))
+        created = create_share(conn, user, "fuzz", ["STEPS"], dt.date(2024, 5, 1), dt.date(2024, 5, 31), 1)
+        assert created is not None
+        return Caller(user, create_api_key(conn, user, False), create_api_key(conn, None, True), created[1])
 
 
 # Loaded at import (Schemathesis parametrizes at collection; its lazy `from_fixture` schema does not run under this
@@ -72,28 +79,30 @@ def _app_on_the_test_database(engine: Engine) -> Iterator[None]:
     del APP.dependency_overrides[get_engine]
 
 
-def _towards_the_registered_device(case: Case) -> None:
-    """Half the generated device ids (those of even length: a function of the case, so Hypothesis replays it) become
-    the caller's registered device."""
-    device = (case.path_parameters or {}).get("device_id")
-    if isinstance(device, str) and len(device) % 2 == 0:
-        case.path_parameters = {**(case.path_parameters or {}), "device_id": DEVICE}
+def _towards_the_callers_things(case: Case, caller: Caller) -> None:
+    """Half the generated device ids and share codes (those of even length: a function of the case, so Hypothesis
+    replays it) become the caller's registered device and live share link."""
+    for name, real in (("device_id", DEVICE), ("code", caller.share_code)):
+        generated = (case.path_parameters or {}).get(name)
+        if isinstance(generated, str) and len(generated) % 2 == 0:
+            case.path_parameters = {**(case.path_parameters or {}), name: real}
 
 
 @schema.parametrize()
 @FUZZ
 def test_with_a_key_every_answer_is_documented_and_no_5xx(case: Case, caller: Caller) -> None:
-    _towards_the_registered_device(case)
+    _towards_the_callers_things(case, caller)
     response = case.call_and_validate(headers={"Authorization": f"Bearer {caller.key}"}, checks=CHECKS)
-    if not case.path.startswith(("/v1/me", "/health")) and case.method.upper() == case.operation.method.upper():
+    if not case.path.startswith(("/v1/me", *PUBLIC)) and case.method.upper() == case.operation.method.upper():
         assert response.status_code in (401, 403, 422)  # admin routes: a user key is refused (422: a bad path)
 
 
 @schema.parametrize()
 @settings(FUZZ, max_examples=3)
-def test_without_a_key_every_answer_is_documented_and_no_5xx(case: Case) -> None:
+def test_without_a_key_every_answer_is_documented_and_no_5xx(case: Case, caller: Caller) -> None:
+    _towards_the_callers_things(case, caller)
     response = case.call_and_validate(checks=CHECKS)
-    if case.path != "/health" and case.method.upper() == case.operation.method.upper():  # not a 405 probe
+    if not case.path.startswith(PUBLIC) and case.method.upper() == case.operation.method.upper():  # not a 405 probe
         assert response.status_code in (400, 401, 422)  # 400, 422: a body or path refused before the key is seen
 
 

@@ -1,0 +1,52 @@
+"""What a share link shows, to anyone holding its code (no key): the daily aggregates of the shared types over the
+shared dates, from marts.daily, as `/v1/me/aggregates?period=day` answers them. Nothing else of the owner's: not
+their id, not the recipient the link was made for. The code is a secret in the path: the access log shows the path
+redacted (api/access_log.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from api.deps import DbDep
+from api.errors import INTERNAL, NO_SUCH_LINK, UNAVAILABLE
+from api.queries import aggregates as aggregate_queries
+from api.queries import shares as queries
+from api.schemas.reads import Period
+from api.schemas.shares import SharedData
+from api.series import series_by_type
+from api.share_codes import could_be_a_code
+from pipeline.catalog import METRICS
+
+router = APIRouter(prefix="/shared", tags=["shared"], responses={500: INTERNAL, 503: UNAVAILABLE})
+
+NO_SUCH_LINK_DETAIL = "no such share link: it may have expired or been revoked"
+NOT_STORED = {"Cache-Control": "no-store"}  # a revoked link must not live on in a browser's or a proxy's cache
+
+
+@router.get(
+    "/{code}",
+    response_model=SharedData,
+    summary="The data a share link shows (no key)",
+    responses={
+        200: {"headers": {"Cache-Control": {"description": "no-store", "schema": {"type": "string"}}}},
+        404: NO_SUCH_LINK,
+    },
+)
+def get_shared(code: str, conn: DbDep, response: Response) -> SharedData:
+    """The shared types' daily points over the shared dates, and when the link expires. A code that is unknown,
+    expired or revoked answers the same 404."""
+    share = queries.live_share(conn, code) if could_be_a_code(code) else None
+    if share is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NO_SUCH_LINK_DETAIL, headers=NOT_STORED)
+    metrics = [name for name in share["metrics"] if name in METRICS]  # a type since dropped from the catalogue: none
+    rows = aggregate_queries.aggregate_rows(
+        conn, share["user_id"], metrics, "day", share["start_date"], share["end_date"]
+    )
+    response.headers.update(NOT_STORED)
+    return SharedData(
+        period=Period.DAY,
+        start=share["start_date"],
+        end=share["end_date"],
+        expires_at=share["expires_at"],
+        types=series_by_type(metrics, rows),
+    )
