@@ -1,7 +1,10 @@
 """What a share link shows, to anyone holding its code (no key): the daily aggregates of the shared types over the
 shared dates, from marts.daily, as `/v1/me/aggregates?period=day` answers them. Nothing else of the owner's: not
 their id, not the recipient the link was made for. The code is a secret in the path: the access log shows the path
-redacted (api/access_log.py)."""
+redacted (api/access_log.py).
+
+Revoking a share advances its owner's data version, expiring does not (it is only time passing): an answer kept for
+reuse must not be served past its `expiresAt`, nor without looking the code up again."""
 
 from __future__ import annotations
 
