@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from api.auth import CurrentUserDep
 from api.deps import DbDep
-from api.errors import KEYED_ROUTE_RESPONSES, NOT_FOUND, UNPROCESSABLE
+from api.errors import BAD_REQUEST, KEYED_ROUTE_RESPONSES, NOT_FOUND, UNPROCESSABLE
 from api.schemas.profile import Profile, ProfileChanges
 from pipeline import profiles
 from pipeline.accounts import AccountError
@@ -38,7 +38,7 @@ def get_profile(user_id: CurrentUserDep, conn: DbDep) -> Profile:
     "/profile",
     response_model=Profile,
     summary="Change the caller's profile",
-    responses={404: NOT_FOUND, 422: UNPROCESSABLE},
+    responses={400: BAD_REQUEST, 404: NOT_FOUND, 422: UNPROCESSABLE},
 )
 def patch_profile(user_id: CurrentUserDep, conn: DbDep, changes: ProfileChanges) -> Profile:
     """Sets the fields sent (`null` clears one) and keeps the others; a bad value is a 422 naming the field and
