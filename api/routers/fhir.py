@@ -19,7 +19,7 @@ from api.deps import DbDep
 from api.errors import KEYED_ROUTE_RESPONSES, NO_SUCH_USER, NOT_ADMIN, UNPROCESSABLE
 from api.queries import fhir as fhir_queries
 from api.ranges import MAX_DAYS, range_problem
-from api.schemas.fhir import Bundle, Patient
+from api.schemas.fhir import FhirBundle, FhirPatient
 from api.subject import ANY_USER_DATA, OWN_DATA
 from pipeline.catalog import METRICS
 from pipeline.fhir.observations import searchset_bundle
@@ -35,8 +35,9 @@ class FhirJSONResponse(JSONResponse):
 
 
 def _errors_as_json(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
-    """Error answers stay ``application/json`` (the app's error handlers write them), while FastAPI documents a
-    route's extra responses in the route's own media type: document them in both."""
+    """Error answers are ``application/json`` (the app's error handlers write them), but FastAPI documents a route's
+    extra responses in the route's own media type: document them by reference to their models' schemas instead
+    (every other router registers those models)."""
     documented: dict[int | str, dict[str, Any]] = {}
     for code, response in responses.items():
         model = response.get("model")
@@ -44,7 +45,7 @@ def _errors_as_json(responses: dict[int | str, dict[str, Any]]) -> dict[int | st
             documented[code] = response
             continue
         content = {"application/json": {"schema": {"$ref": REF_PREFIX + model.__name__}}}
-        documented[code] = {**response, "content": content}
+        documented[code] = {**{k: v for k, v in response.items() if k != "model"}, "content": content}
     return documented
 
 
@@ -79,24 +80,24 @@ def add_fhir_routes(router: APIRouter, prefix: str, subject: Callable[..., str],
         prefix + "/Patient",
         tags=tags,
         responses=documented,
-        response_model=Patient,
+        response_model=FhirPatient,
         response_model_exclude_none=True,
         response_class=FhirJSONResponse,
         summary=f"{whose.capitalize()} as a FHIR R4 Patient",
     )
-    def get_patient(user_id: SubjectDep, conn: DbDep) -> Patient:
+    def get_patient(user_id: SubjectDep, conn: DbDep) -> FhirPatient:
         """Identifier (system `urn:healthpipe:user-id`, the user id), name, gender and birth date from the
         profile (`/v1/me/profile`); gender `unknown` and a data-absent-reason `unknown` for what is not given."""
         profile = get_profile(conn, user_id)
         if profile is None:  # the key's user was deleted since it authenticated
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
-        return Patient.model_validate(patient(profile))
+        return FhirPatient.model_validate(patient(profile))
 
     @router.get(
         prefix + "/Observation",
         tags=tags,
         responses=documented,
-        response_model=Bundle,
+        response_model=FhirBundle,
         response_model_exclude_none=True,
         response_class=FhirJSONResponse,
         summary=f"{whose.capitalize()}'s daily values as a FHIR R4 Bundle of Observations",
@@ -114,13 +115,13 @@ def add_fhir_routes(router: APIRouter, prefix: str, subject: Callable[..., str],
             str | None,
             Query(max_length=1000, description=f"metric types, comma-separated (default all): {', '.join(METRICS)}"),
         ] = None,
-    ) -> Bundle:
+    ) -> FhirBundle:
         metrics = _wanted_metrics(types)
         problem = range_problem(start, end, MAX_OBSERVATION_DAYS, "observations")
         if problem is not None:
             raise _unprocessable(problem)
         rows = fhir_queries.daily_values(conn, user_id, metrics, start, end)
-        return Bundle.model_validate(searchset_bundle(user_id, rows))
+        return FhirBundle.model_validate(searchset_bundle(user_id, rows))
 
 
 router = APIRouter()

@@ -16,55 +16,55 @@ class FhirModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True, extra="forbid")
 
 
-class Extension(FhirModel):
+class FhirExtension(FhirModel):
     url: str
     value_code: str | None = None
 
 
-class Element(FhirModel):
+class FhirElement(FhirModel):
     """What stands in for a primitive without a value (``_birthDate``): its extensions."""
 
-    extension: list[Extension]
+    extension: list[FhirExtension]
 
 
-class Coding(FhirModel):
+class FhirCoding(FhirModel):
     system: str
     code: str
     display: str | None = None
 
 
-class CodeableConcept(FhirModel):
-    coding: list[Coding]
+class FhirCodeableConcept(FhirModel):
+    coding: list[FhirCoding]
     text: str | None = None
 
 
-class Identifier(FhirModel):
+class FhirIdentifier(FhirModel):
     use: str | None = None
     system: str
     value: str
 
 
-class Reference(FhirModel):
+class FhirReference(FhirModel):
     reference: str
-    identifier: Identifier | None = None
+    identifier: FhirIdentifier | None = None
 
 
-class HumanName(FhirModel):
-    extension: list[Extension] | None = None
+class FhirHumanName(FhirModel):
+    extension: list[FhirExtension] | None = None
     use: str | None = None
     text: str | None = None
     family: str | None = None
     given: list[str] | None = None
 
 
-class Patient(FhirModel):
+class FhirPatient(FhirModel):
     resource_type: Literal["Patient"] = "Patient"
     id: str
-    identifier: list[Identifier]
-    name: list[HumanName]
+    identifier: list[FhirIdentifier]
+    name: list[FhirHumanName]
     gender: Literal["male", "female", "other", "unknown"]
     birth_date: dt.date | None = None
-    birth_date_absent: Element | None = Field(default=None, alias="_birthDate")
+    birth_date_absent: FhirElement | None = Field(default=None, alias="_birthDate")
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -82,52 +82,52 @@ class Patient(FhirModel):
     )
 
 
-class Meta(FhirModel):
+class FhirMeta(FhirModel):
     profile: list[str]
 
 
-class Period(FhirModel):
+class FhirPeriod(FhirModel):
     start: str
     end: str
 
 
-class Quantity(FhirModel):
+class FhirQuantity(FhirModel):
     value: float
     unit: str
     system: str
     code: str
 
 
-class Annotation(FhirModel):
+class FhirAnnotation(FhirModel):
     text: str
 
 
-class Observation(FhirModel):
+class FhirObservation(FhirModel):
     resource_type: Literal["Observation"] = "Observation"
     id: str
-    meta: Meta | None = None
+    meta: FhirMeta | None = None
     status: Literal["final"]
-    category: list[CodeableConcept]
-    code: CodeableConcept
-    subject: Reference
-    effective_period: Period
-    value_quantity: Quantity | None = None
-    data_absent_reason: CodeableConcept | None = None
-    note: list[Annotation] | None = None
+    category: list[FhirCodeableConcept]
+    code: FhirCodeableConcept
+    subject: FhirReference
+    effective_period: FhirPeriod
+    value_quantity: FhirQuantity | None = None
+    data_absent_reason: FhirCodeableConcept | None = None
+    note: list[FhirAnnotation] | None = None
 
 
-class BundleSearch(FhirModel):
+class FhirBundleSearch(FhirModel):
     mode: Literal["match"]
 
 
-class BundleEntry(FhirModel):
+class FhirBundleEntry(FhirModel):
     full_url: str
-    resource: Observation
-    search: BundleSearch
+    resource: FhirObservation
+    search: FhirBundleSearch
 
 
-class Bundle(FhirModel):
+class FhirBundle(FhirModel):
     resource_type: Literal["Bundle"] = "Bundle"
     type: Literal["searchset"]
     total: int
-    entry: list[BundleEntry] | None = None
+    entry: list[FhirBundleEntry] | None = None
