@@ -14,7 +14,7 @@ from api.cors import install_cors
 from api.errors import install_error_handlers
 from api.limits import install_request_limits
 from api.outage import install_outage_handlers
-from api.routers import admin, devices, health, me, reads, shared, shares, source_priority
+from api.routers import admin, devices, fhir, health, me, profile, reads, shared, shares, source_priority
 from pipeline.infra.database import create_warehouse_engine, warehouse_url
 from pipeline.infra.settings import Settings
 
@@ -24,7 +24,7 @@ API_VERSION_PREFIX = "/v1"
 def versioned_router() -> APIRouter:
     """Every resource router under the version prefix; a new resource is included here, its paths relative."""
     router = APIRouter(prefix=API_VERSION_PREFIX)
-    for resource in (me, devices, source_priority, reads, shares, shared, admin):
+    for resource in (me, profile, devices, source_priority, reads, shares, shared, fhir, admin):
         router.include_router(resource.router)
     return router
 

@@ -19,6 +19,15 @@ class Strategy(StrEnum):
     LATEST = "latest"  # discrete: the last reading of the bucket
 
 
+class ObservationCategory(StrEnum):
+    """The FHIR Observation category of a metric's daily value (terminology.hl7.org observation-category codes;
+    docs/fhir.md says why each metric has the one it has)."""
+
+    VITAL_SIGNS = "vital-signs"  # the R4 vital-signs profile applies (meta.profile)
+    ACTIVITY = "activity"  # "bodily activity ... not under direct supervision": steps, energy, distance, sleep
+    LABORATORY = "laboratory"  # an analyte measured in a sample: glucose from a meter
+
+
 class Kind(StrEnum):
     CUMULATIVE = "cumulative"  # a quantity accumulated over [start, end): steps, metres, kcal
     DISCRETE = "discrete"  # a reading at an instant (or short window): bpm, %, mg/dL, kg
@@ -74,6 +83,7 @@ class Metric:
     loinc_sample: str
     loinc_daily: str | None = None
     goal: float | None = None
+    observation_category: ObservationCategory = ObservationCategory.VITAL_SIGNS  # the FHIR export's category
     # values at or below 1 in these units are fractions (Apple writes SpO2 0.97 with unit "%")
     fraction_units: frozenset[str] = field(default_factory=frozenset)
     # readings of two sources this close in time are one measurement (discrete metrics, DESIGN §5.4)...
@@ -101,6 +111,7 @@ METRICS: dict[str, Metric] = {
             _COUNT,
             Limits(0, 100_000, soft_max=50_000, max_duration_hours=24, source="DESIGN §3"),
             loinc_sample="55423-8",
+            observation_category=ObservationCategory.ACTIVITY,
             loinc_daily="41950-7",
             goal=10_000,
         ),
@@ -114,6 +125,7 @@ METRICS: dict[str, Metric] = {
             {"m": 1.0, "meters": 1.0, "metre": 1.0, "km": 1000.0, "mi": 1609.344, "ft": 0.3048, "yd": 0.9144},
             Limits(0, 100_000, soft_max=50_000, max_duration_hours=24, source="100 km in one sample rejected"),
             loinc_sample="55430-3",
+            observation_category=ObservationCategory.ACTIVITY,
             loinc_daily="41953-1",
         ),
         Metric(
@@ -126,6 +138,7 @@ METRICS: dict[str, Metric] = {
             {"kcal": 1.0, "cal": 1.0, "kilocalories": 1.0, "kj": 1 / 4.184},
             Limits(0, 10_000, soft_max=3_000, max_duration_hours=24),
             loinc_sample="41981-2",
+            observation_category=ObservationCategory.ACTIVITY,
             goal=500,
         ),
         Metric(
@@ -143,6 +156,7 @@ METRICS: dict[str, Metric] = {
             # of its samples is wrong, so all of them count as flagged.
             Limits(0, 24 * 60, max_duration_hours=24, soft_max_duration_hours=14, soft_max_night_hours=14),
             loinc_sample="93832-4",
+            observation_category=ObservationCategory.ACTIVITY,
         ),
         Metric(
             "HEART_RATE",
@@ -195,6 +209,7 @@ METRICS: dict[str, Metric] = {
             {"mg/dl": 1.0, "mmol/l": GLUCOSE_MG_DL_PER_MMOL_L},
             Limits(10, 1000, soft_min=40, soft_max=400),
             loinc_sample="2339-0",
+            observation_category=ObservationCategory.LABORATORY,
             match_tolerance_seconds=300,
             # one 0.1 mmol/L display step (1.8 mg/dL): a reading rounded to 0.1 mmol/L (+-0.9 mg/dL) and the same one
             # in whole mg/dL (+-0.5), converted with 18 instead of 18.0156 (0.09 %: +-0.4 mg/dL at 400), differ by

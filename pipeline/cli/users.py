@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 
-from pipeline import accounts
+from pipeline import accounts, profiles
 from pipeline.cli.warehouse import migrated_engine
 from pipeline.infra.database import psycopg_connection
 from pipeline.infra.settings import Settings
@@ -49,6 +50,50 @@ def cmd_goal(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# option -> profile field; an option given as '' clears the field
+_PROFILE_OPTIONS = {
+    "display_name": "display name",
+    "given_name": "given name",
+    "family_name": "family name",
+    "gender": "gender",
+    "birth_date": "birth date",
+}
+
+
+def _profile_changes(args: argparse.Namespace) -> dict[str, object]:
+    changes: dict[str, object] = {}
+    for field in _PROFILE_OPTIONS:
+        value: str | None = getattr(args, field)
+        if value is None:
+            continue
+        if value == "":
+            changes[field] = None
+        elif field == "birth_date":
+            try:
+                changes[field] = dt.date.fromisoformat(value)
+            except ValueError:
+                raise accounts.AccountError(f"birth date {value!r} is not a date (YYYY-MM-DD)") from None
+        else:
+            changes[field] = value
+    return changes
+
+
+def cmd_profile(settings: Settings, args: argparse.Namespace) -> int:
+    changes = _profile_changes(args)
+    with psycopg_connection(migrated_engine(settings)) as conn:
+        profile = (
+            profiles.update_profile(conn, args.user_id, changes)
+            if changes
+            else profiles.get_profile(conn, args.user_id)
+        )
+    if profile is None:
+        raise accounts.AccountError(f"no user {args.user_id!r}")
+    for field, label in _PROFILE_OPTIONS.items():
+        value = getattr(profile, field)
+        print(f"{label}: {'-' if value is None else value}")
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     users = commands.add_parser("users", help="people whose data this is").add_subparsers(
         dest="users_command", required=True
@@ -70,3 +115,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     goal.add_argument("--steps", type=int, help="steps a day")
     goal.add_argument("--default", action="store_true", help="go back to the catalogue's goal")
     goal.set_defaults(handler=cmd_goal)
+    profile = users.add_parser(
+        "profile", help="show or set the names, gender and birth date the FHIR Patient export shows ('' clears one)"
+    )
+    profile.add_argument("user_id")
+    profile.add_argument("--display-name", help="the name dashboards show")
+    profile.add_argument("--given-name")
+    profile.add_argument("--family-name")
+    profile.add_argument("--gender", help=f"FHIR administrative gender: {', '.join(g.value for g in profiles.Gender)}")
+    profile.add_argument("--birth-date", help="YYYY-MM-DD, from 1900-01-01, not in the future")
+    profile.set_defaults(handler=cmd_profile)
