@@ -14,6 +14,7 @@ from api.cors import install_cors
 from api.errors import install_error_handlers
 from api.limits import install_request_limits
 from api.outage import install_outage_handlers
+from api.rate_limits import install_rate_limits
 from api.routers import admin, devices, health, me, reads, source_priority
 from pipeline.infra.database import create_warehouse_engine, warehouse_url
 from pipeline.infra.settings import Settings
@@ -52,6 +53,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     configured = settings or Settings()
     install_outage_handlers(app)
     install_request_limits(app, configured)
+    install_rate_limits(app, configured)
     install_error_handlers(app)
     install_cors(app, configured)
     install_access_log_filter()
