@@ -15,7 +15,7 @@ from api.errors import install_error_handlers
 from api.limits import install_request_limits
 from api.outage import install_outage_handlers
 from api.rate_limits import install_rate_limits
-from api.routers import admin, devices, health, me, reads, source_priority
+from api.routers import admin, devices, health, me, reads, source_priority, sync_status
 from pipeline.infra.database import create_warehouse_engine, warehouse_url
 from pipeline.infra.settings import Settings
 
@@ -25,7 +25,7 @@ API_VERSION_PREFIX = "/v1"
 def versioned_router() -> APIRouter:
     """Every resource router under the version prefix; a new resource is included here, its paths relative."""
     router = APIRouter(prefix=API_VERSION_PREFIX)
-    for resource in (me, devices, source_priority, reads, admin):
+    for resource in (me, devices, source_priority, reads, admin, sync_status):
         router.include_router(resource.router)
     return router
 
@@ -54,6 +54,9 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     install_outage_handlers(app)
     install_request_limits(app, configured)
     install_rate_limits(app, configured)
+    app.state.sync_status_timing = sync_status.StreamTiming(
+        configured.sync_status_poll_seconds, configured.sync_status_max_seconds
+    )
     install_error_handlers(app)
     install_cors(app, configured)
     install_access_log_filter()
