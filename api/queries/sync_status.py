@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from api.queries.common import Row, fetch_rows
+from api.sync_status import BatchSnapshot, StatusTracker
 from pipeline.infra.database import Connection
 
 # the batches a stream follows: started in the last two days (a day's samples are computed once it has ended in
@@ -64,3 +65,41 @@ def device_exists(conn: Connection, user_id: str, device_id: str) -> bool:
         "SELECT 1 FROM app.devices WHERE user_id = %s AND device_id = %s", (user_id, device_id)
     ).fetchone()
     return row is not None
+
+
+def snapshots(
+    conn: Connection, user_id: str, device_id: str | None, batch_id: int | None, tracker: StatusTracker
+) -> list[BatchSnapshot]:
+    """One poll of a stream: the batches (oldest first) with, for those landed and not yet settled, their user-days
+    (looked up once per batch: raw rows never change) and which of them were computed since the batch landed."""
+    rows = recent_batches(conn, user_id, device_id, batch_id)
+    landed = [int(r["batch_id"]) for r in rows if r["status"] == "done" and not tracker.settled(int(r["batch_id"]))]
+    unknown = [batch for batch in landed if batch not in tracker.days]
+    if unknown:
+        found = batch_days(conn, user_id, unknown)
+        tracker.days.update({batch: found.get(batch, []) for batch in unknown})
+    wanted = {day for batch in landed for day in tracker.days[batch]}
+    computed = days_computed_at(conn, user_id, wanted) if wanted else {}
+    found_snapshots = []
+    for row in reversed(rows):
+        days = tracker.days.get(int(row["batch_id"])) if row["status"] == "done" else None
+        finished: dt.datetime | None = row["finished_at"]
+        since = [computed[d] for d in days or () if d in computed and finished and computed[d] >= finished]
+        found_snapshots.append(
+            BatchSnapshot(
+                batch_id=int(row["batch_id"]),
+                source=row["source"],
+                source_ref=row["source_ref"],
+                status=row["status"],
+                read=row["read_count"],
+                landed=row["landed_count"],
+                duplicates=row["duplicate_count"],
+                rejected=row["rejected_count"],
+                started_at=row["started_at"],
+                finished_at=finished,
+                days=None if days is None else len(days),
+                computed_days=len(since),
+                last_computed_at=max(since, default=None),
+            )
+        )
+    return found_snapshots

@@ -10,7 +10,6 @@ workers can recycle connections; the `retry` hint and the events' ids let an Eve
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -20,15 +19,13 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from sqlalchemy import Engine
 
 from api.auth import CountedKeyDep, get_current_user_id, get_principal
-from api.deps import EngineDep
+from api.deps import Connections, ConnectionsDep
 from api.errors import KEYED_ROUTE_RESPONSES, UNPROCESSABLE, Problem
 from api.queries import sync_status as queries
 from api.schemas.sync_status import BatchStatus
 from api.sync_status import BatchSnapshot, StatusTracker, parse_event_id
-from pipeline.infra.database import psycopg_connection
 
 RETRY_MILLISECONDS = 3_000
 DEVICE_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -81,12 +78,12 @@ class Subject:
 
 def get_subject(
     key: CountedKeyDep,
-    engine: EngineDep,
+    connections: ConnectionsDep,
     device_id: Annotated[str | None, Query(pattern=DEVICE_PATTERN, description="only this device's syncs")] = None,
     batch_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="only this batch")] = None,
 ) -> Subject:
     """The caller and what it follows, checked on a connection returned before the stream starts."""
-    with psycopg_connection(engine) as conn:
+    with connections() as conn:
         user_id = get_current_user_id(get_principal(key, conn))
         if device_id is not None and not queries.device_exists(conn, user_id, device_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device_id!r}")
@@ -100,40 +97,10 @@ def timing(request: Request) -> StreamTiming:
     return found
 
 
-def poll(engine: Engine, subject: Subject, tracker: StatusTracker) -> list[BatchSnapshot]:
-    """One read of the subject's batches, oldest first; the user-days of newly landed batches are looked up once."""
-    with psycopg_connection(engine) as conn:
-        rows = queries.recent_batches(conn, subject.user_id, subject.device_id, subject.batch_id)
-        landed = [int(r["batch_id"]) for r in rows if r["status"] == "done" and not tracker.settled(r["batch_id"])]
-        unknown = [batch for batch in landed if batch not in tracker.days]
-        if unknown:
-            found = queries.batch_days(conn, subject.user_id, unknown)
-            tracker.days.update({batch: found.get(batch, []) for batch in unknown})
-        wanted = {day for batch in landed for day in tracker.days[batch]}
-        computed = queries.days_computed_at(conn, subject.user_id, wanted) if wanted else {}
-    snapshots = []
-    for row in reversed(rows):
-        days = tracker.days.get(int(row["batch_id"])) if row["status"] == "done" else None
-        finished: dt.datetime | None = row["finished_at"]
-        since = [computed[d] for d in days or () if d in computed and finished and computed[d] >= finished]
-        snapshots.append(
-            BatchSnapshot(
-                batch_id=int(row["batch_id"]),
-                source=row["source"],
-                source_ref=row["source_ref"],
-                status=row["status"],
-                read=row["read_count"],
-                landed=row["landed_count"],
-                duplicates=row["duplicate_count"],
-                rejected=row["rejected_count"],
-                started_at=row["started_at"],
-                finished_at=finished,
-                days=None if days is None else len(days),
-                computed_days=len(since),
-                last_computed_at=max(since, default=None),
-            )
-        )
-    return snapshots
+def poll(connections: Connections, subject: Subject, tracker: StatusTracker) -> list[BatchSnapshot]:
+    """One read of the subject's batches, on a connection returned as soon as it is done."""
+    with connections() as conn:
+        return queries.snapshots(conn, subject.user_id, subject.device_id, subject.batch_id, tracker)
 
 
 @router.get(
@@ -148,7 +115,7 @@ def poll(engine: Engine, subject: Subject, tracker: StatusTracker) -> list[Batch
 async def get_sync_status(
     request: Request,
     subject: Annotated[Subject, Depends(get_subject)],
-    engine: EngineDep,
+    connections: ConnectionsDep,
     last_event_id: Annotated[
         str | None, Header(max_length=100, description="the last event's id, to resume after it")
     ] = None,
@@ -163,7 +130,7 @@ async def get_sync_status(
     try:
         yield _event(comment="sync status", retry=RETRY_MILLISECONDS)
         while True:
-            snapshots = await anyio.to_thread.run_sync(poll, engine, subject, tracker)
+            snapshots = await anyio.to_thread.run_sync(poll, connections, subject, tracker)
             for event in tracker.events(snapshots):
                 yield _event(event=event.status.state.value, id=event.id, data=event.status)
             remaining = deadline - time.monotonic()
