@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
+import psycopg
+import sqlalchemy.exc
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
@@ -28,6 +30,7 @@ from api.schemas.sync_status import BatchStatus
 from api.sync_status import BatchSnapshot, StatusTracker, parse_event_id
 
 RETRY_MILLISECONDS = 3_000
+DATABASE_UNAVAILABLE = (psycopg.OperationalError, sqlalchemy.exc.OperationalError)
 DEVICE_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 
 
@@ -130,7 +133,12 @@ async def get_sync_status(
     try:
         yield _event(comment="sync status", retry=RETRY_MILLISECONDS)
         while True:
-            snapshots = await anyio.to_thread.run_sync(poll, connections, subject, tracker)
+            try:
+                snapshots = await anyio.to_thread.run_sync(poll, connections, subject, tracker)
+            except DATABASE_UNAVAILABLE:
+                # kept open through an outage (heartbeats go on): an EventSource that reconnected would meet the
+                # 503 and give up for good
+                snapshots = []
             for event in tracker.events(snapshots):
                 yield _event(event=event.status.state.value, id=event.id, data=event.status)
             remaining = deadline - time.monotonic()

@@ -8,15 +8,18 @@ import datetime as dt
 import json
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import fastapi.routing
 import httpx
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
+from api.deps import get_connections
 from api.main import create_app
 from api.routers.sync_status import OPEN_STREAMS
 from pipeline.accounts import create_api_key, register_device
@@ -230,3 +233,23 @@ def test_another_users_device_or_batch_is_not_found(stream_engine: Engine, short
     with psycopg_connection(stream_engine) as conn:
         admin = create_api_key(conn, None, True)
     assert short_client.get("/v1/me/sync-status", headers=bearer(admin)).status_code == 403
+
+
+def test_a_database_outage_mid_stream_skips_polls_and_keeps_the_stream(stream_engine: Engine) -> None:
+    user, key = device_user(stream_engine)
+    batch = land(stream_engine, user, "watch-1", [steps(100, 0)])
+    uses = 0
+
+    def connections() -> AbstractContextManager[Any]:
+        nonlocal uses
+        uses += 1
+        if uses > 2:  # the key's check and the first poll, then the server is gone
+            raise psycopg.OperationalError("connection refused")
+        return psycopg_connection(stream_engine)
+
+    app = create_app(stream_engine, Settings(sync_status_poll_seconds=0.05, sync_status_max_seconds=0.3))
+    app.dependency_overrides[get_connections] = lambda: connections
+    with TestClient(app) as client:
+        events = read_whole(client, "/v1/me/sync-status", key)
+    assert [(e["batchId"], e["state"]) for e in events] == [(batch, "landed")]
+    assert uses > 3
