@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import DbDep
+from api.rate_limits import rate_limits
 from pipeline.accounts import Principal, authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="API key created with `healthpipe keys create`")
@@ -22,7 +23,17 @@ def get_bearer_key(credentials: Annotated[HTTPAuthorizationCredentials | None, D
     return credentials.credentials
 
 
-def get_principal(key: Annotated[str, Depends(get_bearer_key)], conn: DbDep) -> Principal:
+def get_counted_key(key: Annotated[str, Depends(get_bearer_key)], request: Request) -> str:
+    """The key, counted against its rate limit (429 over it) before it is looked up: a flood of requests, known
+    key or not, is refused without a database connection."""
+    rate_limits(request).hit_key(key)
+    return key
+
+
+CountedKeyDep = Annotated[str, Depends(get_counted_key)]
+
+
+def get_principal(key: CountedKeyDep, conn: DbDep) -> Principal:
     principal = authenticate(conn, key)
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers=_CHALLENGE)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -28,3 +30,15 @@ def get_db(engine: EngineDep) -> Iterator[Connection]:
 
 
 DbDep = Annotated[Connection, Depends(get_db)]
+
+
+Connections = Callable[[], AbstractContextManager[Connection]]
+
+
+def get_connections(engine: EngineDep) -> Connections:
+    """For a route whose answer outlives its request's work (an event stream): a connection per use, borrowed from
+    the pool around each use (``with connections() as conn``), so the route holds none while it waits."""
+    return partial(psycopg_connection, engine)
+
+
+ConnectionsDep = Annotated[Connections, Depends(get_connections)]

@@ -38,6 +38,17 @@ class ValidationProblem(BaseModel):
     detail: str | list[dict[str, Any]]
 
 
+class RateLimitProblem(BaseModel):
+    """Too many requests: `limit` requests per `windowSeconds` is the limit `detail` names (per API key, or per
+    client address on the public routes)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    detail: str
+    limit: int
+    window_seconds: int = Field(alias="windowSeconds")
+
+
 class InternalProblem(BaseModel):
     """An unexpected failure; `errorId` finds its line in the server's log."""
 
@@ -71,6 +82,11 @@ UNAVAILABLE = _response(
     Problem,
     {"Retry-After": f"seconds to wait before retrying ({RETRY_AFTER_SECONDS})"},
 )
+RATE_LIMITED = _response(
+    "Over the rate limit the body names; retry after the seconds in Retry-After (when the counting window ends)",
+    RateLimitProblem,
+    {"Retry-After": "seconds to wait before retrying (an integer)"},
+)
 INTERNAL = _response("An unexpected failure, logged with its error id", InternalProblem)
 NOT_ADMIN = _response("A user key (this route needs an admin key), or an admin key that belongs to no user", Problem)
 NO_SUCH_USER = _response("The user does not exist (for an admin key: the user in the path)", Problem)
@@ -82,6 +98,7 @@ NO_SUCH_LINK = _response("No live share has this code: unknown, expired and revo
 KEYED_ROUTE_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: UNAUTHORIZED,
     403: FORBIDDEN,
+    429: RATE_LIMITED,
     500: INTERNAL,
     503: UNAVAILABLE,
 }

@@ -14,7 +14,8 @@ from api.cors import install_cors
 from api.errors import install_error_handlers
 from api.limits import install_request_limits
 from api.outage import install_outage_handlers
-from api.routers import admin, devices, fhir, health, me, profile, reads, shared, shares, source_priority
+from api.rate_limits import install_rate_limits
+from api.routers import admin, devices, fhir, health, me, profile, reads, shared, shares, source_priority, sync_status
 from pipeline.infra.database import create_warehouse_engine, warehouse_url
 from pipeline.infra.settings import Settings
 
@@ -24,7 +25,7 @@ API_VERSION_PREFIX = "/v1"
 def versioned_router() -> APIRouter:
     """Every resource router under the version prefix; a new resource is included here, its paths relative."""
     router = APIRouter(prefix=API_VERSION_PREFIX)
-    for resource in (me, profile, devices, source_priority, reads, shares, shared, fhir, admin):
+    for resource in (me, profile, devices, source_priority, reads, shares, shared, fhir, admin, sync_status):
         router.include_router(resource.router)
     return router
 
@@ -52,6 +53,10 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     configured = settings or Settings()
     install_outage_handlers(app)
     install_request_limits(app, configured)
+    install_rate_limits(app, configured)
+    app.state.sync_status_timing = sync_status.StreamTiming(
+        configured.sync_status_poll_seconds, configured.sync_status_max_seconds
+    )
     install_error_handlers(app)
     install_cors(app, configured)
     install_access_log_filter()

@@ -173,7 +173,9 @@ API_HTTP_PROTOCOL = "api.server:BoundedHeadH11Protocol"
 
 
 def api_server_command(settings: Settings) -> list[str]:
-    """The command line serving the API under ``healthpipe up``, its head bounded by the settings."""
+    """The command line serving the API under ``healthpipe up``, its head bounded by the settings; with
+    ``api_workers`` > 1, that many worker processes (uvicorn's supervisor imports ``api.main:app`` in each)."""
+    workers = ["--workers", str(settings.api_workers)] if settings.api_workers > 1 else []
     return [
         sys.executable,
         "-m",
@@ -187,7 +189,20 @@ def api_server_command(settings: Settings) -> list[str]:
         API_HTTP_PROTOCOL,
         "--h11-max-incomplete-event-size",
         str(settings.api_max_header_bytes),
+        *workers,
     ]
+
+
+def api_workers_note(settings: Settings) -> str | None:
+    """What a user of several API workers must know: without Redis each worker caches and counts on its own."""
+    if settings.api_workers <= 1:
+        return None
+    if settings.redis_url is None:
+        return (
+            f"API workers: {settings.api_workers}, each with its own response cache and rate-limit counts "
+            "(a key may make the limit's requests per worker); set HEALTHPIPE_REDIS_URL to share them"
+        )
+    return f"API workers: {settings.api_workers}, sharing their response cache and rate-limit counts in Redis"
 
 
 def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bool = True, demo: bool = True) -> int:
@@ -263,6 +278,9 @@ def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bo
             print(f"\nDagster UI: {dagster_url}  (runs and backfills under Overview; assets under Assets)", flush=True)
             if with_api:
                 print(f"API:        {api_url}  (OpenAPI docs at {api_url}/docs)", flush=True)
+                note = api_workers_note(settings)
+                if note:
+                    print(note, flush=True)
             if exit_when_ready:
                 return 0
             print("Press Ctrl-C to stop.", flush=True)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import DbDep
-from api.errors import INTERNAL, NOT_ADMIN, UNAUTHORIZED, UNAVAILABLE
+from api.errors import INTERNAL, NOT_ADMIN, RATE_LIMITED, UNAUTHORIZED, UNAVAILABLE
 from api.queries import admin as queries
 from api.schemas.admin import AdminStats, AssetFreshness, IngestLag, RejectionReason
 from api.subject import AdminDep
 
 router = APIRouter(
-    prefix="/admin", tags=["admin"], responses={401: UNAUTHORIZED, 403: NOT_ADMIN, 500: INTERNAL, 503: UNAVAILABLE}
+    prefix="/admin",
+    tags=["admin"],
+    responses={401: UNAUTHORIZED, 403: NOT_ADMIN, 429: RATE_LIMITED, 500: INTERNAL, 503: UNAVAILABLE},
 )
 
 

@@ -8,19 +8,26 @@ reuse must not be served past its `expiresAt`, nor without looking the code up a
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from api.deps import DbDep
-from api.errors import INTERNAL, NO_SUCH_LINK, UNAVAILABLE
+from api.errors import INTERNAL, NO_SUCH_LINK, RATE_LIMITED, UNAVAILABLE
 from api.queries import aggregates as aggregate_queries
 from api.queries import shares as queries
+from api.rate_limits import limit_per_client
 from api.schemas.reads import Period
 from api.schemas.shares import SharedData
 from api.series import series_by_type
 from api.share_codes import could_be_a_code
 from pipeline.catalog import METRICS
 
-router = APIRouter(prefix="/shared", tags=["shared"], responses={500: INTERNAL, 503: UNAVAILABLE})
+# keyless: counted per client address, so guessing codes is slow and one client cannot drain the database
+router = APIRouter(
+    prefix="/shared",
+    tags=["shared"],
+    dependencies=[Depends(limit_per_client)],
+    responses={429: RATE_LIMITED, 500: INTERNAL, 503: UNAVAILABLE},
+)
 
 NO_SUCH_LINK_DETAIL = "no such share link: it may have expired or been revoked"
 NOT_STORED = {"Cache-Control": "no-store"}  # a revoked link must not live on in a browser's or a proxy's cache

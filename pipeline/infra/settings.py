@@ -88,6 +88,33 @@ class Settings(BaseSettings):
         description="Redis URL (redis://host:port/db) for the read API's response cache and rate-limit counters, "
         "shared by every API worker. Unset: both live in each API process.",
     )
+    api_rate_limit_per_minute: int = Field(
+        default=1200,
+        ge=0,
+        description="Requests per minute one API key may make (counted per key hash, in one-minute windows); "
+        "beyond it 429 with Retry-After. 0: no limit.",
+    )
+    api_public_rate_limit_per_minute: int = Field(
+        default=60,
+        ge=0,
+        description="Requests per minute one client address may make to the public (keyless) routes; 0: no limit.",
+    )
+    api_workers: int = Field(
+        default=1,
+        ge=1,
+        description="API worker processes `healthpipe up` runs; without `redis_url` each has its own cache and "
+        "rate-limit counts.",
+    )
+    sync_status_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often the sync-status event stream reads a device's batches (a connection per read).",
+    )
+    sync_status_max_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long one sync-status event stream lasts before it ends (the client reconnects).",
+    )
 
     @property
     def resolved_dagster_home(self) -> Path:

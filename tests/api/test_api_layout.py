@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api import routers
-from api.deps import get_db, get_engine
+from api.deps import get_connections, get_db, get_engine
 from api.main import API_VERSION_PREFIX, create_app
 
 # (method, path) -> (operation id, summary): what clients and generated SDKs rely on.
@@ -56,6 +56,8 @@ PUBLISHED = {
     ("GET", "/v1/admin/stats"): ("stats_v1_admin_stats_get", "Freshness, user-days, rejection rates and ingest lag"),
 }
 UNVERSIONED = {"/health"}
+# event streams: a connection per poll (get_connections), none held while they wait between polls
+STREAMS = {"/me/sync-status"}
 ROUTERS = Path(routers.__file__).parent
 
 
@@ -102,6 +104,10 @@ def test_every_route_with_data_gets_its_connection_from_the_database_dependency(
         if route.path in UNVERSIONED:
             continue
         pairs = list(dependencies(route.dependant))
+        if route.path in STREAMS:
+            assert get_connections in {child for _, child in pairs} and get_db not in {c for _, c in pairs}
+            assert {parent for parent, child in pairs if child is get_engine} == {get_connections}, route.path
+            continue
         assert get_db in {child for _, child in pairs}, route.path
         # the engine only through get_db: neither the route nor its other dependencies open a connection of their own
         assert {parent for parent, child in pairs if child is get_engine} == {get_db}, route.path

@@ -32,6 +32,7 @@ from api.main import create_app
 from api.queries.shares import create_share
 from pipeline.accounts import create_api_key, register_device
 from pipeline.infra.database import create_warehouse_engine, psycopg_connection, with_driver
+from pipeline.infra.settings import Settings
 from tests.support.helpers import new_user
 
 CHECKS = [
@@ -68,7 +69,17 @@ def caller(engine: Engine) -> Caller:
 # pytest, writing a node attribute pytest 9 no longer has). Fetching the schema runs the app's lifespan, so the app is
 # built with an engine that points nowhere (an app without one would start the embedded server); the fixture below
 # hands every request the test database's engine instead.
-APP = create_app(create_warehouse_engine(with_driver("postgresql://nobody@127.0.0.1:1/nothing", "psycopg")))
+# Its rate limits are off: a fuzzed request refused with 429 would reach no route (the 429 has tests of its own);
+# an event stream ends after its first poll.
+APP = create_app(
+    create_warehouse_engine(with_driver("postgresql://nobody@127.0.0.1:1/nothing", "psycopg")),
+    Settings(
+        api_rate_limit_per_minute=0,
+        api_public_rate_limit_per_minute=0,
+        sync_status_poll_seconds=0.01,
+        sync_status_max_seconds=0.01,
+    ),
+)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
