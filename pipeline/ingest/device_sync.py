@@ -236,7 +236,7 @@ def _checked(
     names = incoming["source_name"] if "source_name" in incoming else pd.Series(None, index=incoming.index)
     incoming["source_name"] = names.where(names.notna() & (names.astype(str) != ""), device.name)
     # a sample's own deviceClass or seed word (a phone app syncing what the watch measured) outranks the device's
-    split = split_for_landing(incoming, "ISO8601", unnamed_class=DeviceClass(device.device_class))
+    split = split_for_landing(incoming, "ISO8601", DeviceClass(device.device_class), payloads=False)
     reasons = pd.concat([before[before != ""], split.rejected["reason"]]).sort_index()
     rejected = pd.DataFrame(
         {

@@ -18,7 +18,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 _SPACE = " \t\n\r"
@@ -54,7 +54,7 @@ class SyncBody:
     """The body as sent and where each sample's JSON text starts and ends in it, in bytes: the body's decoded text
     is only held while it is read, and each sample's text is decoded from its own bytes when it is needed."""
 
-    data: bytes
+    data: bytes = field(repr=False)  # a repr names no content
     starts: list[int]
     ends: list[int]
 
