@@ -21,7 +21,7 @@ from benchmarks.common import scratch_database
 from benchmarks.hostile_input import DEVICE, USER, valid_body
 from pipeline.accounts import create_user, register_device
 from pipeline.infra.database import Connection, create_warehouse_engine, psycopg_connection
-from pipeline.ingest.device_sync import MAX_SAMPLES_PER_REQUEST, sync_samples
+from pipeline.ingest.device_sync import MAX_SAMPLES_PER_REQUEST, RequestHash, sync_samples
 from pipeline.ingest.sync_body import parse_sync_body
 
 
@@ -36,7 +36,9 @@ class Syncs:
         body = valid_body(samples, self.first)
         self.first += samples
         started = time.perf_counter()
-        outcome = sync_samples(self.conn, USER, DEVICE, parse_sync_body(body, MAX_SAMPLES_PER_REQUEST), None)
+        hasher = RequestHash(DEVICE)  # as the API does: hashed as the body is read
+        parsed = parse_sync_body(body, MAX_SAMPLES_PER_REQUEST, hasher)
+        outcome = sync_samples(self.conn, USER, DEVICE, parsed, None, None, hasher.hexdigest(parsed))
         seconds = time.perf_counter() - started
         if outcome.response["synced"] != samples:
             raise RuntimeError(f"{samples} new samples, {outcome.response['synced']} synced")

@@ -17,6 +17,7 @@ from pipeline.ingest.device_sync import (
     MAX_SAMPLES_PER_REQUEST,
     DeviceNotFoundError,
     IdempotencyConflictError,
+    RequestHash,
     sync_samples,
 )
 from pipeline.ingest.sample_checks import SampleLimits
@@ -59,9 +60,9 @@ async def raw_body(request: Request) -> bytes:
     return await request.body()
 
 
-def _sync_body(body: bytes) -> SyncBody:
+def _sync_body(body: bytes, hasher: RequestHash) -> SyncBody:
     try:
-        return parse_sync_body(body, MAX_SAMPLES_PER_REQUEST)
+        return parse_sync_body(body, MAX_SAMPLES_PER_REQUEST, hasher)
     except SyncBodyError as exc:
         raise RequestValidationError([{"type": "sync_body", "loc": ("body",), "msg": str(exc)}]) from exc
 
@@ -90,9 +91,11 @@ def sync_device(
     `Idempotency-Key` header, or a hash of the body when absent) returns the first response and lands nothing.
     A sample that cannot land is an error of its own (in `errorDetails`, its text cut short) and is kept in
     quarantine as sent; the others land."""
-    samples = _sync_body(body)  # here, not in the dependency: decoding is CPU work, off the event loop
+    hasher = RequestHash(device_id)  # hashed as it is read: the samples are decoded once for it
+    samples = _sync_body(body, hasher)  # here, not in the dependency: decoding is CPU work, off the event loop
+    key = idempotency_key or x_idempotency_key
     try:
-        outcome = sync_samples(conn, user_id, device_id, samples, idempotency_key or x_idempotency_key, limits)
+        outcome = sync_samples(conn, user_id, device_id, samples, key, limits, hasher.hexdigest(samples))
     except DeviceNotFoundError as exc:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"no device {device_id!r}: register it with PUT /v1/me/devices/{device_id}"

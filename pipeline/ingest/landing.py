@@ -178,14 +178,18 @@ def _payloads(frame: pd.DataFrame) -> list[str]:
 
 
 def split_for_landing(
-    incoming: pd.DataFrame, date_format: str = "ISO8601", unnamed_class: DeviceClass | None = None
+    incoming: pd.DataFrame,
+    date_format: str = "ISO8601",
+    unnamed_class: DeviceClass | None = None,
+    payloads: bool = True,
 ) -> LandingSplit:
     """Split a chunk of incoming samples into landable rows and quarantined rejects (vectorized).
 
     A row's device class: its ``device_class`` (a class's name or a seed word, `pipeline.devices`); else manual when
     a person typed it in; else the class its source name names (``apple_watch``, ``iphone``, ...); else
     ``unnamed_class`` when given (a registered device's own class), or else the class read from the source name
-    and device descriptor."""
+    and device descriptor. ``payloads``: give each reject its payload (a caller keeping the text each reject was
+    sent as, as device sync does, passes False: the payloads are then null)."""
     frame = incoming.reindex(columns=list(INCOMING_COLUMNS))
     reasons = pd.Series("", index=frame.index, dtype=object)
 
@@ -281,7 +285,7 @@ def split_for_landing(
         {
             "user_id": frame.loc[~ok, "user_id"],
             "reason": reasons[~ok],
-            "payload": _payloads(rejected_rows) if len(rejected_rows) else [],
+            "payload": _payloads(rejected_rows) if payloads and len(rejected_rows) else None,
         },
         index=rejected_rows.index,
     )

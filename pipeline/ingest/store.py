@@ -72,6 +72,9 @@ _QUARANTINE_UNKNOWN_USERS = f"""INSERT INTO raw.quarantine (batch_id, user_id, r
     SELECT %s, user_id, format('unknown user %%L', user_id), to_jsonb(staged) - 'identity'
     FROM ({_STAGED_ROWS}) staged WHERE user_id NOT IN (SELECT user_id FROM app.users)"""
 _REJECT_COLUMNS = ("user_id", "reason", "payload")
+_REJECT_STAGE_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS reject_stage (user_id text, reason text, payload jsonb) ON COMMIT DELETE ROWS"
+)
 
 
 @dataclass
@@ -232,45 +235,60 @@ def prepare_chunk(split: LandingSplit) -> PreparedChunk:
     )
 
 
+def stage_chunk(conn: Connection, chunk: PreparedChunk) -> None:
+    """COPY a prepared chunk into the session's stage tables (emptied when the transaction ends). Inside one
+    transaction, chunks staged one after another are inserted together by `insert_staged`: a caller that lands a
+    batch all-or-nothing stages it a chunk at a time and holds no more than one chunk in memory."""
+    if chunk.samples is not None:
+        conn.execute(_STAGE_TABLE)
+        _copy_binary(conn, "landing_stage", _STAGE_COLUMNS, chunk.samples)
+    if chunk.reject_count:
+        conn.execute(_REJECT_STAGE_TABLE)
+        _copy(conn, "reject_stage", _REJECT_COLUMNS, chunk.rejects_csv)
+
+
+def insert_staged(
+    conn: Connection, batch_id: int, sample_count: int, reject_count: int, expect_new: bool = False
+) -> BatchCounts:
+    """Insert what the transaction staged (``sample_count`` samples, ``reject_count`` rejects): staged rows of
+    known users whose identity is new are inserted; repeats (already landed, or twice in the stage) count as
+    duplicates; rows of unknown users are quarantined; the rejects go to quarantine. ``expect_new``: see
+    `write_chunk`."""
+    landed = unknown_user = 0
+    if sample_count:
+        landed = -1
+        if expect_new:
+            try:
+                with conn.transaction():  # a savepoint: a refused plain insert leaves the stage as it was
+                    landed = conn.execute(_INSERT_STAGED.encode(), (batch_id,)).rowcount
+            except psycopg.errors.UniqueViolation:
+                landed = -1
+        if landed < 0:
+            landed = conn.execute(_INSERT_NEW.encode(), (batch_id,)).rowcount
+        if landed < sample_count:  # every row landed: no row can be of an unknown user
+            unknown_user = conn.execute(_QUARANTINE_UNKNOWN_USERS.encode(), (batch_id,)).rowcount
+    if reject_count:
+        conn.execute(
+            """INSERT INTO raw.quarantine (batch_id, user_id, reason, payload)
+               SELECT %s, user_id, reason, payload FROM reject_stage""",
+            (batch_id,),
+        )
+    return BatchCounts(
+        read=sample_count + reject_count,
+        landed=landed,
+        duplicates=sample_count - landed - unknown_user,
+        rejected=reject_count + unknown_user,
+    )
+
+
 def write_chunk(conn: Connection, batch_id: int, chunk: PreparedChunk, expect_new: bool = False) -> BatchCounts:
-    """Land one prepared chunk in one transaction: staged rows of known users whose identity is new are inserted;
-    repeats (already landed, or twice in the chunk) count as duplicates; rows of unknown users are quarantined.
+    """Land one prepared chunk in one transaction (`stage_chunk`, then `insert_staged`).
 
     ``expect_new``: try a plain INSERT first (cheaper when nothing is a repeat, as in a first import); a repeat
     makes it fail as a whole, and the chunk is inserted again with ON CONFLICT DO NOTHING."""
-    landed = unknown_user = 0
     with conn.transaction():
-        if chunk.samples is not None:
-            conn.execute(_STAGE_TABLE)
-            _copy_binary(conn, "landing_stage", _STAGE_COLUMNS, chunk.samples)
-            landed = -1
-            if expect_new:
-                try:
-                    with conn.transaction():  # a savepoint: a refused plain insert leaves the stage as it was
-                        landed = conn.execute(_INSERT_STAGED.encode(), (batch_id,)).rowcount
-                except psycopg.errors.UniqueViolation:
-                    landed = -1
-            if landed < 0:
-                landed = conn.execute(_INSERT_NEW.encode(), (batch_id,)).rowcount
-            if landed < chunk.sample_count:  # every row landed: no row can be of an unknown user
-                unknown_user = conn.execute(_QUARANTINE_UNKNOWN_USERS.encode(), (batch_id,)).rowcount
-        if chunk.reject_count:
-            conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS reject_stage (user_id text, reason text, payload jsonb) "
-                "ON COMMIT DELETE ROWS"
-            )
-            _copy(conn, "reject_stage", _REJECT_COLUMNS, chunk.rejects_csv)
-            conn.execute(
-                """INSERT INTO raw.quarantine (batch_id, user_id, reason, payload)
-                   SELECT %s, user_id, reason, payload FROM reject_stage""",
-                (batch_id,),
-            )
-    return BatchCounts(
-        read=chunk.sample_count + chunk.reject_count,
-        landed=landed,
-        duplicates=chunk.sample_count - landed - unknown_user,
-        rejected=chunk.reject_count + unknown_user,
-    )
+        stage_chunk(conn, chunk)
+        return insert_staged(conn, batch_id, chunk.sample_count, chunk.reject_count, expect_new)
 
 
 def land_chunk(conn: Connection, batch_id: int, split: LandingSplit) -> BatchCounts:
