@@ -3,15 +3,18 @@
 
     .venv/bin/python -m benchmarks.api_read [--users 1000] [--days 365] [--seconds 10] [--rate 300]
                                             [--scenarios bare,summary,aggregates,cached,revalidated,capacity]
-                                            [--env HEALTHPIPE_NAME=value ...] [--workers 1] [--fresh] [--drop]
+                                            [--env HEALTHPIPE_NAME=value ...] [--compare HEALTHPIPE_NAME=value ...]
+                                            [--concurrency 16] [--workers 1] [--fresh] [--drop]
 
 The warehouse (benchmarks/api_read_seed.py) is kept between runs as the database ``bench_api_read`` beside the
 configured one and seeded again only when its sizes or the schema change (``--fresh`` forces it, ``--drop`` drops it
 at the end). The app is served as in production: ``uvicorn`` in a child process with the h11 protocol and head limit
 of ``healthpipe up`` (``pipeline.stack.api_server_command``), serving ``benchmarks.api_read_app:app``: the
 production app plus ``GET /bench/bare``. ``--env`` passes settings to that server only (e.g. a cache, an audit log
-on or off), so two runs measure what a setting costs. The load generator (benchmarks/loadgen.py) runs in this
-process; its CPU time per request is printed beside the server's.
+on or off); ``--compare NAME=value`` runs every scenario a second time, on a server with that setting too, and
+prints the second run's p50, p99 and requests/s over the first's: what the setting costs, measured in one run. The
+load generator (benchmarks/loadgen.py) runs in this process; its CPU time per request is printed beside the
+server's.
 
 Scenarios, each ``--seconds`` long, each request with a random user's key:
 - open loop at ``--rate`` requests/s: ``bare``; ``summary`` (a random day of the year); ``aggregates`` (period day,
@@ -307,6 +310,22 @@ def verdicts(results: list[dict[str, Any]], rate: float) -> dict[str, Any]:
     return out
 
 
+def ratios(base: list[dict[str, Any]], other: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per scenario run both times, the second run's p50, p99 and requests/s over the first's."""
+    first = {r["scenario"]: r for r in base if "skipped" not in r}
+    out = {}
+    for r in other:
+        was = first.get(r["scenario"])
+        if "skipped" in r or not was or not was["p50_ms"] or not was["p99_ms"] or not was["rps"]:
+            continue
+        out[r["scenario"]] = {
+            "p50": round(r["p50_ms"] / was["p50_ms"], 3),
+            "p99": round(r["p99_ms"] / was["p99_ms"], 3),
+            "rps": round(r["rps"] / was["rps"], 3),
+        }
+    return out
+
+
 def table(results: list[dict[str, Any]]) -> str:
     header = (
         f"{'scenario':<18} {'mode':<6} {'offered/s':>9} {'achieved/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
@@ -376,6 +395,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"of {', '.join(SCENARIOS)}")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers")
     parser.add_argument("--env", action="append", default=[], help="NAME=value for the server (repeatable)")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        help="NAME=value (repeatable): run the scenarios again with these set too, and print the ratios",
+    )
     parser.add_argument("--slices-per-night", type=int, default=8, help="sleep stage slices per night")
     parser.add_argument("--fresh", action="store_true", help="seed again even if the warehouse holds these sizes")
     parser.add_argument("--drop", action="store_true", help="drop the benchmark warehouse at the end")
@@ -384,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios {sorted(unknown)}")
-    server_env = _env(args.env)
+    server_env, compare_env = _env(args.env), _env(args.compare)
     out: dict[str, Any] = {
         "users": args.users,
         "days": args.days,
@@ -409,10 +434,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             + (f"; seeded in {seed_seconds:.1f} s" if seed_seconds is not None else "; reused"),
             flush=True,
         )
-        with served(url.render_as_string(hide_password=False), server_env, args.workers) as server:
+        rendered = url.render_as_string(hide_password=False)
+        with served(rendered, server_env, args.workers) as server:
             results = run_scenarios(
                 server, seeded, scenarios, args.seconds, args.rate, args.connections, args.concurrency
             )
+        if compare_env:
+            print(f"again, the server with {', '.join(compare_env)} set:", flush=True)
+            with served(rendered, server_env | compare_env, args.workers) as server:
+                compared = run_scenarios(
+                    server, seeded, scenarios, args.seconds, args.rate, args.connections, args.concurrency
+                )
+            out["compared"] = {"env": compare_env, "scenarios": compared, "ratios": ratios(results, compared)}
     out["scenarios"] = results
     out["verdicts"] = verdicts(results, args.rate)
     out["load_after"] = round(os.getloadavg()[0], 2)
@@ -421,6 +454,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(table(results))
     print()
     print_verdicts(out["verdicts"], args.rate)
+    if "compared" in out:
+        print(f"\nwith {', '.join(compare_env)}:")
+        print(table(out["compared"]["scenarios"]))
+        print()
+        for name, r in out["compared"]["ratios"].items():
+            print(f"  {name}: p50 x{r['p50']:.2f}, p99 x{r['p99']:.2f}, requests/s x{r['rps']:.2f}")
     print(f"  load average {out['load_before']} -> {out['load_after']}; {out['total_seconds']} s in all")
     return out
 

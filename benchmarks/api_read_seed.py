@@ -95,26 +95,26 @@ _DAYS = "generate_series(%(first)s::date, %(first)s::date + %(days)s - 1, interv
 _DAILY = f"""
 INSERT INTO marts.daily (user_id, local_date, metric, value, sum, count, min, max, latest_value, latest_at,
                          flagged_count)
-SELECT * FROM (
 SELECT u.user_id, d.day, p.metric, v.value, CASE WHEN p.average THEN v.value * p.count ELSE v.value END,
        p.count, v.value * 0.2, v.value * 1.8, v.value, (d.day + time '20:00')::timestamptz, 0
 FROM (SELECT ts::date AS day FROM {_DAYS}) d
-CROSS JOIN app.users u
-CROSS JOIN unnest(%(metrics)s::text[], %(bases)s::float8[], %(spreads)s::float8[], %(counts)s::int[],
-                  %(every)s::int[], %(one_in)s::int[], %(average)s::bool[])
-           AS p(metric, base, spread, count, every, one_in, average)
+-- each a subquery lateral on the one before, kept apart (OFFSET 0): days, then users, then metrics are the loops
+-- from the outermost in, whatever join order the planner would prefer
+CROSS JOIN LATERAL (SELECT user_id FROM app.users WHERE user_id LIKE 'bench%%' AND d.day IS NOT NULL OFFSET 0) u
+CROSS JOIN LATERAL (
+    SELECT * FROM unnest(%(metrics)s::text[], %(bases)s::float8[], %(spreads)s::float8[], %(counts)s::int[],
+                         %(every)s::int[], %(one_in)s::int[], %(average)s::bool[])
+                  AS p(metric, base, spread, count, every, one_in, average)
+    WHERE u.user_id IS NOT NULL OFFSET 0) p
 CROSS JOIN LATERAL (SELECT greatest(p.base + p.spread * (2 * random() - 1)
                                     + p.spread * 0.3 * ((abs(hashtext(u.user_id)) %% 100) / 50.0 - 1), 0)
                            AS value) v
-WHERE u.user_id LIKE 'bench%%'
-  AND (d.day - %(first)s::date + abs(hashtext(u.user_id))) %% p.every = 0
+WHERE (d.day - %(first)s::date + abs(hashtext(u.user_id))) %% p.every = 0
   AND abs(hashtext(u.user_id || 'share')) %% p.one_in = 0
 UNION ALL
 SELECT user_id, local_date, %(sleep)s, asleep_minutes, asleep_minutes, 1, asleep_minutes, asleep_minutes,
        asleep_minutes, session_end_utc, 0
 FROM core.sleep_sessions WHERE user_id LIKE 'bench%%'
-) r
-ORDER BY 2, 1, 3
 """
 
 _SLEEP_SESSIONS = f"""
@@ -143,7 +143,6 @@ CROSS JOIN LATERAL (SELECT n.session_start_utc + (n.session_end_utc - n.session_
                            (n.session_end_utc - n.session_start_utc) / %(slices)s AS length) c
 CROSS JOIN LATERAL (VALUES ('Watch', 'watch', true), ('Phone', 'phone', false)) AS w(source, device, won)
 WHERE n.user_id LIKE 'bench%%' AND (w.won OR k = 0)
-ORDER BY n.local_date, n.user_id, k
 """
 
 _SCORES = f"""
@@ -233,9 +232,10 @@ def seed(
     slices_per_night: int = 8,
     timings: dict[str, float] | None = None,
 ) -> dict[str, int]:
-    """Seed ``users`` x ``days`` from ``FIRST_DAY`` into a migrated, empty warehouse in one transaction, rows in the
-    order the daily pipeline writes them (by day, then user); returns the row count of each table written.
-    ``timings`` receives the seconds of each step."""
+    """Seed ``users`` x ``days`` from ``FIRST_DAY`` into a migrated, empty warehouse in one transaction; returns the
+    row count of each table written. Rows go in a day of every user at a time, as the daily pipeline writes them, so
+    a user's year is spread over the table as in production (the two largest tables by the order they are generated
+    in, days the outer loop, not by a sort of millions of rows). ``timings`` receives the seconds of each step."""
     common = {"users": users, "days": days, "first": FIRST_DAY}
     profiles = list(PROFILES.items())
     spent = timings if timings is not None else {}

@@ -600,9 +600,14 @@ def render_readme_block(history: list[Entry]) -> str:
     api = latest(history, "api", "scenarios")
     if api:
         by, v = _api_scenarios(api), api["api"].get("verdicts", {})
-        figures = [f"{name} p99 {by[name]['p99_ms']:.1f} ms" for name in ("summary", "aggregates") if name in by] + [
-            f"cached p50 {by['cached']['p50_ms']:.1f} ms" for _ in [1] if "cached" in by
+        figures = [
+            f"{name} p99 {_n(by[name]['p99_ms'], 1)} ms"
+            + ("" if by[name]["rps"] >= 0.98 * by[name]["offered_rps"] else f" ({_n(by[name]['rps'])}/s reached)")
+            for name in ("summary", "aggregates")
+            if name in by
         ]
+        if "cached" in by:
+            figures.append(f"cached p50 {_n(by['cached']['p50_ms'], 1)} ms")
         share = v.get("summary_capacity_share")
         lines.append(
             f"- Read API, {_n(api['api']['users'])} users x a year, {_n(api['api']['rate'])} requests/s: "

@@ -77,3 +77,12 @@ def test_seeding_and_every_scenario_at_a_tiny_size(make_database: Callable[[], U
         assert by_name["revalidated"]["statuses"] == {"304": 20}
     verdicts = api_read.verdicts(results, 20)
     assert verdicts["summary_p99_ratio"] == round(by_name["summary"]["p99_ms"] / api_read.P99_TARGET_MS, 3)
+
+
+def test_a_compared_run_gives_each_scenarios_ratios_to_the_first() -> None:
+    def result(name: str, p50: float, p99: float, rps: float) -> dict[str, object]:
+        return {"scenario": name, "p50_ms": p50, "p99_ms": p99, "rps": rps}
+
+    first = [result("summary", 4.0, 16.0, 300.0), result("bare", 1.0, 2.0, 300.0), {"scenario": "x", "skipped": "-"}]
+    second = [result("summary", 5.0, 17.6, 240.0), result("bare capacity", 1.0, 1.0, 1.0), first[2]]
+    assert api_read.ratios(first, second) == {"summary": {"p50": 1.25, "p99": 1.1, "rps": 0.8}}
