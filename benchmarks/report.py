@@ -173,7 +173,7 @@ def _wrap(text: str) -> str:
     indent = "  " if text.startswith("- ") else ""
     parts = text.split("`")  # code spans (odd parts) are kept on one line
     glued = "`".join(part.replace(" ", "\0") if i % 2 else part for i, part in enumerate(parts))
-    glued = re.sub(r"(\d) (s|min|MB|GiB|GB)\b", "\\1\0\\2", glued)  # a number stays with its unit
+    glued = re.sub(r"(\d) (s|ms|min|MB|GiB|GB)\b", "\\1\0\\2", glued)  # a number stays with its unit
     glued = re.sub(r"\bmin (\d)", "min\\0\\1", glued)
     wrapped = textwrap.fill(glued, width=118, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
     return wrapped.replace("\0", " ")
@@ -297,7 +297,7 @@ def api_line(entry: Entry) -> str:
     """At the fixed rate each scenario's p50 / p99 (and the rate it reached), then the capacities."""
     a, by = entry["api"], _api_scenarios(entry)
     parts = [
-        f"{name} p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms"
+        f"{name} p50 {_n(r['p50_ms'], 1)} ms, p99 {_n(r['p99_ms'], 1)} ms"
         + ("" if r["rps"] >= 0.98 * r["offered_rps"] else f" ({_n(r['rps'])}/s reached)")
         for name, r in by.items()
         if r["mode"] == "open" and r["p99_ms"] is not None
