@@ -35,7 +35,7 @@ from pipeline.infra.migrations import discover_migrations, migrate
 from pipeline.infra.settings import Settings
 from pipeline.insights.rules import RULES
 
-SEED_VERSION = 2
+SEED_VERSION = 3
 FIRST_DAY = dt.date(2025, 1, 1)
 TIME_ZONES = ("UTC", "Europe/Amsterdam", "America/New_York", "Asia/Tokyo")
 SLEEP_STAGE_CYCLE = ("core", "deep", "core", "rem")
