@@ -1,7 +1,8 @@
 """Run the benchmarks, record the run with the machine it ran on, render docs/benchmarks.md from every recorded run.
 
     .venv/bin/python -m benchmarks.report [--records 2000000 --small 500000] [--users 50 --days 60]
-                                          [--body-mb 1,4,10 --zip-mb 128,1024] [--only import|pipeline|hostile]
+                                          [--body-mb 1,4,10 --zip-mb 128,1024] [--api-users 1000 --api-days 365]
+                                          [--api-seconds 10] [--only import|pipeline|hostile|api]
                                           [--note TEXT] [--render-only]
 
 The defaults are the documented sizes (several minutes on a 2-core machine, most of it generating data). A run is
@@ -43,7 +44,17 @@ METHOD = Path(__file__).with_name("method.md")
 COMMAND = ".venv/bin/python -m benchmarks.report"
 
 # The documented sizes: the defaults of the benchmarks.
-SIZES = {"records": 2_000_000, "small": 500_000, "users": 50, "days": 60, "body_mb": "1,4,10", "zip_mb": "128,1024"}
+SIZES = {
+    "records": 2_000_000,
+    "small": 500_000,
+    "users": 50,
+    "days": 60,
+    "body_mb": "1,4,10",
+    "zip_mb": "128,1024",
+    "api_users": 1000,
+    "api_days": 365,
+    "api_seconds": 10,
+}
 # Sizes documented before, still accepted for the records made at them (hostile bodies before the floor was measured).
 EARLIER_SIZES = {"body_mb": ("1,10",)}
 
@@ -54,6 +65,10 @@ PIPELINE_SAMPLES_PER_S = 100_000
 PIPELINE_FLOOR_RATIO = 3.0
 HOSTILE_PEAK_MB = 300
 HOSTILE_PER_MB_SPREAD = 1.5
+API_P99_MS = 20
+API_RATE = 300
+API_CAPACITY_SHARE = 0.5
+API_CACHED_P50_MS = 2
 
 Entry = dict[str, Any]
 
@@ -158,7 +173,7 @@ def _wrap(text: str) -> str:
     indent = "  " if text.startswith("- ") else ""
     parts = text.split("`")  # code spans (odd parts) are kept on one line
     glued = "`".join(part.replace(" ", "\0") if i % 2 else part for i, part in enumerate(parts))
-    glued = re.sub(r"(\d) (s|min|MB|GiB|GB)\b", "\\1\0\\2", glued)  # a number stays with its unit
+    glued = re.sub(r"(\d) (s|ms|min|MB|GiB|GB)\b", "\\1\0\\2", glued)  # a number stays with its unit
     glued = re.sub(r"\bmin (\d)", "min\\0\\1", glued)
     wrapped = textwrap.fill(glued, width=118, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
     return wrapped.replace("\0", " ")
@@ -274,6 +289,44 @@ def hostile_line(entry: Entry) -> str:
     return "; ".join(parts)
 
 
+def _api_scenarios(entry: Entry) -> dict[str, dict[str, Any]]:
+    return {r["scenario"]: r for r in entry["api"].get("scenarios", []) if "skipped" not in r}
+
+
+def api_line(entry: Entry) -> str:
+    """At the fixed rate each scenario's p50 / p99 (and the rate it reached), then the capacities."""
+    a, by = entry["api"], _api_scenarios(entry)
+    parts = [
+        f"{name} p50 {_n(r['p50_ms'], 1)} ms, p99 {_n(r['p99_ms'], 1)} ms"
+        + ("" if r["rps"] >= 0.98 * r["offered_rps"] else f" ({_n(r['rps'])}/s reached)")
+        for name, r in by.items()
+        if r["mode"] == "open" and r["p99_ms"] is not None
+    ]
+    line = f"{_n(a['users'])} users x {a['days']} days, at {_n(a['rate'])} requests/s: " + "; ".join(parts)
+    bare, summary = by.get("bare capacity"), by.get("summary capacity")
+    if bare and summary:
+        line += f"; capacity: bare {_n(bare['rps'])}/s, summary {_n(summary['rps'])}/s"
+    return line
+
+
+def api_targets(entry: Entry) -> str:
+    v = entry["api"].get("verdicts", {})
+    parts = [
+        f"{name} {_met(v[f'{name}_p99_ratio'] <= 1 and v[f'{name}_rate_reached'] >= 0.98)}"
+        for name in ("summary", "aggregates")
+        if f"{name}_p99_ratio" in v
+    ]
+    out = f"p99 < {API_P99_MS} ms at {API_RATE}/s: " + ", ".join(parts) if parts else ""
+    if "summary_capacity_share" in v:
+        out += (
+            f"; summary capacity >= {API_CAPACITY_SHARE:g} of the bare route's ({v['summary_capacity_share']:.2f}): "
+            f"{_met(v['summary_capacity_share'] >= API_CAPACITY_SHARE)}"
+        )
+    if "cached_p50_ratio" in v:
+        out += f"; cached p50 < {API_CACHED_P50_MS} ms: {_met(v['cached_p50_ratio'] < 1)}"
+    return out
+
+
 def _machine_text(m: dict[str, Any]) -> str:
     details = [
         m.get("cpu"),
@@ -337,6 +390,12 @@ def render_latest(history: list[Entry]) -> list[str]:
             + f". {_date(hostile)} UTC, {hostile['machine']['summary']}"
             + (f", load {_load(hostile)}" if _load(hostile) else "")
             + "."
+        )
+    api = latest(history, "api", "scenarios")
+    if api:
+        lines.append(
+            f"- Read API, `.venv/bin/python -m benchmarks.api_read`: {api_line(api)}. Targets: {api_targets(api)}. "
+            f"{_date(api)} UTC, {api['machine']['summary']}" + (f", load {_load(api)}" if _load(api) else "") + "."
         )
     dag = latest(history, "dagster")
     if dag:
@@ -457,6 +516,34 @@ def render_tables(history: list[Entry]) -> list[str]:
                 f"| {_n(z['peak_rss_mb'])} | {_load(e)} | {_source(e)} |"
             )
 
+    lines += [
+        "",
+        "### Read API",
+        "",
+        _wrap(
+            "Open: a fixed rate of requests, latency from each request's write; closed: back to back on every "
+            "connection (capacity). Failed: answers other than 200/304, and requests not answered by 2 s after the "
+            "last was due. Client and server: CPU microseconds per request of the load generator and of the API."
+        ),
+        "",
+        "| date | machine | data | scenario | offered/s | achieved/s | p50 ms | p99 ms | failed | client us "
+        "| server us | load | source |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in ordered:
+        a = e.get("api")
+        if not a:
+            continue
+        for r in a.get("scenarios", []):
+            if "skipped" in r:
+                continue
+            failed = sum(v for k, v in r["statuses"].items() if k not in ("200", "304")) + r.get("not_answered", 0)
+            lines.append(
+                f"| {_date(e)} | {e['machine']['summary']} | {_n(a['users'])} x {a['days']} | {r['scenario']} "
+                f"| {_n(r['offered_rps'])} | {_n(r['rps'])} | {_n(r['p50_ms'], 2)} | {_n(r['p99_ms'], 2)} | {failed} "
+                f"| {_n(r['client_cpu_us'])} | {_n(r['server_cpu_us'])} | {_load(e)} | {_source(e)} |"
+            )
+
     notes = [e for e in ordered if e.get("note")]
     if notes:
         lines += ["", "### Notes", ""]
@@ -472,9 +559,9 @@ def render(history: list[Entry], method: str) -> str:
         "benchmarks/method.md: edit those, not this page. -->",
         "",
         _wrap(
-            "How fast healthpipe imports and recomputes, what hostile input costs it, on which machine, and how it is "
-            "measured. One command runs every benchmark at the documented sizes, appends the run (machine, date, load "
-            "average, every figure) to "
+            "How fast healthpipe imports and recomputes, what hostile input costs it, how fast its read API answers, "
+            "on which machine, and how it is measured. One command runs every benchmark at the documented sizes, "
+            "appends the run (machine, date, load average, every figure) to "
             "[`docs/benchmarks/history.jsonl`](benchmarks/history.jsonl) and rewrites this page and the README's "
             "figures:"
         ),
@@ -510,6 +597,24 @@ def render_readme_block(history: list[Entry]) -> str:
             f"- Pipeline, {p['users']} users x {p['days']} days ({_n(p['samples'])} samples): {_n(p['samples_per_s'])} "
             f"samples/s, {p['floor_ratio']:.1f}x the floor: `.venv/bin/python -m benchmarks.pipeline_end_to_end`"
         )
+    api = latest(history, "api", "scenarios")
+    if api:
+        by, v = _api_scenarios(api), api["api"].get("verdicts", {})
+        figures = [
+            f"{name} p99 {_n(by[name]['p99_ms'], 1)} ms"
+            + ("" if by[name]["rps"] >= 0.98 * by[name]["offered_rps"] else f" ({_n(by[name]['rps'])}/s reached)")
+            for name in ("summary", "aggregates")
+            if name in by
+        ]
+        if "cached" in by:
+            figures.append(f"cached p50 {_n(by['cached']['p50_ms'], 1)} ms")
+        share = v.get("summary_capacity_share")
+        lines.append(
+            f"- Read API, {_n(api['api']['users'])} users x a year, {_n(api['api']['rate'])} requests/s: "
+            + ", ".join(figures)
+            + (f"; summary capacity {share:.2f}x the bare route's" if share is not None else "")
+            + ": `.venv/bin/python -m benchmarks.api_read`"
+        )
     dag = latest(history, "dagster")
     if dag:
         paths = ", ".join(
@@ -517,7 +622,7 @@ def render_readme_block(history: list[Entry]) -> str:
             for path in dag["dagster"]
         )
         lines.append(f"- Dagster, `healthpipe generate --users 50 --days 60` under `healthpipe up`: {paths}")
-    shown = [e for e in (imp, pipe, dag) if e]
+    shown = [e for e in (imp, pipe, api, dag) if e]
     if not shown:
         return ""
     dates = sorted({_date(e)[:10] for e in shown})
@@ -555,7 +660,7 @@ def write_outputs(history: list[Entry], output: Path, readme: Path | None) -> No
 
 
 def run(args: argparse.Namespace) -> Entry:
-    from benchmarks import hostile_input, import_apple_export, pipeline_end_to_end
+    from benchmarks import api_read, hostile_input, import_apple_export, pipeline_end_to_end
 
     entry: Entry = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -577,6 +682,12 @@ def run(args: argparse.Namespace) -> Entry:
         entry["sizes"] |= {"body_mb": args.body_mb, "zip_mb": args.zip_mb}
         print(f"== hostile input: bodies of {args.body_mb} MB, padded zips of {args.zip_mb} MB", flush=True)
         entry["hostile"] = hostile_input.main(["--body-mb", args.body_mb, "--zip-mb", args.zip_mb])
+    if args.only in (None, "api"):
+        entry["sizes"] |= {"api_users": args.api_users, "api_days": args.api_days, "api_seconds": args.api_seconds}
+        print(f"== read API: {args.api_users:,} users x {args.api_days} days, {args.api_seconds:g} s a scenario")
+        entry["api"] = api_read.main(
+            ["--users", str(args.api_users), "--days", str(args.api_days), "--seconds", str(args.api_seconds)]
+        )
     entry["load_average"]["after"] = round(os.getloadavg()[0], 2)
     if args.note:
         entry["note"] = args.note
@@ -591,7 +702,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=SIZES["days"], help="days of the pipeline benchmark")
     parser.add_argument("--body-mb", default=SIZES["body_mb"], help="valid body sizes of the hostile input benchmark")
     parser.add_argument("--zip-mb", default=SIZES["zip_mb"], help="padding in its zips, in MB ('' for none)")
-    parser.add_argument("--only", choices=("import", "pipeline", "hostile"), help="run one benchmark")
+    parser.add_argument("--api-users", type=int, default=SIZES["api_users"], help="users of the read API benchmark")
+    parser.add_argument("--api-days", type=int, default=SIZES["api_days"], help="days of the read API benchmark")
+    parser.add_argument("--api-seconds", type=float, default=SIZES["api_seconds"], help="seconds per read API scenario")
+    parser.add_argument("--only", choices=("import", "pipeline", "hostile", "api"), help="run one benchmark")
     parser.add_argument("--note", help="a remark recorded with the run (e.g. what else the machine was doing)")
     parser.add_argument("--render-only", action="store_true", help="render from the history; run nothing")
     parser.add_argument("--history", type=Path, help=f"the history file (default {HISTORY.relative_to(ROOT)})")

@@ -162,3 +162,48 @@ def test_a_readme_without_the_performance_markers_is_refused() -> None:
         report.replace_block("# no markers\n", "performance", "x")
     replaced = report.replace_block("a\n<!-- p -->\nold\n<!-- /p -->\nb", "p", "new")
     assert replaced == "a\n<!-- p -->\nnew\n<!-- /p -->\nb"
+
+
+def test_a_read_api_run_gives_its_figures_verdicts_and_table_rows() -> None:
+    def scenario(name: str, mode: str, rps: float, p50: float, p99: float) -> dict[str, object]:
+        offered = 300.0 if mode == "open" else None
+        statuses = {"200": 3000, "429": 2} if name == "summary" else {"200": 3000}
+        return (
+            {"scenario": name, "mode": mode, "offered_rps": offered, "rps": rps, "p50_ms": p50, "p99_ms": p99}
+            | {"statuses": statuses, "not_answered": 1 if name == "summary" else 0}
+            | {"client_cpu_us": 120.0, "server_cpu_us": 900.0}
+        )
+
+    scenarios = [
+        scenario("bare", "open", 300.0, 0.9, 3.5),
+        scenario("summary", "open", 299.9, 4.2, 18.4),
+        scenario("aggregates", "open", 150.0, 40.0, 95.0),
+        scenario("cached", "open", 300.0, 1.5, 6.0),
+        {"scenario": "revalidated", "skipped": "the summary answers carry no ETag"},
+        scenario("bare capacity", "closed", 1200.0, 10.0, 30.0),
+        scenario("summary capacity", "closed", 500.0, 30.0, 70.0),
+    ]
+    verdicts = {"summary_p99_ratio": 0.92, "summary_rate_reached": 1.0, "aggregates_p99_ratio": 4.75}
+    verdicts |= {"aggregates_rate_reached": 0.5, "summary_capacity_share": 0.417, "cached_p50_ratio": 0.75}
+    run = entry("2027-01-04T10:00:00+00:00", 1, 1, {"api_users": 1000, "api_days": 365, "api_seconds": 10})
+    del run["import"], run["pipeline"]
+    run["api"] = {"users": 1000, "days": 365, "rate": 300.0, "scenarios": scenarios, "verdicts": verdicts}
+    page = report.render([run], "## Method\n\ntext")
+    latest = " ".join(page.split("## Latest figures", 1)[1].split("## Method", 1)[0].split())
+    assert (
+        "1,000 users x 365 days, at 300 requests/s: bare p50 0.9 ms, p99 3.5 ms; summary p50 4.2 ms, p99 18.4 ms; "
+        "aggregates p50 40.0 ms, p99 95.0 ms (150/s reached); cached p50 1.5 ms, p99 6.0 ms; "
+        "capacity: bare 1,200/s, summary 500/s" in latest
+    )
+    assert (
+        "Targets: p99 < 20 ms at 300/s: summary met, aggregates NOT met; summary capacity >= 0.5 of the bare route's "
+        "(0.42): NOT met; cached p50 < 2 ms: met." in latest
+    )
+    rows = page.split("### Read API", 1)[1]
+    assert "| 1,000 x 365 | summary | 300 | 300 | 4.20 | 18.40 | 3 | 120 | 900 |" in rows  # a 429 and one unanswered
+    assert "revalidated" not in rows
+    block = " ".join(report.render_readme_block([run]).split())
+    assert (
+        "Read API, 1,000 users x a year, 300 requests/s: summary p99 18.4 ms, aggregates p99 95.0 ms (150/s reached), "
+        "cached p50 1.5 ms; summary capacity 0.42x the bare route's: `.venv/bin/python -m benchmarks.api_read`" in block
+    )

@@ -57,14 +57,21 @@ def day_health_score(conn: Connection, user_id: str, day: dt.date) -> Row | None
 
 def freshness(conn: Connection, user_id: str) -> Row:
     """When the user's samples last landed (the latest finished ingest batch that landed any of theirs: their own
-    imports and syncs, or a batch of several users holding some) and when their days were last computed."""
+    imports and syncs, or a batch of several users holding some) and when their days were last computed. The two
+    kinds of batch are looked up apart, each the newest first on the partial index ``ingest_batches_landed_by_user``
+    (one OR of both made PostgreSQL read every batch since the user's last one)."""
     return fetch_rows(
         conn,
-        """SELECT (SELECT b.finished_at FROM app.ingest_batches b
-                   WHERE b.finished_at IS NOT NULL AND b.landed_count > 0
-                     AND (b.user_id = %(u)s OR (b.user_id IS NULL
-                          AND EXISTS (SELECT 1 FROM raw.samples s WHERE s.batch_id = b.batch_id AND s.user_id = %(u)s)))
-                   ORDER BY b.batch_id DESC LIMIT 1) AS last_landed_at,
+        """SELECT (SELECT latest.finished_at FROM (
+                     (SELECT b.batch_id, b.finished_at FROM app.ingest_batches b
+                      WHERE b.user_id = %(u)s AND b.finished_at IS NOT NULL AND b.landed_count > 0
+                      ORDER BY b.batch_id DESC LIMIT 1)
+                     UNION ALL
+                     (SELECT b.batch_id, b.finished_at FROM app.ingest_batches b
+                      WHERE b.user_id IS NULL AND b.finished_at IS NOT NULL AND b.landed_count > 0
+                        AND EXISTS (SELECT 1 FROM raw.samples s WHERE s.batch_id = b.batch_id AND s.user_id = %(u)s)
+                      ORDER BY b.batch_id DESC LIMIT 1)) AS latest
+                   ORDER BY latest.batch_id DESC LIMIT 1) AS last_landed_at,
                   (SELECT max(computed_at) FROM core.partition_stats WHERE user_id = %(u)s) AS last_computed_at""",
         {"u": user_id},
     )[0]
