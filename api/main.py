@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from api.access_log import install_access_log_filter
 from api.cors import install_cors
+from api.dashboard.routes import install_dashboard
 from api.errors import install_error_handlers
 from api.limits import install_request_limits
 from api.outage import install_outage_handlers
@@ -57,6 +58,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     install_access_log_filter()
     app.include_router(health.router)  # unversioned: probes and load balancers expect a fixed path
     app.include_router(versioned_router())
+    install_dashboard(app)  # the page at /, its files, plotly.js from the wheel
     return app
 
 
