@@ -215,3 +215,56 @@ def test_every_view_renders_without_console_errors_and_fits_the_width(
             assert signed_in.execute_script("return document.documentElement.scrollWidth") <= width, fragment
     finally:
         signed_in.set_window_size(*DESKTOP)
+
+
+def test_a_share_shows_only_its_types_and_dates_until_it_is_revoked(
+    signed_in: webdriver.Chrome, base: str, world: ReadWorld
+) -> None:
+    if not shares_served(base):
+        pytest.skip("the shares API (/v1/me/shares) is not in this app's OpenAPI document yet")
+    open_view(signed_in, base, "sharing", "#share-form")
+    signed_in.find_element(By.ID, "share-recipient").send_keys("Dr. Jansen")
+    for field, value in (("share-start", "05/01/2024"), ("share-end", "05/01/2024")):
+        signed_in.find_element(By.ID, field).send_keys(value)  # Chromium's date field takes the digits in order
+    signed_in.find_element(By.CSS_SELECTOR, "input[data-type='STEPS']").click()
+    signed_in.find_element(By.ID, "create-share").click()
+    link = shown(signed_in, "#share-link").get_attribute("value") or ""
+    assert link.startswith(base + "/#/shared/")
+    shares = api_get(base, world.user_key, "/v1/me/shares")
+    assert isinstance(shares, list) and [s["recipient"] for s in shares] == ["Dr. Jansen"]
+    assert (shares[0]["types"], shares[0]["start"], shares[0]["end"]) == (["STEPS"], DAY, DAY)
+    # the public page, in the same browser with no key: only STEPS on 1 May
+    signed_in.execute_script("sessionStorage.clear()")
+    signed_in.get(link)
+    shown(signed_in, "section.shared-type")
+    assert [s.get_attribute("data-type") for s in signed_in.find_elements(By.CSS_SELECTOR, "section.shared-type")] == [
+        "STEPS"
+    ]
+    rows = signed_in.find_elements(By.CSS_SELECTOR, "section.shared-type tbody tr")
+    assert [r.get_attribute("data-period") for r in rows] == [DAY]
+    assert console_errors(signed_in) == []
+    sign_in(signed_in, base, world.user_key)
+    open_view(signed_in, base, "sharing", "#shares button.revoke")
+    signed_in.find_element(By.CSS_SELECTOR, "#shares button.revoke").click()
+    wait_for(signed_in, lambda d: not d.find_elements(By.CSS_SELECTOR, "#shares button.revoke"))
+    signed_in.get(link)
+    assert shown(signed_in, "#shared-error").text.startswith("Not found")
+
+
+def test_with_the_api_stopped_a_reload_shows_the_last_data_marked_offline(
+    browser: webdriver.Chrome, world: ReadWorld
+) -> None:
+    with served(create_app(world.engine)) as port:  # an origin of its own: its own service worker and storage
+        base = f"http://127.0.0.1:{port}"
+        sign_in(browser, base, world.user_key)
+        open_view(browser, base, f"today?date={DAY}", "section.metric")
+        wait_for(browser, lambda d: d.execute_script("return !!navigator.serviceWorker.controller"))
+        browser.refresh()  # now through the service worker, which keeps the page, its files and the answers
+        shown(browser, "section.metric")
+        assert browser.find_element(By.ID, "status").text == ""
+    browser.refresh()
+    shown(browser, "section.metric")
+    status = wait_for(browser, lambda d: d.find_element(By.ID, "status").text)
+    assert status.startswith("Offline, data as of ")
+    steps = browser.find_element(By.CSS_SELECTOR, "section.metric[data-metric='STEPS'] .value")
+    assert steps.text == "6,000"
