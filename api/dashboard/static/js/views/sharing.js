@@ -28,8 +28,16 @@ function linkBox(share) {
 }
 
 export async function render(main, ctx, created = null) {
-  const [{ date, summary }, shares] = await Promise.all([referenceDay(ctx.me, null), api.shares()]);
+  const listing = api.shares().catch((err) => {
+    if (err.status === 404) return null;  // an API without shares
+    throw err;
+  });
+  const [{ date, summary }, shares] = await Promise.all([referenceDay(ctx.me, null), listing]);
   if (!ctx.isCurrent()) return;
+  if (shares === null) {
+    mount(main, el("h1", {}, "Sharing"), el("p", { class: "card" }, "This API does not offer sharing."));
+    return;
+  }
   const zone = ctx.me.homeTimezone;
   const metrics = summary.metrics.map((m) => [m.metric, m.displayName]);
   const message = el("p", { role: "status", class: "muted", id: "share-message" });

@@ -61,6 +61,8 @@ function insightsCard(insights) {
 export async function render(main, { me, params, navigate, isCurrent }) {
   const zone = me.homeTimezone;
   let date = params.get("date");
+  const insightsAnswer = api.insights("active");  // asked beside the summary, not after it
+  insightsAnswer.catch(() => {});  // awaited below; a failure then is the view's
   let summary;
   if (date) summary = await api.summary(date);
   else {
@@ -71,7 +73,7 @@ export async function render(main, { me, params, navigate, isCurrent }) {
       summary = await api.summary(date);
     }
   }
-  const insights = await api.insights("active");
+  const insights = await insightsAnswer;
   if (!isCurrent()) return;
   const picker = el("input", { id: "today-date", type: "date", value: date, max: localDate(zone),
     onchange: (e) => e.target.value && navigate("today", { date: e.target.value }) });
