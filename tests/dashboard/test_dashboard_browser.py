@@ -268,3 +268,8 @@ def test_with_the_api_stopped_a_reload_shows_the_last_data_marked_offline(
     assert status.startswith("Offline, data as of ")
     steps = browser.find_element(By.CSS_SELECTOR, "section.metric[data-metric='STEPS'] .value")
     assert steps.text == "6,000"
+    # the copies are the first key's: another key on this browser finds none of them
+    browser.execute_script("sessionStorage.setItem('healthpipe.apiKey', arguments[0])", world.other_key)
+    browser.refresh()
+    assert "cannot be reached" in shown(browser, "main p.flag").text
+    assert browser.find_elements(By.CSS_SELECTOR, "section.metric") == []

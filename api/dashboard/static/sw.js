@@ -2,7 +2,7 @@
 // - the page's own files (versioned, immutable) and plotly.js: from the cache once fetched;
 // - the page (/) and the read API's GET answers: from the network, a copy kept; when the network fails, the copy,
 //   marked with the header X-Healthpipe-Offline (when it was fetched), which the page shows as "offline, data as of".
-// Share links' data (/v1/shared/...) is never kept. Signing out drops the kept answers.
+// Share links' data (/v1/shared/...) is never kept. Signing out drops the kept answers; closing the tab does not.
 const VERSION = "__DASHBOARD_VERSION__";
 const FILES = `healthpipe-files-${VERSION}`;
 const DATA = "healthpipe-data";
@@ -22,6 +22,13 @@ self.addEventListener("activate", (event) => {
 self.addEventListener("message", (event) => {
   if (event.data?.type === "forget-data") event.waitUntil(caches.delete(DATA));
 });
+
+// Copies are kept per key (a hash of it, never the key): another key signing in on this browser never sees them.
+async function keyedBy(request) {
+  const presented = new TextEncoder().encode(request.headers.get("Authorization") || "");
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", presented));
+  return Array.from(digest.slice(0, 12), (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 async function fromCacheFirst(request) {
   const cache = await caches.open(FILES);
@@ -61,6 +68,8 @@ self.addEventListener("fetch", (event) => {
   } else if (request.mode === "navigate" && url.pathname === "/") {
     event.respondWith(fromNetworkFirst(request, "/"));
   } else if (url.pathname.startsWith("/v1/") && !url.pathname.startsWith("/v1/shared/")) {
-    event.respondWith(fromNetworkFirst(request, url.pathname + url.search));
+    // the cache key only (never requested): a fragment would not do, the Cache API ignores fragments
+    const keyed = (who) => `${url.pathname}${url.search}${url.search ? "&" : "?"}hp-cache-key=${who}`;
+    event.respondWith(keyedBy(request).then((who) => fromNetworkFirst(request, keyed(who))));
   }
 });
