@@ -11,11 +11,25 @@ from sqlalchemy import Engine
 
 from api.access_log import install_access_log_filter
 from api.cors import install_cors
+from api.dashboard.routes import install_dashboard
 from api.errors import install_error_handlers
 from api.limits import install_request_limits
 from api.outage import install_outage_handlers
 from api.rate_limits import install_rate_limits
-from api.routers import admin, devices, fhir, health, me, profile, reads, shared, shares, source_priority, sync_status
+from api.routers import (
+    admin,
+    devices,
+    fhir,
+    health,
+    me,
+    metrics,
+    profile,
+    reads,
+    shared,
+    shares,
+    source_priority,
+    sync_status,
+)
 from pipeline.infra.database import create_warehouse_engine, warehouse_url
 from pipeline.infra.settings import Settings
 
@@ -25,7 +39,7 @@ API_VERSION_PREFIX = "/v1"
 def versioned_router() -> APIRouter:
     """Every resource router under the version prefix; a new resource is included here, its paths relative."""
     router = APIRouter(prefix=API_VERSION_PREFIX)
-    for resource in (me, profile, devices, source_priority, reads, shares, shared, fhir, admin, sync_status):
+    for resource in (me, profile, metrics, devices, source_priority, reads, shares, shared, fhir, admin, sync_status):
         router.include_router(resource.router)
     return router
 
@@ -62,6 +76,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     install_access_log_filter()
     app.include_router(health.router)  # unversioned: probes and load balancers expect a fixed path
     app.include_router(versioned_router())
+    install_dashboard(app)  # the page at /, its files, plotly.js from the wheel
     return app
 
 

@@ -278,6 +278,7 @@ def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bo
             print(f"\nDagster UI: {dagster_url}  (runs and backfills under Overview; assets under Assets)", flush=True)
             if with_api:
                 print(f"API:        {api_url}  (OpenAPI docs at {api_url}/docs)", flush=True)
+                print(f"Dashboard:  {api_url}/  (sign in with a key: healthpipe keys create --user NAME)", flush=True)
                 note = api_workers_note(settings)
                 if note:
                     print(note, flush=True)

@@ -342,3 +342,22 @@ def test_an_admin_asking_for_an_impossible_user_id_gets_422(client: TestClient, 
     """app.users takes ids of 1-64 letters, digits and _.@-: the path says so too."""
     answer = client.get(f"/v1/users/{user_id}/summary", headers=auth(world.admin_key))
     assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["path", "user_id"]
+
+
+def test_the_metric_catalogue_is_served_to_any_key_and_to_no_one_without(client: TestClient, world: ReadWorld) -> None:
+    from pipeline.catalog import METRICS
+
+    answer = client.get("/v1/metrics", headers=auth(world.user_key))
+    assert answer.status_code == 200
+    body = answer.json()
+    assert [m["name"] for m in body] == list(METRICS)
+    steps = next(m for m in body if m["name"] == "STEPS")
+    assert steps == {
+        "name": "STEPS",
+        "displayName": METRICS["STEPS"].display_name,
+        "unit": "count",
+        "ucumUnit": METRICS["STEPS"].ucum_unit,
+        "aggregation": "sum",
+        "goal": METRICS["STEPS"].goal,
+    }
+    assert client.get("/v1/metrics").status_code == 401

@@ -46,6 +46,7 @@ def test_up_serves_the_dagster_ui_and_the_api(tmp_path: Path, make_database: Cal
     assert "ready: Dagster UI (code location healthpipe loaded)" in result.stdout
     assert f"ready: API (http://127.0.0.1:{env['HEALTHPIPE_API_PORT']}/health)" in result.stdout
     assert "demo data: 5 users x 14 days" in result.stdout
+    assert f"Dashboard:  http://127.0.0.1:{env['HEALTHPIPE_API_PORT']}/  (sign in" in result.stdout
     if "HEALTHPIPE_DATABASE_URL" not in env:
         # the embedded server outlives `up` (other processes may share it) until `healthpipe db stop`
         from pipeline.infra.embedded_server import EmbeddedPostgres
