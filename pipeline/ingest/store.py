@@ -18,6 +18,7 @@ import psycopg.errors
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.data_version import advance_sql
 from pipeline.infra.database import Connection
 from pipeline.ingest.landing import LANDED_COLUMNS, LandingSplit
 
@@ -334,6 +335,8 @@ def sweep_abandoned(conn: Connection) -> list[int]:
     """Mark running file imports whose importing session is gone as abandoned; their ids."""
     with conn.transaction():
         rows = conn.execute(_SWEEP, {"sources": list(HELD_SOURCES), "prefix": _BATCH_LOCKS}).fetchall()
+        for (batch_id,) in rows:  # rare (a killed import), a few at most
+            conn.execute(advance_sql(_BATCH_USERS).encode(), {"batches": [batch_id]})
     return sorted(int(str(row[0])) for row in rows)
 
 
@@ -346,7 +349,20 @@ def most_common_reject(conn: Connection, batch_id: int) -> tuple[str, int] | Non
     return (str(row[0]), int(str(row[1]))) if row is not None else None
 
 
+# The users batches landed samples of: a batch's own user, or (a batch of several users) those of its rows; the
+# rows of a batch with a user are not read
+_BATCH_USERS = """
+SELECT user_id FROM app.ingest_batches WHERE batch_id = ANY(%(batches)s) AND user_id IS NOT NULL
+UNION ALL
+SELECT s.user_id FROM raw.samples s
+WHERE s.batch_id = ANY(ARRAY(SELECT batch_id FROM app.ingest_batches
+                             WHERE batch_id = ANY(%(batches)s) AND user_id IS NULL))
+"""
+
+
 def finish_batch(conn: Connection, batch_id: int, counts: BatchCounts, status: str = "done") -> None:
+    """Record the batch's end and counts. A batch that landed samples advances its users' data versions: the read
+    API's summary tells when their data last landed."""
     conn.execute(
         """UPDATE app.ingest_batches SET status = %s, finished_at = now(), read_count = %s, landed_count = %s,
                duplicate_count = %s, rejected_count = %s, skipped_count = %s, skipped_types = %s
@@ -362,3 +378,5 @@ def finish_batch(conn: Connection, batch_id: int, counts: BatchCounts, status: s
             batch_id,
         ),
     )
+    if counts.landed:
+        conn.execute(advance_sql(_BATCH_USERS).encode(), {"batches": [batch_id]})
