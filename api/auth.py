@@ -14,7 +14,7 @@ _bearer = HTTPBearer(auto_error=False, description="API key created with `health
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def get_bearer_key(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+async def get_bearer_key(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     """The key a request presents. Resolved before the database connection, so a request without one is refused
     without borrowing a connection."""
     if credentials is None:
@@ -32,7 +32,7 @@ def get_principal(key: Annotated[str, Depends(get_bearer_key)], conn: DbDep) -> 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_current_user_id(principal: PrincipalDep) -> str:
+async def get_current_user_id(principal: PrincipalDep) -> str:
     if principal.user_id is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this admin key belongs to no user: it has no /v1/me data")
     return principal.user_id
