@@ -5,7 +5,7 @@ the response cache (`api.cached_reads`): an ETag from the user's data version, 3
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Annotated, Any
 
@@ -185,7 +185,9 @@ def _sources(conn: Connection, user_id: str, day: dt.date) -> Sources:
     )
 
 
-def add_read_routes(router: APIRouter, prefix: str, subject: Callable[..., str], own: bool) -> None:
+def add_read_routes(
+    router: APIRouter, prefix: str, subject: Callable[..., str] | Callable[..., Awaitable[str]], own: bool
+) -> None:
     """Add the read routes under ``prefix`` to ``router``, over the user that ``subject`` (a dependency) resolves;
     ``own``: the caller's own data, which adds the acknowledgement of insights."""
     responses: dict[int | str, dict[str, Any]] = {**KEYED_ROUTE_RESPONSES, 404: NO_SUCH_USER, 422: UNPROCESSABLE}
