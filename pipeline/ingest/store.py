@@ -83,6 +83,7 @@ class BatchCounts:
     rejected: int = 0
     skipped: int = 0
     skipped_types: dict[str, int] = field(default_factory=dict)
+    users: set[str] = field(default_factory=set)  # whose samples chunks that landed any held
 
     def add(self, other: BatchCounts) -> None:
         self.read += other.read
@@ -92,6 +93,7 @@ class BatchCounts:
         self.skipped += other.skipped
         for key, count in other.skipped_types.items():
             self.skipped_types[key] = self.skipped_types.get(key, 0) + count
+        self.users |= other.users
 
     @property
     def balanced(self) -> bool:
@@ -220,6 +222,7 @@ class PreparedChunk:
     sample_count: int
     rejects_csv: str
     reject_count: int
+    users: frozenset[str] = frozenset()  # of the samples
 
 
 def prepare_chunk(split: LandingSplit) -> PreparedChunk:
@@ -230,6 +233,7 @@ def prepare_chunk(split: LandingSplit) -> PreparedChunk:
         len(accepted),
         frame_to_csv(rejects) if len(rejects) else "",
         len(rejects),
+        frozenset(str(user) for user in accepted["user_id"].unique()),  # a few distinct values, found vectorized
     )
 
 
@@ -271,6 +275,7 @@ def write_chunk(conn: Connection, batch_id: int, chunk: PreparedChunk, expect_ne
         landed=landed,
         duplicates=chunk.sample_count - landed - unknown_user,
         rejected=chunk.reject_count + unknown_user,
+        users=set(chunk.users) if landed > 0 else set(),
     )
 
 
@@ -349,8 +354,8 @@ def most_common_reject(conn: Connection, batch_id: int) -> tuple[str, int] | Non
     return (str(row[0]), int(str(row[1]))) if row is not None else None
 
 
-# The users batches landed samples of: a batch's own user, or (a batch of several users) those of its rows; the
-# rows of a batch with a user are not read
+# The users batches landed samples of, from the tables (abandoned imports, counts that do not name their users): a
+# batch's own user, or (a batch of several users) those of its rows; the rows of a batch with a user are not read
 _BATCH_USERS = """
 SELECT user_id FROM app.ingest_batches WHERE batch_id = ANY(%(batches)s) AND user_id IS NOT NULL
 UNION ALL
@@ -360,9 +365,12 @@ WHERE s.batch_id = ANY(ARRAY(SELECT batch_id FROM app.ingest_batches
 """
 
 
+_KNOWN_USERS = "SELECT user_id FROM app.users WHERE user_id = ANY(%(users)s)"  # a file's unknown users have none
+
+
 def finish_batch(conn: Connection, batch_id: int, counts: BatchCounts, status: str = "done") -> None:
-    """Record the batch's end and counts. A batch that landed samples advances its users' data versions: the read
-    API's summary tells when their data last landed."""
+    """Record the batch's end and counts. A batch that landed samples advances its users' data versions (those the
+    counts name, else those its rows hold): the read API's summary tells when their data last landed."""
     conn.execute(
         """UPDATE app.ingest_batches SET status = %s, finished_at = now(), read_count = %s, landed_count = %s,
                duplicate_count = %s, rejected_count = %s, skipped_count = %s, skipped_types = %s
@@ -378,5 +386,7 @@ def finish_batch(conn: Connection, batch_id: int, counts: BatchCounts, status: s
             batch_id,
         ),
     )
-    if counts.landed:
+    if counts.landed and counts.users:
+        conn.execute(advance_sql(_KNOWN_USERS).encode(), {"users": sorted(counts.users)})
+    elif counts.landed:
         conn.execute(advance_sql(_BATCH_USERS).encode(), {"batches": [batch_id]})
