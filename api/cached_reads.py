@@ -93,7 +93,10 @@ def cached_answer(
     compute: Callable[[], T],
 ) -> Response:
     """The answer of ``route`` for ``params`` (defaults resolved): 304 when ``if_none_match`` names it, else the
-    kept bytes, else ``compute()`` serialized with the route's model, kept and sent."""
+    kept bytes, else ``compute()`` serialized with the route's model, kept and sent.
+
+    ``state`` must be read before ``compute`` reads the rows: an answer computed while a write commits is then kept
+    under the version before it (and replaced at the next read), never an answer older than its version."""
     key = ReadKey(SHAPES, route, user_id, state.version, params)
     headers = {"ETag": key.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization"}
     if if_none_match is not None and none_match_hits(if_none_match, key.etag):
