@@ -340,8 +340,8 @@ def sweep_abandoned(conn: Connection) -> list[int]:
     """Mark running file imports whose importing session is gone as abandoned; their ids."""
     with conn.transaction():
         rows = conn.execute(_SWEEP, {"sources": list(HELD_SOURCES), "prefix": _BATCH_LOCKS}).fetchall()
-        for (batch_id,) in rows:  # rare (a killed import), a few at most
-            conn.execute(advance_sql(_BATCH_USERS).encode(), {"batches": [batch_id]})
+        if rows:  # rare: killed imports
+            conn.execute(advance_sql(_BATCH_USERS).encode(), {"batches": [row[0] for row in rows]})
     return sorted(int(str(row[0])) for row in rows)
 
 
