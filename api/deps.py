@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from pipeline.infra.database import Connection, psycopg_connection
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 

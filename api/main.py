@@ -10,6 +10,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
 from api.access_log import install_access_log_filter
+from api.cached_reads import install_response_cache
 from api.cors import install_cors
 from api.dashboard.routes import install_dashboard
 from api.errors import install_error_handlers
@@ -73,6 +74,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     )
     install_error_handlers(app)
     install_cors(app, configured)
+    install_response_cache(app, configured)
     install_access_log_filter()
     app.include_router(health.router)  # unversioned: probes and load balancers expect a fixed path
     app.include_router(versioned_router())

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, status
@@ -35,5 +36,8 @@ def named_user(user_id: UserIdPath, admin: AdminDep, conn: DbDep) -> str:
 
 
 # The two ways of saying whose data: a route factory takes one of them.
+# a dependency resolving whose data a route reads (sync or async), as the route factories take it
+SubjectDependency = Callable[..., str] | Callable[..., Awaitable[str]]
+
 OWN_DATA = get_current_user_id
 ANY_USER_DATA = named_user

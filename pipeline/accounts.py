@@ -11,6 +11,7 @@ from datetime import datetime
 
 from psycopg.rows import class_row
 
+from pipeline.data_version import advance
 from pipeline.devices import SEED_DEVICE_WORDS, DeviceClass, device_class_named, effective_priority
 from pipeline.infra.database import Connection
 
@@ -209,6 +210,7 @@ def set_source_priority(conn: Connection, user_id: str, order: Sequence[str] | N
         ).rowcount
         if changed:
             conn.execute("INSERT INTO app.source_priority_changes (user_id) VALUES (%s)", (user_id,))
+            advance(conn, [user_id])
     return effective_priority(order)
 
 
@@ -228,3 +230,4 @@ def set_step_goal(conn: Connection, user_id: str, steps: int | None) -> None:
     with conn.transaction():
         if conn.execute("UPDATE app.users SET step_goal = %s WHERE user_id = %s", (steps, user_id)).rowcount == 0:
             raise AccountError(f"no user {user_id!r}")
+        advance(conn, [user_id])  # the summary shows the goal

@@ -10,10 +10,11 @@ from collections.abc import Iterable
 
 from pipeline.infra.database import Connection
 
-_ADVANCE_SQL = """
+_UPSERT = "ON CONFLICT (user_id) DO UPDATE SET version = v.version + 1, changed_at = now()"
+_ADVANCE_SQL = f"""
 INSERT INTO app.user_data_versions AS v (user_id)
 SELECT u FROM unnest(%s::text[]) AS u
-ON CONFLICT (user_id) DO UPDATE SET version = v.version + 1, changed_at = now()
+{_UPSERT}
 """
 
 
@@ -23,6 +24,17 @@ def advance(conn: Connection, user_ids: Iterable[str]) -> None:
     users = sorted(set(user_ids))
     if users:
         conn.execute(_ADVANCE_SQL, (users,))
+
+
+def advance_sql(users_query: str) -> str:
+    """The statement advancing every user that ``users_query`` (SQL selecting a ``user_id`` column: a staged table
+    of a write, a subquery; composed by the caller, never input) names, each once, in user order like `advance`.
+    For writers that already hold their users in a table (ADBC connections, ``app.run_user_days``). Run it as the
+    transaction's last statement: the version rows stay locked only until the commit, and a writer never waits for
+    another lock while holding them."""
+    return f"""INSERT INTO app.user_data_versions AS v (user_id)
+SELECT DISTINCT user_id FROM ({users_query}) AS named ORDER BY user_id
+{_UPSERT}"""
 
 
 def current(conn: Connection, user_id: str) -> int:

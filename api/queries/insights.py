@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from api.queries.common import Row, fetch_rows
 from pipeline.infra.database import Connection
 
 _COLUMNS = """insight_id, rule, subject, severity, direction, message, recommendation, numbers, first_evaluated_day,
               last_evaluated_day, status, resolved_on, acknowledged_at, created_at, updated_at"""
+_QUALIFIED = ", ".join(f"i.{column.strip()}" for column in _COLUMNS.split(","))
 
 
 def user_insights(conn: Connection, user_id: str, status: str | None) -> list[Row]:
@@ -23,13 +25,26 @@ def user_insights(conn: Connection, user_id: str, status: str | None) -> list[Ro
     )
 
 
-def acknowledge(conn: Connection, user_id: str, insight_id: uuid.UUID) -> Row | None:
+@dataclass(frozen=True)
+class Acknowledged:
+    row: Row
+    first_time: bool  # False: it was acknowledged before, and nothing changed
+
+
+def acknowledge(conn: Connection, user_id: str, insight_id: uuid.UUID) -> Acknowledged | None:
     """Mark the user's insight acknowledged (the first acknowledgement's time stays: idempotent). None when the user
     has no such insight, whoever else may."""
     rows = fetch_rows(
         conn,
-        f"""UPDATE marts.insights SET acknowledged_at = coalesce(acknowledged_at, now())
-            WHERE insight_id = %s AND user_id = %s RETURNING {_COLUMNS}""",
+        f"""WITH target AS (
+                SELECT insight_id, acknowledged_at IS NULL AS first_time FROM marts.insights
+                WHERE insight_id = %s AND user_id = %s FOR UPDATE
+            )
+            UPDATE marts.insights i SET acknowledged_at = coalesce(i.acknowledged_at, now())
+            FROM target t WHERE i.insight_id = t.insight_id RETURNING t.first_time, {_QUALIFIED}""",
         (insight_id, user_id),
     )
-    return rows[0] if rows else None
+    if not rows:
+        return None
+    first_time = bool(rows[0].pop("first_time"))
+    return Acknowledged(rows[0], first_time)

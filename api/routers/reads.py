@@ -1,23 +1,25 @@
 """The read routes of the dashboards, written once (`reads_router`) and mounted twice: under `/me` for the caller's
 own data and under `/users/{user_id}` for any user's, with an admin key. Every answer comes from precomputed tables
-(api/queries/); acknowledging an insight is the one write, and only the user's own (`/me`)."""
+(api/queries/); acknowledging an insight is the one write, and only the user's own (`/me`). Every GET answers through
+the response cache (`api.cached_reads`): an ETag from the user's data version, 304, kept bytes."""
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
+from api.cached_reads import CACHED_READ_RESPONSES, IfNoneMatch, ResponseCacheDep, cached_answer, state_of
 from api.deps import DbDep
 from api.errors import KEYED_ROUTE_RESPONSES, NO_SUCH_INSIGHT, NO_SUCH_USER, NOT_ADMIN, UNPROCESSABLE
+from api.etags import Param
 from api.metric_names import metric_names
 from api.queries import aggregates as aggregate_queries
 from api.queries import insights as insight_queries
 from api.queries import scores as score_queries
 from api.queries import summary as summary_queries
-from api.queries.common import Row, local_today
+from api.queries.common import Row
 from api.ranges import MAX_DAYS, range_problem
 from api.schemas.reads import (
     Aggregates,
@@ -35,7 +37,8 @@ from api.schemas.reads import (
     Summary,
 )
 from api.series import series_by_type
-from api.subject import ANY_USER_DATA, OWN_DATA
+from api.subject import ANY_USER_DATA, OWN_DATA, SubjectDependency
+from pipeline import data_version
 from pipeline.catalog import METRICS, SLEEP_METRIC, STEPS_METRIC
 from pipeline.infra.database import Connection
 
@@ -54,15 +57,6 @@ TypesQuery = Annotated[
 
 def _unprocessable(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
-
-
-def _the_day(conn: Connection, user_id: str, day: dt.date | None) -> dt.date:
-    if day is not None:
-        return day
-    today = local_today(conn, user_id)
-    if today is None:  # the key's user was deleted since it authenticated
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
-    return today
 
 
 def _checked_range(start: dt.date, end: dt.date, max_days: int, what: str) -> None:
@@ -127,12 +121,55 @@ def _insight(row: Row) -> Insight:
     )
 
 
-def add_read_routes(router: APIRouter, prefix: str, subject: Callable[..., str], own: bool) -> None:
+def _summary(conn: Connection, user_id: str, day: dt.date) -> Summary:
+    rows = summary_queries.daily_rows(conn, user_id, day)
+    goal = summary_queries.step_goal(conn, user_id)
+    sleep_row = next((row for row in rows if row["metric"] == SLEEP_METRIC), None)
+    sleep = None
+    if sleep_row is not None:
+        stages = summary_queries.sleep_stage_minutes(conn, user_id, day)
+        sleep = SleepNight(
+            asleep_minutes=sleep_row["value"],
+            nights=sleep_row["count"],
+            stages=[SleepStage(stage=s["stage"], minutes=s["minutes"]) for s in stages],
+        )
+    score = summary_queries.day_health_score(conn, user_id, day)
+    return Summary(
+        user_id=user_id,
+        date=day,
+        metrics=[_metric_of_day(row, goal) for row in rows],
+        sleep=sleep,
+        active_insights=summary_queries.active_insight_count(conn, user_id),
+        health_score=_health_score(score) if score else None,
+        freshness=Freshness(**summary_queries.freshness(conn, user_id)),
+    )
+
+
+def _aggregates(
+    conn: Connection, user_id: str, metrics: list[str], period: Period, start: dt.date, end: dt.date
+) -> Aggregates:
+    rows = aggregate_queries.aggregate_rows(conn, user_id, metrics, period.value, start, end)
+    return Aggregates(period=period, start=start, end=end, types=series_by_type(metrics, rows))
+
+
+def _sources(conn: Connection, user_id: str, day: dt.date) -> Sources:
+    rows = score_queries.source_contributions(conn, user_id, day)
+    return Sources(
+        date=day,
+        sources=[
+            SourceContribution(unit=METRICS[r["metric"]].canonical_unit if r["metric"] in METRICS else "", **r)
+            for r in rows
+        ],
+    )
+
+
+def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, own: bool) -> None:
     """Add the read routes under ``prefix`` to ``router``, over the user that ``subject`` (a dependency) resolves;
     ``own``: the caller's own data, which adds the acknowledgement of insights."""
     responses: dict[int | str, dict[str, Any]] = {**KEYED_ROUTE_RESPONSES, 404: NO_SUCH_USER, 422: UNPROCESSABLE}
     if not own:
         responses[403] = NOT_ADMIN
+    reads = {**responses, **CACHED_READ_RESPONSES}
     tags: list[str | Enum] = ["reads" if own else "admin reads"]
     SubjectDep = Annotated[str, Depends(subject)]  # noqa: N806  (a type alias local to the factory)
     whose = "the caller's" if own else "the user's"
@@ -140,41 +177,31 @@ def add_read_routes(router: APIRouter, prefix: str, subject: Callable[..., str],
     @router.get(
         prefix + "/summary",
         tags=tags,
-        responses=responses,
+        responses=reads,
         response_model=Summary,
         summary=f"A day of {whose} data at a glance",
     )
-    def summary(user_id: SubjectDep, conn: DbDep, date: DayQuery = None) -> Summary:
+    def summary(
+        user_id: SubjectDep,
+        conn: DbDep,
+        cache: ResponseCacheDep,
+        if_none_match: IfNoneMatch = None,
+        date: DayQuery = None,
+    ) -> Response:
         """Each metric's daily value with its unit (goal and progress where the catalogue or the user sets one),
         the night's sleep by stage, the active insights, the day's health score and when the data last landed and
         was last computed."""
-        day = _the_day(conn, user_id, date)
-        rows = summary_queries.daily_rows(conn, user_id, day)
-        goal = summary_queries.step_goal(conn, user_id)
-        sleep_row = next((row for row in rows if row["metric"] == SLEEP_METRIC), None)
-        sleep = None
-        if sleep_row is not None:
-            stages = summary_queries.sleep_stage_minutes(conn, user_id, day)
-            sleep = SleepNight(
-                asleep_minutes=sleep_row["value"],
-                nights=sleep_row["count"],
-                stages=[SleepStage(stage=s["stage"], minutes=s["minutes"]) for s in stages],
-            )
-        score = summary_queries.day_health_score(conn, user_id, day)
-        return Summary(
-            user_id=user_id,
-            date=day,
-            metrics=[_metric_of_day(row, goal) for row in rows],
-            sleep=sleep,
-            active_insights=summary_queries.active_insight_count(conn, user_id),
-            health_score=_health_score(score) if score else None,
-            freshness=Freshness(**summary_queries.freshness(conn, user_id)),
+        state = state_of(conn, user_id)
+        day = date or state.today
+        params = {"date": day}
+        return cached_answer(
+            cache, "summary", user_id, state, params, if_none_match, lambda: _summary(conn, user_id, day)
         )
 
     @router.get(
         prefix + "/aggregates",
         tags=tags,
-        responses=responses,
+        responses=reads,
         response_model=Aggregates,
         summary=f"{whose.capitalize()} aggregates by type, period and range",
         description="Ranges are bounded per period (both ends included): "
@@ -184,31 +211,53 @@ def add_read_routes(router: APIRouter, prefix: str, subject: Callable[..., str],
     def aggregates(
         user_id: SubjectDep,
         conn: DbDep,
+        cache: ResponseCacheDep,
         types: TypesQuery,
         start: StartQuery,
         end: EndQuery,
         period: Annotated[Period, Query()] = Period.DAY,
-    ) -> Aggregates:
+        if_none_match: IfNoneMatch = None,
+    ) -> Response:
         metrics = _metric_types(types)
         _checked_range(start, end, MAX_DAYS[period.value], f"period {period.value}")
-        rows = aggregate_queries.aggregate_rows(conn, user_id, metrics, period.value, start, end)
-        return Aggregates(period=period, start=start, end=end, types=series_by_type(metrics, rows))
+        state = state_of(conn, user_id)
+        params: dict[str, Param] = {"types": metrics, "period": period, "start": start, "end": end}
+        return cached_answer(
+            cache,
+            "aggregates",
+            user_id,
+            state,
+            params,
+            if_none_match,
+            lambda: _aggregates(conn, user_id, metrics, period, start, end),
+        )
 
     @router.get(
         prefix + "/insights",
         tags=tags,
-        responses=responses,
+        responses=reads,
         response_model=list[Insight],
         summary=f"{whose.capitalize()} insights",
     )
     def insights(
         user_id: SubjectDep,
         conn: DbDep,
+        cache: ResponseCacheDep,
         status: Annotated[InsightStatus, Query(description="active (default), resolved or all")] = InsightStatus.ACTIVE,
-    ) -> list[Insight]:
+        if_none_match: IfNoneMatch = None,
+    ) -> Response:
         """Newest first: by the latest day the insight held, then severity."""
+        state = state_of(conn, user_id)
         wanted = None if status is InsightStatus.ALL else status.value
-        return [_insight(row) for row in insight_queries.user_insights(conn, user_id, wanted)]
+        return cached_answer(
+            cache,
+            "insights",
+            user_id,
+            state,
+            {"status": status},
+            if_none_match,
+            lambda: [_insight(row) for row in insight_queries.user_insights(conn, user_id, wanted)],
+        )
 
     if own:
 
@@ -221,41 +270,63 @@ def add_read_routes(router: APIRouter, prefix: str, subject: Callable[..., str],
         )
         def acknowledge_insight(user_id: SubjectDep, conn: DbDep, insight_id: uuid.UUID) -> Insight:
             """Idempotent: acknowledging again changes nothing (the first time stays). Recomputes never reset it."""
-            row = insight_queries.acknowledge(conn, user_id, insight_id)
-            if row is None:
+            with conn.transaction():
+                acknowledged = insight_queries.acknowledge(conn, user_id, insight_id)
+                if acknowledged is not None and acknowledged.first_time:
+                    data_version.advance(conn, [user_id])  # the user's cached answers and ETags are stale now
+            if acknowledged is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, f"no insight {insight_id} of this user")
-            return _insight(row)
+            return _insight(acknowledged.row)
 
     @router.get(
         prefix + "/health-scores",
         tags=tags,
-        responses=responses,
+        responses=reads,
         response_model=list[HealthScore],
         summary=f"{whose.capitalize()} health scores",
     )
-    def health_scores(user_id: SubjectDep, conn: DbDep, start: StartQuery, end: EndQuery) -> list[HealthScore]:
+    def health_scores(
+        user_id: SubjectDep,
+        conn: DbDep,
+        cache: ResponseCacheDep,
+        start: StartQuery,
+        end: EndQuery,
+        if_none_match: IfNoneMatch = None,
+    ) -> Response:
         """One per day with a score, oldest first, with its components and completeness; ranges bounded as days'
         aggregates. None while the health score asset has never run."""
         _checked_range(start, end, MAX_DAYS["day"], "health scores")
-        return [_health_score(row) for row in score_queries.health_scores(conn, user_id, start, end)]
+        state = state_of(conn, user_id)
+        return cached_answer(
+            cache,
+            "health_scores",
+            user_id,
+            state,
+            {"start": start, "end": end},
+            if_none_match,
+            lambda: [_health_score(row) for row in score_queries.health_scores(conn, user_id, start, end)],
+        )
 
     @router.get(
         prefix + "/sources",
         tags=tags,
-        responses=responses,
+        responses=reads,
         response_model=Sources,
         summary=f"Per source, raw vs kept: a day of {whose} data",
     )
-    def sources(user_id: SubjectDep, conn: DbDep, date: DayQuery = None) -> Sources:
+    def sources(
+        user_id: SubjectDep,
+        conn: DbDep,
+        cache: ResponseCacheDep,
+        if_none_match: IfNoneMatch = None,
+        date: DayQuery = None,
+    ) -> Response:
         """What each source reported per metric and what deduplication kept of it (why a number is what it is)."""
-        day = _the_day(conn, user_id, date)
-        rows = score_queries.source_contributions(conn, user_id, day)
-        return Sources(
-            date=day,
-            sources=[
-                SourceContribution(unit=METRICS[r["metric"]].canonical_unit if r["metric"] in METRICS else "", **r)
-                for r in rows
-            ],
+        state = state_of(conn, user_id)
+        day = date or state.today
+        params = {"date": day}
+        return cached_answer(
+            cache, "sources", user_id, state, params, if_none_match, lambda: _sources(conn, user_id, day)
         )
 
 

@@ -3,7 +3,6 @@ the caller creates, lists and revokes their own; under `/users/{user_id}` an adm
 revoking are the user's acts, under `/me` only. What a link shows: `api/routers/shared.py`."""
 
 import uuid
-from collections.abc import Callable
 from enum import Enum
 from typing import Annotated, Any
 
@@ -14,10 +13,10 @@ from api.errors import BAD_REQUEST, KEYED_ROUTE_RESPONSES, NO_SUCH_SHARE, NO_SUC
 from api.queries import shares as queries
 from api.ranges import MAX_DAYS, range_problem
 from api.schemas.shares import Share, ShareCreated, ShareIn
-from api.subject import ANY_USER_DATA, OWN_DATA
+from api.subject import ANY_USER_DATA, OWN_DATA, SubjectDependency
 
 
-def add_share_routes(router: APIRouter, prefix: str, subject: Callable[..., str], own: bool) -> None:
+def add_share_routes(router: APIRouter, prefix: str, subject: SubjectDependency, own: bool) -> None:
     """Add the share routes under ``prefix`` for the user ``subject`` (a dependency) resolves; ``own``: the caller's
     own shares, which adds creating and revoking them."""
     responses: dict[int | str, dict[str, Any]] = {**KEYED_ROUTE_RESPONSES, 404: NO_SUCH_USER, 422: UNPROCESSABLE}

@@ -115,6 +115,21 @@ class Settings(BaseSettings):
         gt=0,
         description="How long one sync-status event stream lasts before it ends (the client reconnects).",
     )
+    api_cache_max_entries: int = Field(
+        default=10_000,
+        ge=0,
+        description="In-process response cache (no Redis): most answers kept per API process; 0: no cache.",
+    )
+    api_cache_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="In-process response cache: most bytes of answers kept per API process.",
+    )
+    api_cache_ttl_seconds: int = Field(
+        default=3600,
+        gt=0,
+        description="Redis response cache: how long an answer is kept (a write makes it unreachable at once anyway).",
+    )
 
     @property
     def resolved_dagster_home(self) -> Path:

@@ -18,6 +18,7 @@ import psycopg.errors
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.data_version import advance_sql
 from pipeline.infra.database import Connection
 from pipeline.ingest.landing import LANDED_COLUMNS, LandingSplit
 
@@ -85,6 +86,7 @@ class BatchCounts:
     rejected: int = 0
     skipped: int = 0
     skipped_types: dict[str, int] = field(default_factory=dict)
+    users: set[str] = field(default_factory=set)  # whose samples chunks that landed any held
 
     def add(self, other: BatchCounts) -> None:
         self.read += other.read
@@ -94,6 +96,7 @@ class BatchCounts:
         self.skipped += other.skipped
         for key, count in other.skipped_types.items():
             self.skipped_types[key] = self.skipped_types.get(key, 0) + count
+        self.users |= other.users
 
     @property
     def balanced(self) -> bool:
@@ -222,6 +225,7 @@ class PreparedChunk:
     sample_count: int
     rejects_csv: str
     reject_count: int
+    users: frozenset[str] = frozenset()  # of the samples
 
 
 def prepare_chunk(split: LandingSplit) -> PreparedChunk:
@@ -232,6 +236,7 @@ def prepare_chunk(split: LandingSplit) -> PreparedChunk:
         len(accepted),
         frame_to_csv(rejects) if len(rejects) else "",
         len(rejects),
+        frozenset(str(user) for user in accepted["user_id"].unique()),  # a few distinct values, found vectorized
     )
 
 
@@ -248,12 +253,18 @@ def stage_chunk(conn: Connection, chunk: PreparedChunk) -> None:
 
 
 def insert_staged(
-    conn: Connection, batch_id: int, sample_count: int, reject_count: int, expect_new: bool = False
+    conn: Connection,
+    batch_id: int,
+    sample_count: int,
+    reject_count: int,
+    expect_new: bool = False,
+    users: frozenset[str] = frozenset(),
 ) -> BatchCounts:
     """Insert what the transaction staged (``sample_count`` samples, ``reject_count`` rejects): staged rows of
     known users whose identity is new are inserted; repeats (already landed, or twice in the stage) count as
     duplicates; rows of unknown users are quarantined; the rejects go to quarantine. ``expect_new``: see
-    `write_chunk`."""
+    `write_chunk`. ``users``: whose samples were staged, if known (the counts name them when any landed; else
+    `finish_batch` finds the batch's users itself)."""
     landed = unknown_user = 0
     if sample_count:
         landed = -1
@@ -278,6 +289,7 @@ def insert_staged(
         landed=landed,
         duplicates=sample_count - landed - unknown_user,
         rejected=reject_count + unknown_user,
+        users=set(users) if landed > 0 else set(),
     )
 
 
@@ -288,7 +300,7 @@ def write_chunk(conn: Connection, batch_id: int, chunk: PreparedChunk, expect_ne
     makes it fail as a whole, and the chunk is inserted again with ON CONFLICT DO NOTHING."""
     with conn.transaction():
         stage_chunk(conn, chunk)
-        return insert_staged(conn, batch_id, chunk.sample_count, chunk.reject_count, expect_new)
+        return insert_staged(conn, batch_id, chunk.sample_count, chunk.reject_count, expect_new, chunk.users)
 
 
 def land_chunk(conn: Connection, batch_id: int, split: LandingSplit) -> BatchCounts:
@@ -352,6 +364,8 @@ def sweep_abandoned(conn: Connection) -> list[int]:
     """Mark running file imports whose importing session is gone as abandoned; their ids."""
     with conn.transaction():
         rows = conn.execute(_SWEEP, {"sources": list(HELD_SOURCES), "prefix": _BATCH_LOCKS}).fetchall()
+        if rows:  # rare: killed imports
+            conn.execute(advance_sql(_BATCH_USERS).encode(), {"batches": [row[0] for row in rows]})
     return sorted(int(str(row[0])) for row in rows)
 
 
@@ -364,7 +378,23 @@ def most_common_reject(conn: Connection, batch_id: int) -> tuple[str, int] | Non
     return (str(row[0]), int(str(row[1]))) if row is not None else None
 
 
+# The users batches landed samples of, from the tables (abandoned imports, counts that do not name their users): a
+# batch's own user, or (a batch of several users) those of its rows; the rows of a batch with a user are not read
+_BATCH_USERS = """
+SELECT user_id FROM app.ingest_batches WHERE batch_id = ANY(%(batches)s) AND user_id IS NOT NULL
+UNION ALL
+SELECT s.user_id FROM raw.samples s
+WHERE s.batch_id = ANY(ARRAY(SELECT batch_id FROM app.ingest_batches
+                             WHERE batch_id = ANY(%(batches)s) AND user_id IS NULL))
+"""
+
+
+_KNOWN_USERS = "SELECT user_id FROM app.users WHERE user_id = ANY(%(users)s)"  # a file's unknown users have none
+
+
 def finish_batch(conn: Connection, batch_id: int, counts: BatchCounts, status: str = "done") -> None:
+    """Record the batch's end and counts. A batch that landed samples advances its users' data versions (those the
+    counts name, else those its rows hold): the read API's summary tells when their data last landed."""
     conn.execute(
         """UPDATE app.ingest_batches SET status = %s, finished_at = now(), read_count = %s, landed_count = %s,
                duplicate_count = %s, rejected_count = %s, skipped_count = %s, skipped_types = %s
@@ -380,3 +410,7 @@ def finish_batch(conn: Connection, batch_id: int, counts: BatchCounts, status: s
             batch_id,
         ),
     )
+    if counts.landed and counts.users:
+        conn.execute(advance_sql(_KNOWN_USERS).encode(), {"users": sorted(counts.users)})
+    elif counts.landed:
+        conn.execute(advance_sql(_BATCH_USERS).encode(), {"batches": [batch_id]})

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.catalog import GLUCOSE_METRIC
+from pipeline.data_version import advance_sql
 from pipeline.insights import thresholds as t
 from pipeline.insights.panel import DAILY_MEASURES, PanelInputs
 from pipeline.insights.rules import FINDING_COLUMNS
@@ -110,3 +111,5 @@ def write_findings(
     execute(conn, "ANALYZE insight_episodes")
     execute(conn, sql("withdraw_episodes", first_day, last_day))
     execute(conn, sql("upsert_episodes"))
+    # the staged users' insights may have changed: their read answers and ETags move (last: see advance_sql)
+    execute(conn, advance_sql(f"SELECT user_id FROM {USERS_TABLE}"))

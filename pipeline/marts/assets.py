@@ -24,7 +24,7 @@ from pipeline.marts.project import (
     project_dir,
     reuse_parse,
 )
-from pipeline.marts.scope import one_build_at_a_time, run_scope
+from pipeline.marts.scope import advance_run_users, one_build_at_a_time, run_scope
 from pipeline.resources import WarehouseResource
 from pipeline.samples.assets import BACKFILL, run_user_days
 from pipeline.samples.partitions import user_day_partitions
@@ -66,7 +66,10 @@ def analyst_marts(context: AssetExecutionContext, dbt: DbtCliResource, warehouse
     reuse_parse(DBT_HOME / "target", target)
     engine = warehouse.engine()
     with run_scope(engine, run_id, user_days), one_build_at_a_time(engine):
-        invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context, target_path=target)
-        yield from invocation.stream()
+        try:
+            invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars())], context=context, target_path=target)
+            yield from invocation.stream()
+        finally:  # a failed build too: the models built before the failure are committed
+            advance_run_users(engine, run_id)
     keep_parse(target, DBT_HOME / "target")
     shutil.rmtree(target, ignore_errors=True)  # kept when the build failed, for its logs

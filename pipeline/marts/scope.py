@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import pandas as pd
 from sqlalchemy import Engine
 
+from pipeline.data_version import advance_sql
 from pipeline.infra.database import psycopg_connection
 from pipeline.samples.io import MARTS_BUILD_LOCK
 
@@ -50,3 +51,10 @@ def one_build_at_a_time(engine: Engine) -> Iterator[None]:
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MARTS_BUILD_LOCK,))
+
+
+def advance_run_users(engine: Engine, run_id: str) -> None:
+    """Advance the data version of the users of the run's user-days (one statement): the dbt models commit as they
+    build, so the read API's answers of those users (weeks, months, sources) may have changed."""
+    with psycopg_connection(engine) as conn:
+        conn.execute(advance_sql("SELECT user_id FROM app.run_user_days WHERE run_id = %s").encode(), (run_id,))

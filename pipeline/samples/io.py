@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from adbc_driver_manager.dbapi import Connection
 from sqlalchemy.engine import URL
 
+from pipeline.data_version import advance_sql
 from pipeline.infra.database import libpq_url
 from pipeline.samples.catalog_sql import catalog_fragments
 
@@ -186,6 +187,12 @@ def replace_partitions(conn: ArrowConnection, table: str, rows: pa.Table | None)
     schema, name = table.split(".")
     with conn.cursor() as cursor:
         cursor.adbc_ingest(name, rows, mode="append", db_schema_name=schema)
+
+
+def advance_staged_users(conn: ArrowConnection) -> None:
+    """Advance the data version of the staged partitions' users (`pipeline.data_version`): the last statement of a
+    transaction that replaced their rows, so the read API's ETags and cached answers of those users move with it."""
+    execute(conn, advance_sql(f"SELECT user_id FROM {PARTITIONS_TABLE}"))
 
 
 def _arrow_column(series: pd.Series, identities: pa.Array | None) -> pa.Array:

@@ -16,6 +16,7 @@ from pipeline.catalog import CUMULATIVE_METRICS
 from pipeline.samples.io import (
     ArrowConnection,
     Inputs,
+    advance_staged_users,
     execute,
     load_inputs,
     replace_partitions,
@@ -188,6 +189,7 @@ def write(conn: ArrowConnection, derived: Derived) -> None:
     """Replace the staged partitions' rows of every core table (call inside the chunk's transaction)."""
     for table in CORE_TABLES:
         replace_partitions(conn, table, derived.tables[table])
+    advance_staged_users(conn)
 
 
 def deduplicate_partitions(conn: ArrowConnection, user_days: pd.DataFrame) -> Summary:
@@ -242,4 +244,6 @@ def aggregate_partitions(conn: ArrowConnection, user_days: pd.DataFrame, model: 
     with transaction(conn):
         stage_partitions(conn, user_days)
         replace_partitions(conn, f"marts.{model}", None)
-        return execute(conn, sql(model))  # the catalogue's strategies filled in
+        rows = execute(conn, sql(model))  # the catalogue's strategies filled in
+        advance_staged_users(conn)
+        return rows

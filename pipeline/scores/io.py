@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.catalog import ACTIVE_ENERGY_METRIC, RESTING_HR_METRIC, SLEEP_METRIC, SPO2_METRIC, STEPS_METRIC
+from pipeline.data_version import advance_sql
 from pipeline.samples.catalog_sql import literals
 from pipeline.samples.io import ArrowConnection, execute, fetch
 from pipeline.scores.scoring import SCORE_COLUMNS
@@ -30,6 +31,7 @@ METRIC_INPUTS = {
 # As for the insights (pipeline/insights/panel.py): SpO2's only flag is its soft minimum, a reading the score needs
 FLAGGED_DAYS_COUNT = (SPO2_METRIC,)
 ROWS_TABLE = "health_score_rows"
+SCORED_USERS_TABLE = "health_score_users"
 _PLACEHOLDER = re.compile(r"/\* ([a-z][a-z ]*) \*/")
 
 
@@ -96,7 +98,11 @@ def write_scores(conn: ArrowConnection, scores: pd.DataFrame, first_day: dt.date
     transaction."""
     with conn.cursor() as cursor:
         cursor.adbc_ingest(ROWS_TABLE, _rows_table(scores), mode="replace", temporary=True)
+    # whose scores change: those scored now and those whose scores of these days go (before they go)
+    scored_users = sql("scored_users", first_day, last_day)
+    execute(conn, f"CREATE TEMPORARY TABLE {SCORED_USERS_TABLE} ON COMMIT DROP AS {scored_users}")
     execute(conn, sql("replace_days", first_day, last_day))
     inserted = execute(conn, sql("insert_scores", first_day, last_day))
     execute(conn, sql("record_days", first_day, last_day))
+    execute(conn, advance_sql(f"SELECT user_id FROM {SCORED_USERS_TABLE}"))  # last: see advance_sql
     return inserted

@@ -1,0 +1,114 @@
+"""Answering the read routes through the response cache: the ETag, 304 for a matching ``If-None-Match``, the cached
+bytes of an answer computed before, or the answer computed, serialized once and kept.
+
+A cache hit costs the request the key's lookup (authentication), one statement for the user's data version and local
+today (`api.queries.read_state`) and a store lookup: the bytes are sent as they were kept, not validated again. The
+store lives on the app (`install_response_cache`): per API process, or Redis for all of them (docs/api.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, status
+from pydantic import TypeAdapter
+
+from api.etags import Param, ReadKey, none_match_hits
+from api.queries.read_state import ReadState, read_state
+from api.response_cache import ResponseCache, cache_from_settings
+from api.schemas.fhir import FhirBundle, FhirPatient
+from api.schemas.reads import Aggregates, HealthScore, Insight, Sources, Summary
+from pipeline.infra.database import Connection
+from pipeline.infra.settings import Settings
+
+T = TypeVar("T")
+
+# The read answers' models. Their schemas' fingerprint is part of every key and ETag: a deploy that changes a shape
+# never serves (nor confirms with a 304) an answer of the previous shape.
+ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "summary": TypeAdapter(Summary),
+    "aggregates": TypeAdapter(Aggregates),
+    "insights": TypeAdapter(list[Insight]),
+    "health_scores": TypeAdapter(list[HealthScore]),
+    "sources": TypeAdapter(Sources),
+    "fhir_patient": TypeAdapter(FhirPatient),
+    "fhir_observations": TypeAdapter(FhirBundle),
+}
+# FHIR answers: their own media type, and no empty elements (FHIR forbids nulls)
+FHIR_JSON = "application/fhir+json"
+_FHIR_ROUTES = {"fhir_patient", "fhir_observations"}
+_SCHEMAS = {name: adapter.json_schema(by_alias=True) for name, adapter in ADAPTERS.items()}
+SHAPES = hashlib.sha256(json.dumps(_SCHEMAS, sort_keys=True).encode()).hexdigest()[:12]
+
+CACHE_CONTROL = "private, no-cache"  # browsers keep the answer but ask again each time (a 304 when unchanged)
+_HEADER_DOCS = {
+    "ETag": {
+        "description": "weak validator of this answer: send it back in If-None-Match to get a 304 while unchanged",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {"description": CACHE_CONTROL, "required": True, "schema": {"type": "string"}},
+}
+# OpenAPI documentation of a read route's 200 headers and its 304
+CACHED_READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"headers": _HEADER_DOCS},
+    304: {
+        "description": "Not Modified: If-None-Match named this answer's current ETag (or `*`); no body",
+        "headers": _HEADER_DOCS,
+        "content": {},
+    },
+}
+
+IfNoneMatch = Annotated[
+    str | None,
+    Header(
+        max_length=4096,
+        description='ETags of answers the client holds (`W/"..."`, comma-separated, or `*`): 304 when one is current',
+    ),
+]
+
+
+def install_response_cache(app: FastAPI, settings: Settings) -> None:
+    app.state.response_cache = cache_from_settings(settings, SHAPES)
+
+
+async def get_response_cache(request: Request) -> ResponseCache:  # async: no thread hop for an attribute
+    cache: ResponseCache = request.app.state.response_cache
+    return cache
+
+
+ResponseCacheDep = Annotated[ResponseCache, Depends(get_response_cache)]
+
+
+def state_of(conn: Connection, user_id: str) -> ReadState:
+    state = read_state(conn, user_id)
+    if state is None:  # the key's user was deleted since it authenticated
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
+    return state
+
+
+def cached_answer(
+    cache: ResponseCache,
+    route: str,
+    user_id: str,
+    state: ReadState,
+    params: Mapping[str, Param],
+    if_none_match: str | None,
+    compute: Callable[[], T],
+) -> Response:
+    """The answer of ``route`` for ``params`` (defaults resolved): 304 when ``if_none_match`` names it, else the
+    kept bytes, else ``compute()`` serialized with the route's model, kept and sent.
+
+    ``state`` must be read before ``compute`` reads the rows: an answer computed while a write commits is then kept
+    under the version before it (and replaced at the next read), never an answer older than its version."""
+    key = ReadKey(SHAPES, route, user_id, state.version, params)
+    headers = {"ETag": key.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization"}
+    if if_none_match is not None and none_match_hits(if_none_match, key.etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    body = cache.get(key.digest)
+    if body is None:
+        body = ADAPTERS[route].dump_json(compute(), exclude_none=route in _FHIR_ROUTES)
+        cache.put(key.digest, body)
+    return Response(body, media_type=FHIR_JSON if route in _FHIR_ROUTES else "application/json", headers=headers)
