@@ -19,6 +19,7 @@ from api.etags import Param, ReadKey, none_match_hits
 from api.queries.read_state import ReadState, read_state
 from api.response_cache import ResponseCache, cache_from_settings
 from api.schemas.fhir import FhirBundle, FhirPatient
+from api.schemas.profile import Profile
 from api.schemas.reads import Aggregates, HealthScore, Insight, Sources, Summary
 from pipeline.infra.database import Connection
 from pipeline.infra.settings import Settings
@@ -33,6 +34,7 @@ ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "insights": TypeAdapter(list[Insight]),
     "health_scores": TypeAdapter(list[HealthScore]),
     "sources": TypeAdapter(Sources),
+    "profile": TypeAdapter(Profile),
     "fhir_patient": TypeAdapter(FhirPatient),
     "fhir_observations": TypeAdapter(FhirBundle),
 }

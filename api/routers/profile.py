@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Response, status
 
 from api.auth import CurrentUserDep
+from api.cached_reads import CACHED_READ_RESPONSES, IfNoneMatch, ResponseCacheDep, cached_answer, state_of
 from api.deps import DbDep
 from api.errors import BAD_REQUEST, KEYED_ROUTE_RESPONSES, NOT_FOUND, UNPROCESSABLE
 from api.schemas.profile import Profile, ProfileChanges
@@ -25,13 +26,25 @@ def _answer(profile: profiles.Profile) -> Profile:
     )
 
 
-@router.get("/profile", response_model=Profile, summary="The caller's profile", responses={404: NOT_FOUND})
-def get_profile(user_id: CurrentUserDep, conn: DbDep) -> Profile:
+@router.get(
+    "/profile",
+    response_model=Profile,
+    summary="The caller's profile",
+    responses={404: NOT_FOUND, **CACHED_READ_RESPONSES},
+)
+def get_profile(
+    user_id: CurrentUserDep, conn: DbDep, cache: ResponseCacheDep, if_none_match: IfNoneMatch = None
+) -> Response:
     """What the FHIR Patient (`/v1/me/fhir/Patient`) is made of; `null` for what is not given."""
-    profile = profiles.get_profile(conn, user_id)
-    if profile is None:  # the key's user was deleted since it authenticated
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
-    return _answer(profile)
+    state = state_of(conn, user_id)
+
+    def compute() -> Profile:
+        profile = profiles.get_profile(conn, user_id)
+        if profile is None:  # the key's user was deleted since it authenticated
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
+        return _answer(profile)
+
+    return cached_answer(cache, "profile", user_id, state, {}, if_none_match, compute)
 
 
 @router.patch(

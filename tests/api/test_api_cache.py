@@ -252,3 +252,24 @@ def test_redis_unreachable_answers_from_the_database_and_logs_once_without_the_u
     warnings = [r.getMessage() for r in caplog.records if r.name == "api.response_cache"]
     assert len(warnings) == 1 and "Redis failed (ConnectionError)" in warnings[0]
     assert "hunter2" not in warnings[0] and "127.0.0.1" not in warnings[0]
+
+
+def test_fhir_and_profile_answers_carry_etags_cached_until_the_profile_changes(
+    client: TestClient, person: Person
+) -> None:
+    patient = client.get("/v1/me/fhir/Patient", headers=person.auth)
+    assert patient.status_code == 200 and patient.headers["content-type"] == "application/fhir+json"
+    assert patient.json()["gender"] == "unknown" and patient.headers["ETag"].startswith('W/"')
+    same = client.get("/v1/me/fhir/Patient", headers={**person.auth, "If-None-Match": patient.headers["ETag"]})
+    assert same.status_code == 304 and same.content == b""
+    bundle = client.get(
+        "/v1/me/fhir/Observation", params={"start": "2024-05-01", "end": "2024-05-02"}, headers=person.auth
+    )
+    values = sorted(e["resource"]["valueQuantity"]["value"] for e in bundle.json()["entry"])
+    assert values == sorted(STEPS.values()) and bundle.headers["ETag"] != patient.headers["ETag"]
+    profile = client.get("/v1/me/profile", headers=person.auth)
+    assert profile.json()["gender"] is None
+    assert client.patch("/v1/me/profile", json={"gender": "female"}, headers=person.auth).status_code == 200
+    changed = client.get("/v1/me/fhir/Patient", headers={**person.auth, "If-None-Match": patient.headers["ETag"]})
+    assert changed.status_code == 200 and changed.json()["gender"] == "female"
+    assert client.get("/v1/me/profile", headers=person.auth).json()["gender"] == "female"
