@@ -23,6 +23,9 @@ from pipeline.infra.database import create_warehouse_engine, libpq_url, parse_po
 from pipeline.infra.embedded_server import EmbeddedPostgres
 from pipeline.infra.migrations import migrate
 
+# shared fixtures: `world` and `client` (the read API's warehouse), taken by the modules that do not define their own
+pytest_plugins = ("tests.support.read_api",)
+
 EXTERNAL_URL_ENV = "HEALTHPIPE_TEST_DATABASE_URL"
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 _OWN_BASETEMP = pytest.StashKey[str]()

@@ -15,10 +15,10 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from sqlalchemy.engine import URL
 
-from api.main import create_app
 from pipeline.catalog import METRICS, ObservationCategory
 from pipeline.infra.database import psycopg_connection
 from tests.support.read_api import ReadWorld, build_read_world
+from tests.support.read_api import bearer as auth
 
 FHIR_JSON = "application/fhir+json"
 UCUM = "http://unitsofmeasure.org"
@@ -54,16 +54,6 @@ def world(make_database: Callable[[], URL], tmp_path_factory: pytest.TempPathFac
         )
     yield built
     built.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def client(world: ReadWorld) -> Iterator[TestClient]:
-    with TestClient(create_app(world.engine)) as test_client:
-        yield test_client
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def daily_rows(world: ReadWorld, user: str, start: str, end: str) -> dict[tuple[str, str], tuple[float, int, int]]:

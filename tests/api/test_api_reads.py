@@ -6,36 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import zoneinfo
-from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from sqlalchemy.engine import URL
 
 from api.main import create_app
 from api.ranges import MAX_DAYS
 from pipeline.accounts import create_api_key
 from pipeline.infra.database import psycopg_connection
 from tests.support.helpers import new_user
-from tests.support.read_api import ReadWorld, build_read_world
-
-
-@pytest.fixture(scope="module")
-def world(make_database: Callable[[], URL], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReadWorld]:
-    built = build_read_world(make_database(), tmp_path_factory.mktemp("dbt"))
-    yield built
-    built.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def client(world: ReadWorld) -> Iterator[TestClient]:
-    with TestClient(create_app(world.engine)) as test_client:
-        yield test_client
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+from tests.support.read_api import ReadWorld
+from tests.support.read_api import bearer as auth
 
 
 def test_summary_holds_the_days_marts_rows_with_goals_sleep_stages_insights_score_and_freshness(

@@ -9,13 +9,11 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import URL
 
 from api.access_log import redacted_path
 from api.main import create_app
@@ -24,28 +22,12 @@ from pipeline import data_version
 from pipeline.accounts import create_api_key
 from pipeline.infra.database import psycopg_connection
 from tests.support.helpers import new_user
-from tests.support.read_api import ReadWorld, build_read_world
+from tests.support.read_api import ReadWorld
+from tests.support.read_api import bearer as auth
 from tests.support.served import served
 
 SHARED_TYPES = ["HEART_RATE", "STEPS"]  # of the user's rows (read_api.DAILY): no ACTIVE_ENERGY, no SLEEP_ANALYSIS
 START, END = "2024-05-01", "2024-05-02"  # leaves out 2024-04-30's steps
-
-
-@pytest.fixture(scope="module")
-def world(make_database: Callable[[], URL], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReadWorld]:
-    built = build_read_world(make_database(), tmp_path_factory.mktemp("dbt"))
-    yield built
-    built.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def client(world: ReadWorld) -> Iterator[TestClient]:
-    with TestClient(create_app(world.engine)) as test_client:
-        yield test_client
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def create(client: TestClient, key: str, **changes: Any) -> httpx.Response:

@@ -3,29 +3,21 @@ tests/support/read_api.py: what the page shows is what the API answers, and what
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
-from sqlalchemy.engine import URL
 
 from api.main import create_app
 from tests.support.browser import DESKTOP, PHONE, chromium_or_skip, console_errors, shown, sign_in, wait_for
-from tests.support.read_api import ReadWorld, build_read_world
+from tests.support.read_api import ReadWorld
 from tests.support.served import served
 
 pytestmark = pytest.mark.slow
 DAY = "2024-05-01"
-
-
-@pytest.fixture(scope="module")
-def world(make_database: Callable[[], URL], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReadWorld]:
-    built = build_read_world(make_database(), tmp_path_factory.mktemp("dbt"))
-    yield built
-    built.engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
+from api.main import create_app
 from pipeline.accounts import create_api_key, create_user, set_step_goal
 from pipeline.infra.database import create_warehouse_engine, psycopg_connection
 from pipeline.infra.migrations import migrate
@@ -166,3 +170,23 @@ def build_read_world(url: URL, target: Path) -> ReadWorld:
         *keys,
         *(r["insight_id"] for r in insights),  # type: ignore[arg-type]
     )
+
+
+def bearer(key: str) -> dict[str, str]:
+    """The header that presents an API key."""
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture(scope="module")
+def world(make_database: Callable[[], URL], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReadWorld]:
+    """The read warehouse of this module (`build_read_world` on a database of its own)."""
+    built = build_read_world(make_database(), tmp_path_factory.mktemp("dbt"))
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def client(world: ReadWorld) -> Iterator[TestClient]:
+    """The app over the module's read warehouse."""
+    with TestClient(create_app(world.engine)) as test_client:
+        yield test_client
