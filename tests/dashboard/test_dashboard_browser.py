@@ -12,6 +12,7 @@ from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 
 from api.main import create_app
+from pipeline.catalog import METRICS
 from tests.support.browser import DESKTOP, PHONE, chromium_or_skip, console_errors, shown, sign_in, wait_for
 from tests.support.read_api import ReadWorld
 from tests.support.served import served
@@ -117,6 +118,9 @@ def test_trends_draw_the_days_with_the_goal_line_and_flagged_values_and_the_hour
     assert traces["Steps"]["y"] == [3000, 6000, 9000]
     assert traces["goal"]["y"] == [8000, 8000, 8000]  # the user's own goal
     assert (traces["flagged values"]["x"], traces["flagged values"]["y"]) == ([DAY], [6000])
+    # the end day's metrics first, then every other type of the catalogue (ACTIVE_ENERGY: only on 1 May)
+    options = [o.get_attribute("value") for o in signed_in.find_elements(By.CSS_SELECTOR, "#trend-metric option")]
+    assert sorted(options[:2]) == ["HEART_RATE", "STEPS"] and sorted(options) == sorted(METRICS)
     hours = {t["name"]: t for t in chart_traces(signed_in, "hour-chart")}
     assert hours["Steps"]["x"] == ["2024-05-01T08:00:00", "2024-05-01T09:00:00"]  # local wall-clock hours
     assert hours["Steps"]["y"] == [2500, 3500]

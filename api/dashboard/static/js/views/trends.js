@@ -44,9 +44,15 @@ function table(series, caption) {
 }
 
 export async function render(main, { me, params, navigate, isCurrent }) {
-  const { date: refDate, summary } = await referenceDay(me, params.get("end"));
-  const metrics = summary.metrics.map((m) => [m.metric, m.displayName]);
-  if (metrics.length === 0) {
+  const [{ date: refDate, summary }, catalogue] = await Promise.all([referenceDay(me, params.get("end")), api.metrics()]);
+  // the reference day's metrics first (the default is one with data), then every other type the API knows: a type
+  // measured now and then (weight) has a trend even when the latest day lacks it
+  const ofTheDay = new Set(summary.metrics.map((m) => m.metric));
+  const metrics = [
+    ...summary.metrics.map((m) => [m.metric, m.displayName]),
+    ...catalogue.filter((m) => !ofTheDay.has(m.name)).map((m) => [m.name, m.displayName]),
+  ];
+  if (summary.metrics.length === 0 && !params.get("metric")) {
     mount(main, el("h1", {}, "Trends"), el("p", { class: "muted" }, "No data yet."));
     return;
   }
@@ -58,7 +64,8 @@ export async function render(main, { me, params, navigate, isCurrent }) {
     hourDay: params.get("hour") || refDate,
   };
   const go = (change) => navigate("trends", { ...state, hour: state.hourDay, ...change });
-  const goal = summary.metrics.find((m) => m.metric === state.metric)?.goal ?? null;
+  const goal = summary.metrics.find((m) => m.metric === state.metric)?.goal
+    ?? catalogue.find((m) => m.name === state.metric)?.goal ?? null;
   const start = addDays(state.end, -(Number(state.days) - 1));
   const [range, hours] = await Promise.all([
     api.aggregates([state.metric], state.period, start, state.end),
