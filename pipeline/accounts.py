@@ -7,7 +7,7 @@ import secrets
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from psycopg.rows import class_row
 
@@ -231,3 +231,29 @@ def set_step_goal(conn: Connection, user_id: str, steps: int | None) -> None:
         if conn.execute("UPDATE app.users SET step_goal = %s WHERE user_id = %s", (steps, user_id)).rowcount == 0:
             raise AccountError(f"no user {user_id!r}")
         advance(conn, [user_id])  # the summary shows the goal
+
+
+@dataclass(frozen=True)
+class UserOverview:
+    user_id: str
+    home_timezone: str
+    landed_samples: int
+    first_day: date | None  # of the daily marts
+    last_day: date | None
+    devices: int
+
+
+def user_overview(conn: Connection) -> list[UserOverview]:
+    """Every user with what is held of theirs: landed samples, the span of their daily marts, their devices. One
+    statement; the counts are aggregated per user before the join, so no user multiplies another's rows."""
+    with conn.cursor(row_factory=class_row(UserOverview)) as cursor:
+        return cursor.execute(
+            """SELECT u.user_id, u.home_timezone, coalesce(r.samples, 0) AS landed_samples,
+                      d.first_day, d.last_day, coalesce(v.devices, 0) AS devices
+               FROM app.users u
+               LEFT JOIN (SELECT user_id, count(*) AS samples FROM raw.samples GROUP BY user_id) r USING (user_id)
+               LEFT JOIN (SELECT user_id, min(local_date) AS first_day, max(local_date) AS last_day
+                          FROM marts.daily GROUP BY user_id) d USING (user_id)
+               LEFT JOIN (SELECT user_id, count(*) AS devices FROM app.devices GROUP BY user_id) v USING (user_id)
+               ORDER BY u.user_id"""
+        ).fetchall()

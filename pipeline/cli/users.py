@@ -20,6 +20,19 @@ def cmd_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
+    with psycopg_connection(migrated_engine(settings)) as conn:
+        users = accounts.user_overview(conn)
+    if not users:
+        print("no users yet: healthpipe users add NAME (or healthpipe generate)", file=sys.stderr)
+        return 0
+    print(f"{'user':<16} {'home time zone':<22} {'samples':>12} {'days computed':<25} devices")
+    for user in users:
+        days = f"{user.first_day} to {user.last_day}" if user.first_day else "none"
+        print(f"{user.user_id:<16} {user.home_timezone:<22} {user.landed_samples:>12,} {days:<25} {user.devices}")
+    return 0
+
+
 def cmd_priority(settings: Settings, args: argparse.Namespace) -> int:
     with psycopg_connection(migrated_engine(settings)) as conn:
         if args.default and args.classes:
@@ -103,6 +116,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add.add_argument("--timezone", default="UTC", help="home time zone, an IANA name (default UTC)")
     add.add_argument("--name", help="display name")
     add.set_defaults(handler=cmd_add)
+    listing = users.add_parser("list", help="every user: home time zone, landed samples, days computed, devices")
+    listing.set_defaults(handler=cmd_list)
     priority = users.add_parser(
         "priority", help="show or set which device class wins where sources overlap (highest first)"
     )

@@ -240,3 +240,23 @@ def test_empty_files_exit_1_alike_and_a_device_is_refused_before_reading(
         ),
     ]
     assert _batches(warehouse_url) == [("done", 0, 0, 0, 0, 0)] * 4
+
+
+def test_users_list_names_every_user_with_what_is_held_of_theirs(
+    make_database: Callable[[], URL], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = make_database()
+    monkeypatch.setenv("HEALTHPIPE_DATABASE_URL", url.render_as_string(hide_password=False))
+    assert cli.main(["users", "list"]) == 0
+    assert "no users yet" in capsys.readouterr().err
+    assert cli.main(["generate", "--users", "2", "--days", "3", "--seed", "11", "--start", "2024-05-06"]) == 0
+    assert cli.main(["users", "add", "zoe", "--timezone", "Asia/Tokyo"]) == 0
+    capsys.readouterr()
+    assert cli.main(["users", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    with psycopg.connect(libpq_url(url)) as conn:
+        landed = dict(conn.execute("SELECT user_id, count(*) FROM raw.samples GROUP BY 1").fetchall())
+    assert [line.split()[0] for line in lines[1:]] == ["u0001", "u0002", "zoe"]
+    first = lines[1].split()
+    assert first[2] == f"{landed['u0001']:,}" and first[3] == "none"  # landed, not computed yet
+    assert lines[3].split()[1:4] == ["Asia/Tokyo", "0", "none"]
