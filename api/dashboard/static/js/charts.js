@@ -17,13 +17,14 @@ export function plotly() {
   return loading;
 }
 
+// The top margin leaves room for plotly's mode bar (shown on hover, top right), so it never covers the highest bars.
 const LAYOUT = {
-  margin: { l: 56, r: 16, t: 16, b: 48 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+  margin: { l: 56, r: 16, t: 40, b: 48 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
   font: { family: "system-ui, sans-serif", size: 13, color: "#1b1f24" },
   legend: { orientation: "h", y: -0.2 }, hovermode: "x unified",
 };
 
 export async function draw(node, traces, layout = {}) {
   const Plotly = await plotly();
-  await Plotly.react(node, traces, { ...LAYOUT, ...layout }, { responsive: true, displaylogo: false });
+  await Plotly.react(node, traces, { ...LAYOUT, ...layout }, { responsive: true, displaylogo: false, displayModeBar: "hover" });
 }
