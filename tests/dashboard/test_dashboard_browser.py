@@ -202,6 +202,10 @@ def test_every_view_renders_without_console_errors_and_fits_the_width(
             assert console_errors(signed_in) == [], fragment
             width = signed_in.execute_script("return document.documentElement.clientWidth")
             assert signed_in.execute_script("return document.documentElement.scrollWidth") <= width, fragment
+        # the sources' table of Why this number fits its card, its last column not clipped
+        open_view(signed_in, base, f"why?date={DAY}&metric=STEPS", "#why-chart .main-svg")
+        wrap = signed_in.find_element(By.CSS_SELECTOR, "main section.card .table-wrap")
+        assert signed_in.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", wrap)
     finally:
         signed_in.set_window_size(*DESKTOP)
 
@@ -215,8 +219,11 @@ def test_a_share_shows_only_its_types_and_dates_until_it_is_revoked(
         signed_in.find_element(By.ID, field).send_keys(value)  # Chromium's date field takes the digits in order
     signed_in.find_element(By.CSS_SELECTOR, "input[data-type='STEPS']").click()
     signed_in.find_element(By.ID, "create-share").click()
-    link = shown(signed_in, "#share-link").get_attribute("value") or ""
+    link_field = shown(signed_in, "#share-link")
+    link = link_field.get_attribute("value") or ""
     assert link.startswith(base + "/#/shared/")
+    # the whole link is shown: the field takes the card's width
+    assert signed_in.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", link_field)
     shares = api_get(base, world.user_key, "/v1/me/shares")
     assert isinstance(shares, list) and [s["recipient"] for s in shares] == ["Dr. Jansen"]
     assert (shares[0]["types"], shares[0]["start"], shares[0]["end"]) == (["STEPS"], DAY, DAY)
@@ -229,6 +236,9 @@ def test_a_share_shows_only_its_types_and_dates_until_it_is_revoked(
     ]
     rows = signed_in.find_elements(By.CSS_SELECTOR, "section.shared-type tbody tr")
     assert [r.get_attribute("data-period") for r in rows] == [DAY]
+    # the recipient sees no owner's nav and no sign-out
+    assert not signed_in.find_element(By.ID, "nav").is_displayed()
+    assert not signed_in.find_element(By.ID, "sign-out").is_displayed()
     assert console_errors(signed_in) == []
     sign_in(signed_in, base, world.user_key)
     open_view(signed_in, base, "sharing", "#shares button.revoke")
