@@ -71,12 +71,14 @@ def test_today_shows_the_numbers_the_api_answers(signed_in: webdriver.Chrome, ba
         card = cards[metric["metric"]]
         value = card.find_element(By.CSS_SELECTOR, ".value")
         assert float(value.get_attribute("data-value") or "nan") == metric["value"]
-        assert card.find_element(By.CSS_SELECTOR, ".unit").text == metric["unit"]
+        # a plain count shows no unit ("steps" for steps); the API's unit otherwise
+        shown_unit = {"STEPS": "steps"}.get(metric["metric"], "" if metric["unit"] == "count" else metric["unit"])
+        assert card.find_element(By.CSS_SELECTOR, ".unit").text == shown_unit
     # the hand-computed numbers of the first user's 1 May: 6,000 of a goal of 8,000 steps, one flagged sample
     steps = cards["STEPS"]
     assert steps.find_element(By.CSS_SELECTOR, ".value").text == "6,000"
     assert steps.find_element(By.CSS_SELECTOR, "[role=progressbar]").get_attribute("aria-valuenow") == "75"
-    assert steps.find_element(By.CSS_SELECTOR, ".goal").text == "75 % of the goal of 8,000 count"
+    assert steps.find_element(By.CSS_SELECTOR, ".goal").text == "75 % of the goal of 8,000 steps"
     assert steps.find_element(By.CSS_SELECTOR, ".flag").text == "1 flagged value"
     assert cards["ACTIVE_ENERGY"].find_element(By.CSS_SELECTOR, ".goal").text.startswith("50 %")
     assert cards["HEART_RATE"].find_elements(By.CSS_SELECTOR, ".goal") == []
@@ -145,8 +147,8 @@ def test_why_this_number_sets_what_the_sources_reported_against_what_was_kept(
     }
     explained = signed_in.find_element(By.ID, "why-explained").text
     assert (
-        "reported 8,000 count together" in explained
-        and "counts 6,000 count (the day's value: 6,000 count)" in explained
+        "reported 8,000 steps together" in explained
+        and "counts 6,000 steps (the day's value: 6,000 steps)" in explained
     )
     bars = {t["name"]: t["y"] for t in chart_traces(signed_in, "why-chart")}
     assert bars == {"Watch (watch)": [5000, 4800], "Phone (phone)": [3000, 1200]}

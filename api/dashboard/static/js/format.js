@@ -8,6 +8,24 @@ export function number(value, digits = 1) {
   return Number(value).toLocaleString(locale(), { maximumFractionDigits: digits });
 }
 
+// The unit as the page shows it: none for a plain count ("11,753", not "11,753 count"), "steps" for steps.
+export function unit(name, metric = "") {
+  if (name === "count") return metric === "STEPS" ? "steps" : "";
+  return name || "";
+}
+
+// "6,000 steps", "72 bpm", "11": a number with its shown unit, if any.
+export function quantity(value, name, metric = "") {
+  const shown = unit(name, metric);
+  return shown ? `${number(value)} ${shown}` : number(value);
+}
+
+// " (kcal)" after a title, or nothing for a unit not shown.
+export function inParens(name, metric = "") {
+  const shown = unit(name, metric);
+  return shown ? ` (${shown})` : "";
+}
+
 export function percent(share) {
   if (share === null || share === undefined) return "–";
   return Math.round(share * 100) + " %";

@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { draw } from "../charts.js";
 import { el, mount } from "../dom.js";
-import { instant, label } from "../format.js";
+import { inParens, instant, label, unit } from "../format.js";
 import { valuesTable } from "./common.js";
 
 // [{type, unit, points}] from the answer: `types` as {NAME: {unit, points}} (the aggregates' shape) or a list of
@@ -36,13 +36,13 @@ export async function render(main, { code }) {
     el("h1", {}, "Shared health data"),
     el("p", { id: "shared-range" }, `${body.start} to ${body.end}` + (expires ? `; this link expires ${instant(expires)}` : "")),
     series.map((s, i) => el("section", { class: "card shared-type", dataset: { type: s.type } },
-      el("h2", {}, `${label(s.type)} (${s.unit})`),
+      el("h2", {}, `${label(s.type)}${inParens(s.unit, s.type)}`),
       s.points.length ? charts[i] : el("p", { class: "muted" }, "No values in this range."),
       valuesTable("Values as a table", s.points.map((p) => ({ ...p, data: { period: p.periodStart } })), [
-        { title: "date", get: (p) => p.periodStart }, { title: `value (${s.unit})`, get: (p) => p.value, num: true },
+        { title: "date", get: (p) => p.periodStart }, { title: `value${inParens(s.unit, s.type)}`, get: (p) => p.value, num: true },
       ]))));
   for (const [i, s] of series.entries()) {
     if (s.points.length) await draw(charts[i], [{ type: "bar", name: label(s.type), x: s.points.map((p) => p.periodStart),
-      y: s.points.map((p) => p.value), marker: { color: "#0b57d0" } }], { yaxis: { title: { text: s.unit } } });
+      y: s.points.map((p) => p.value), marker: { color: "#0b57d0" } }], { yaxis: { title: { text: unit(s.unit, s.type) } } });
   }
 }

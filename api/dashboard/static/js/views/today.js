@@ -2,7 +2,7 @@
 // components, the active insights and how fresh the data is.
 import { api } from "../api.js";
 import { el, mount } from "../dom.js";
-import { instant, localDate, minutes, number, percent } from "../format.js";
+import { instant, localDate, minutes, number, percent, quantity, unit } from "../format.js";
 
 function metricCard(m) {
   const progress = m.progress === null ? null : Math.max(0, m.progress);
@@ -10,12 +10,12 @@ function metricCard(m) {
     el("h2", {}, m.displayName),
     el("div", {},
       el("span", { class: "value", dataset: { value: m.value } }, number(m.value)), " ",
-      el("span", { class: "unit" }, m.unit)),
+      el("span", { class: "unit" }, unit(m.unit, m.metric))),
     progress === null ? null : [
       el("div", { class: `bar${progress >= 1 ? " done" : ""}`, role: "progressbar", "aria-label": `${m.displayName} goal`,
         "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": Math.round(progress * 100) },
         el("span", { style: `width: ${Math.min(100, progress * 100)}%` })),
-      el("p", { class: "muted goal" }, `${percent(progress)} of the goal of ${number(m.goal)} ${m.unit}`),
+      el("p", { class: "muted goal" }, `${percent(progress)} of the goal of ${quantity(m.goal, m.unit, m.metric)}`),
     ],
     m.flaggedCount > 0
       ? el("p", { class: "flag" }, `${m.flaggedCount} flagged value${m.flaggedCount > 1 ? "s" : ""}`) : null);

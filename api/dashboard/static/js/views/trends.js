@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { draw } from "../charts.js";
 import { el, mount } from "../dom.js";
-import { addDays, daysInPeriod, label } from "../format.js";
+import { addDays, daysInPeriod, inParens, label, unit } from "../format.js";
 import { referenceDay, select, valuesTable } from "./common.js";
 
 const FLAG_COLOR = "#b3261e";
@@ -35,10 +35,10 @@ function seriesTraces(series, period, goal, name) {
   return traces;
 }
 
-function table(series, caption) {
+function table(series, metric, caption) {
   return valuesTable(caption, series.points.map((p) => ({ ...p, data: { period: p.periodStart, flagged: p.flaggedCount } })), [
     { title: "period", get: (p) => p.periodStart },
-    { title: `value (${series.unit})`, get: (p) => p.value, num: true },
+    { title: `value${inParens(series.unit, metric)}`, get: (p) => p.value, num: true },
     { title: "flagged", get: (p) => (p.flaggedCount ? `${p.flaggedCount} flagged` : ""), },
   ]);
 }
@@ -90,19 +90,19 @@ export async function render(main, { me, params, navigate, isCurrent }) {
       select("trend-days", "Range", [["30", "30 days"], ["90", "90 days"], ["365", "365 days"]], state.days,
         (v) => go({ days: v }))),
     el("section", { class: "card" },
-      el("h2", {}, `${periodName} ${name} (${series.unit}), ${start} to ${state.end}`),
+      el("h2", {}, `${periodName} ${name}${inParens(series.unit, state.metric)}, ${start} to ${state.end}`),
       flaggedCount ? el("p", { class: "flag", id: "flagged-note" },
         `✕ marks ${flaggedCount} ${state.period}${flaggedCount > 1 ? "s" : ""} holding flagged values`) : null,
       series.points.length ? rangeChart : el("p", { class: "muted" }, "No values in this range."),
-      table(series, "Values as a table")),
+      table(series, state.metric, "Values as a table")),
     el("section", { class: "card" },
       el("h2", {}, `${name} per hour`),
       el("div", { class: "row" }, el("label", { for: "hour-day" }, "Day",
         el("input", { id: "hour-day", type: "date", value: state.hourDay,
           onchange: (e) => e.target.value && go({ hour: e.target.value }) }))),
       hourly.points.length ? hourChart : el("p", { class: "muted" }, "No hourly values on this day."),
-      table(hourly, "Hourly values as a table")));
-  const yTitle = { title: { text: series.unit } };
+      table(hourly, state.metric, "Hourly values as a table")));
+  const yTitle = { title: { text: unit(series.unit, state.metric) } };
   if (series.points.length) await draw(rangeChart, seriesTraces(series, state.period, goal, name), { yaxis: yTitle });
   if (hourly.points.length) await draw(hourChart, seriesTraces(hourly, "hour", goal, name), { yaxis: yTitle });
 }

@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { draw } from "../charts.js";
 import { el, mount } from "../dom.js";
-import { label, number, percent } from "../format.js";
+import { inParens, label, number, percent, quantity, unit as shownUnit } from "../format.js";
 import { referenceDay, select } from "./common.js";
 
 const PALETTE = ["#0b57d0", "#e8710a", "#11703b", "#9b59d0", "#b3261e", "#4b9fa8"];
@@ -19,10 +19,11 @@ export async function render(main, { me, params, navigate, isCurrent }) {
   const day = summary.metrics.find((m) => m.metric === metric);
   const name = day?.displayName || (metric ? label(metric) : "");
   const unit = rows[0]?.unit || "";
+  const amount = (value) => quantity(value, unit, metric);
   const raw = rows.reduce((sum, r) => sum + r.rawTotal, 0);
   const kept = rows.reduce((sum, r) => sum + r.keptTotal, 0);
   const chart = el("div", { class: "chart", id: "why-chart", role: "img",
-    "aria-label": `${name} on ${date}: reported ${number(raw)} ${unit} by all sources, ${number(kept)} ${unit} kept` });
+    "aria-label": `${name} on ${date}: reported ${amount(raw)} by all sources, ${amount(kept)} kept` });
   mount(main,
     el("h1", {}, "Why this number"),
     el("form", { class: "row", onsubmit: (e) => e.preventDefault() },
@@ -33,12 +34,13 @@ export async function render(main, { me, params, navigate, isCurrent }) {
       el("section", { class: "card" },
         el("h2", {}, `${name} on ${date}`),
         el("p", { id: "why-explained" },
-          `The sources reported ${number(raw)} ${unit} together; where they measured the same time, one was kept, ` +
-          `so the day counts ${number(kept)} ${unit}` + (day ? ` (the day's value: ${number(day.value)} ${unit}).` : ".")),
+          `The sources reported ${amount(raw)} together; where they measured the same time, one was kept, ` +
+          `so the day counts ${amount(kept)}` + (day ? ` (the day's value: ${amount(day.value)}).` : ".")),
         chart,
         el("div", { class: "table-wrap" }, el("table", {},
           el("thead", {}, el("tr", {}, el("th", {}, "source"), el("th", {}, "device"),
-            el("th", { class: "num" }, `reported (${unit})`), el("th", { class: "num" }, `kept (${unit})`),
+            el("th", { class: "num" }, `reported${inParens(unit, metric)}`),
+            el("th", { class: "num" }, `kept${inParens(unit, metric)}`),
             el("th", { class: "num" }, "share of kept"))),
           el("tbody", {}, rows.map((r) => el("tr", { dataset: { source: r.sourceName } },
             el("td", {}, r.sourceName), el("td", {}, r.deviceClass), el("td", { class: "num" }, number(r.rawTotal)),
@@ -47,6 +49,6 @@ export async function render(main, { me, params, navigate, isCurrent }) {
     await draw(chart, rows.map((r, i) => ({
       type: "bar", name: `${r.sourceName} (${r.deviceClass})`, x: ["reported", "kept"], y: [r.rawTotal, r.keptTotal],
       marker: { color: PALETTE[i % PALETTE.length] },
-    })), { barmode: "stack", yaxis: { title: { text: unit } }, hovermode: "closest" });
+    })), { barmode: "stack", yaxis: { title: { text: shownUnit(unit, metric) } }, hovermode: "closest" });
   }
 }
