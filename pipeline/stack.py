@@ -119,7 +119,7 @@ def load_demo_data(url: object, users: int = DEMO_USERS, days: int = DEMO_DAYS) 
 
     from pipeline.accounts import has_users
     from pipeline.infra.database import create_warehouse_engine, psycopg_connection
-    from pipeline.synthetic.generator import SyntheticConfig, generate
+    from pipeline.synthetic.generator import SyntheticConfig, ending_with_day, generate
     from pipeline.synthetic.load import load_dataset
 
     engine = create_warehouse_engine(url)  # type: ignore[arg-type]
@@ -128,7 +128,8 @@ def load_demo_data(url: object, users: int = DEMO_USERS, days: int = DEMO_DAYS) 
             if has_users(conn):
                 return None
         start = dt.date.today() - dt.timedelta(days=days + 1)
-        dataset = generate(SyntheticConfig(users=users, days=days, start=start, seed=7))
+        last_day = start + dt.timedelta(days=days - 1)  # two days ago: over in every zone
+        dataset = ending_with_day(generate(SyntheticConfig(users=users, days=days, start=start, seed=7)), last_day)
         counts = load_dataset(engine, dataset)
         return (
             f"demo data: {users} users x {days} days from {start}, {counts.landed:,} samples landed in "

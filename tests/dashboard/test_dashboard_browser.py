@@ -3,7 +3,9 @@ tests/support/read_api.py: what the page shows is what the API answers, and what
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -58,6 +60,25 @@ def test_the_key_is_kept_in_session_storage_and_never_in_the_url(signed_in: webd
     assert signed_in.execute_script("return sessionStorage.getItem('healthpipe.apiKey')") == world.user_key
     assert world.user_key not in signed_in.current_url
     assert signed_in.execute_script("return localStorage.length") == 0
+
+
+def test_today_without_a_date_opens_on_the_latest_day_with_data_and_offers_today(
+    signed_in: webdriver.Chrome, base: str, world: ReadWorld
+) -> None:
+    # the first user's data ends on 2 May 2024, long before the local today (and its yesterday): the view opens on
+    # 2 May, its 9,000 steps, says why, and links to today
+    open_view(signed_in, base, "today", "#today-fallback")
+    assert signed_in.find_element(By.ID, "today-date").get_attribute("value") == "2024-05-02"
+    steps = signed_in.find_element(By.CSS_SELECTOR, "section.metric[data-metric=STEPS] .value")
+    assert steps.text == "9,000"
+    today = dt.datetime.now(ZoneInfo("Europe/Amsterdam")).date().isoformat()
+    note = signed_in.find_element(By.ID, "today-fallback")
+    assert "latest day with data" in note.text and "2024" in note.text
+    assert note.find_element(By.TAG_NAME, "a").get_attribute("href") == f"{base}/#/today?date={today}"
+    note.find_element(By.TAG_NAME, "a").click()
+    shown(signed_in, "main .card.wide.muted")  # today itself: "No data for this day."
+    assert signed_in.find_element(By.ID, "today-date").get_attribute("value") == today
+    assert not signed_in.find_elements(By.ID, "today-fallback")
 
 
 def test_today_shows_the_numbers_the_api_answers(signed_in: webdriver.Chrome, base: str, world: ReadWorld) -> None:

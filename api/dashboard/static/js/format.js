@@ -50,6 +50,13 @@ export function localDate(timeZone, daysAgo = 0) {
   return addDays(parts, -daysAgo);
 }
 
+// "Fri 27 Nov 2026" for a local date (YYYY-MM-DD): the calendar date itself, not shifted by any zone.
+export function longDate(isoDate) {
+  return new Date(isoDate + "T00:00:00Z").toLocaleDateString(locale(), {
+    timeZone: "UTC", weekday: "short", year: "numeric", month: "short", day: "numeric",
+  });
+}
+
 export function addDays(isoDate, days) {
   const d = new Date(isoDate + "T00:00:00Z");
   d.setUTCDate(d.getUTCDate() + days);

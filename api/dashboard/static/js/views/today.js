@@ -2,7 +2,8 @@
 // components, the active insights and how fresh the data is.
 import { api } from "../api.js";
 import { el, mount } from "../dom.js";
-import { instant, localDate, minutes, number, percent, quantity, unit } from "../format.js";
+import { instant, localDate, longDate, minutes, number, percent, quantity, unit } from "../format.js";
+import { referenceDay } from "./common.js";
 
 function metricCard(m) {
   const progress = m.progress === null ? null : Math.max(0, m.progress);
@@ -29,6 +30,8 @@ function sleepCard(sleep) {
     el("h2", {}, "Last night"),
     el("div", { class: "value", dataset: { value: sleep.asleepMinutes } }, minutes(sleep.asleepMinutes)),
     el("p", { class: "muted" }, sleep.nights > 1 ? `asleep, ${sleep.nights} sleeps` : "asleep"),
+    sleep.stages.some((s) => s.stage === "in_bed" || s.stage === "awake")
+      ? el("p", { class: "muted", id: "sleep-counted" }, "Time in bed and awake is shown, not counted as sleep.") : null,
     el("div", { class: "stages", "aria-hidden": "true" },
       sleep.stages.map((s) => el("span", { class: `stage-${s.stage}`, style: `width: ${(s.minutes / total) * 100}%` }))),
     el("ul", { class: "plain stage-list" }, sleep.stages.map((s) =>
@@ -60,19 +63,9 @@ function insightsCard(insights) {
 
 export async function render(main, { me, params, navigate, isCurrent }) {
   const zone = me.homeTimezone;
-  let date = params.get("date");
   const insightsAnswer = api.insights("active");  // asked beside the summary, not after it
   insightsAnswer.catch(() => {});  // awaited below; a failure then is the view's
-  let summary;
-  if (date) summary = await api.summary(date);
-  else {
-    date = localDate(zone);
-    summary = await api.summary(date);
-    if (summary.metrics.length === 0) {  // today not computed yet: yesterday's numbers
-      date = localDate(zone, 1);
-      summary = await api.summary(date);
-    }
-  }
+  const { date, summary, today } = await referenceDay(me, params.get("date"));
   const insights = await insightsAnswer;
   if (!isCurrent()) return;
   const picker = el("input", { id: "today-date", type: "date", value: date, max: localDate(zone),
@@ -84,6 +77,9 @@ export async function render(main, { me, params, navigate, isCurrent }) {
       el("label", { for: "today-date" }, "Day", picker),
       el("p", { class: "muted freshness", dataset: { computed: f.lastComputedAt || "" } },
         `Data as of ${instant(f.lastComputedAt, zone)} (last landed ${instant(f.lastLandedAt, zone)}; times in ${zone})`)),
+    today ? el("p", { class: "card wide note", id: "today-fallback", role: "status" },
+      `No data for today (${longDate(today)}) yet: a day is computed once it ends. Showing ${longDate(date)}, the `
+      + "latest day with data. ", el("a", { href: `#/today?date=${today}` }, "Show today")) : null,
     el("div", { class: "grid" },
       summary.metrics.length === 0 ? el("p", { class: "card wide muted" }, "No data for this day.") : null,
       summary.metrics.filter((m) => m.metric !== "SLEEP_ANALYSIS").map(metricCard),

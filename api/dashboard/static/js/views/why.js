@@ -36,6 +36,10 @@ export async function render(main, { me, params, navigate, isCurrent }) {
         el("p", { id: "why-explained" },
           `The sources reported ${amount(raw)} together; where they measured the same time, one was kept, ` +
           `so the day counts ${amount(kept)}` + (day ? ` (the day's value: ${amount(day.value)}).` : ".")),
+        metric === "SLEEP_ANALYSIS" ? el("p", { class: "muted", id: "why-sleep" },
+          "Sleep counts the minutes asleep (asleep, core, deep and REM stages) of the nights that end on this day, "
+          + "the wake-up day. Time only in bed and time awake are not sleep: a night with only in-bed time counts "
+          + "nothing, here as on Today.") : null,
         chart,
         el("div", { class: "table-wrap" }, el("table", {},
           el("thead", {}, el("tr", {}, el("th", {}, "source"), el("th", {}, "device"),
