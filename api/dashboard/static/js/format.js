@@ -20,6 +20,12 @@ export function quantity(value, name, metric = "") {
   return shown ? `${number(value)} ${shown}` : number(value);
 }
 
+// "Active energy (kcal)", "Steps" (not "Steps (steps)"): a title with its shown unit when that adds something.
+export function titled(title, name, metric = "") {
+  const shown = unit(name, metric);
+  return shown && shown !== title.toLowerCase() ? `${title} (${shown})` : title;
+}
+
 // " (kcal)" after a title, or nothing for a unit not shown.
 export function inParens(name, metric = "") {
   const shown = unit(name, metric);

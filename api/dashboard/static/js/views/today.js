@@ -24,7 +24,8 @@ function metricCard(m) {
 
 function sleepCard(sleep) {
   if (!sleep) return el("section", { class: "card sleep", "aria-label": "Sleep" }, el("h2", {}, "Last night"),
-    el("p", { class: "muted" }, "No sleep recorded for this night."));
+    el("p", { class: "muted" }, "No sleep recorded for this night."),
+    el("p", { class: "muted", id: "sleep-counted" }, "Only time asleep counts: time in bed alone (as a phone records it) is not sleep."));
   const total = sleep.stages.reduce((sum, s) => sum + s.minutes, 0) || 1;
   return el("section", { class: "card sleep", "aria-label": "Sleep" },
     el("h2", {}, "Last night"),
