@@ -280,7 +280,8 @@ def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bo
             if with_api:
                 print(f"API:        {api_url}  (OpenAPI docs at {api_url}/docs)", flush=True)
                 print(f"Dashboard:  {api_url}/  (sign in with a key: healthpipe keys create --user NAME)", flush=True)
-                print("            (healthpipe users list names the users; the demo's are u0001 to u0005)", flush=True)
+                users = "the demo's are u0001 to u0005" if demo else "add one with healthpipe users add"
+                print(f"            (healthpipe users list names the users; {users})", flush=True)
                 note = api_workers_note(settings)
                 if note:
                     print(note, flush=True)

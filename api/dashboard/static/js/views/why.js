@@ -15,6 +15,7 @@ export async function render(main, { me, params, navigate, isCurrent }) {
   const metrics = [...new Set(sources.sources.map((s) => s.metric))];
   const metric = params.get("metric") && metrics.includes(params.get("metric")) ? params.get("metric") : metrics[0];
   const go = (change) => navigate("why", { date, metric, ...change });
+  const names = new Map(summary.metrics.map((m) => [m.metric, m.displayName]));  // as Today and Trends name them
   const rows = sources.sources.filter((s) => s.metric === metric);
   const day = summary.metrics.find((m) => m.metric === metric);
   const name = day?.displayName || (metric ? label(metric) : "");
@@ -29,7 +30,7 @@ export async function render(main, { me, params, navigate, isCurrent }) {
     el("form", { class: "row", onsubmit: (e) => e.preventDefault() },
       el("label", { for: "why-date" }, "Day", el("input", { id: "why-date", type: "date", value: date,
         onchange: (e) => e.target.value && go({ date: e.target.value }) })),
-      metrics.length ? select("why-metric", "Metric", metrics.map((m) => [m, label(m)]), metric, (v) => go({ metric: v })) : null),
+      metrics.length ? select("why-metric", "Metric", metrics.map((m) => [m, names.get(m) || label(m)]), metric, (v) => go({ metric: v })) : null),
     rows.length === 0 ? el("p", { class: "muted" }, "No source data for this day.") :
       el("section", { class: "card" },
         el("h2", {}, `${name} on ${date}`),
