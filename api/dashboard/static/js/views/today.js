@@ -26,7 +26,9 @@ function sleepCard(sleep) {
   if (!sleep) return el("section", { class: "card sleep", "aria-label": "Sleep" }, el("h2", {}, "Last night"),
     el("p", { class: "muted" }, "No sleep recorded for this night."),
     el("p", { class: "muted", id: "sleep-counted" }, "Only time asleep counts: time in bed alone (as a phone records it) is not sleep."));
-  const total = sleep.stages.reduce((sum, s) => sum + s.minutes, 0) || 1;
+  // the bar is the night's stages; time in bed is a layer over them (it overlaps), listed but not in the bar
+  const night = sleep.stages.filter((s) => s.stage !== "in_bed");
+  const total = night.reduce((sum, s) => sum + s.minutes, 0) || 1;
   return el("section", { class: "card sleep", "aria-label": "Sleep" },
     el("h2", {}, "Last night"),
     el("div", { class: "value", dataset: { value: sleep.asleepMinutes } }, minutes(sleep.asleepMinutes)),
@@ -34,7 +36,7 @@ function sleepCard(sleep) {
     sleep.stages.some((s) => s.stage === "in_bed" || s.stage === "awake")
       ? el("p", { class: "muted", id: "sleep-counted" }, "Time in bed and awake is shown, not counted as sleep.") : null,
     el("div", { class: "stages", "aria-hidden": "true" },
-      sleep.stages.map((s) => el("span", { class: `stage-${s.stage}`, style: `width: ${(s.minutes / total) * 100}%` }))),
+      night.map((s) => el("span", { class: `stage-${s.stage}`, style: `width: ${(s.minutes / total) * 100}%` }))),
     el("ul", { class: "plain stage-list" }, sleep.stages.map((s) =>
       el("li", { dataset: { stage: s.stage, minutes: s.minutes } },
         el("span", { class: `swatch stage-${s.stage}` }), `${s.stage.replace("_", " ")}: ${minutes(s.minutes)}`))));
