@@ -119,7 +119,7 @@ def load_demo_data(url: object, users: int = DEMO_USERS, days: int = DEMO_DAYS) 
 
     from pipeline.accounts import has_users
     from pipeline.infra.database import create_warehouse_engine, psycopg_connection
-    from pipeline.synthetic.generator import SyntheticConfig, generate
+    from pipeline.synthetic.generator import SyntheticConfig, ending_with_day, generate
     from pipeline.synthetic.load import load_dataset
 
     engine = create_warehouse_engine(url)  # type: ignore[arg-type]
@@ -128,7 +128,8 @@ def load_demo_data(url: object, users: int = DEMO_USERS, days: int = DEMO_DAYS) 
             if has_users(conn):
                 return None
         start = dt.date.today() - dt.timedelta(days=days + 1)
-        dataset = generate(SyntheticConfig(users=users, days=days, start=start, seed=7))
+        last_day = start + dt.timedelta(days=days - 1)  # two days ago: over in every zone
+        dataset = ending_with_day(generate(SyntheticConfig(users=users, days=days, start=start, seed=7)), last_day)
         counts = load_dataset(engine, dataset)
         return (
             f"demo data: {users} users x {days} days from {start}, {counts.landed:,} samples landed in "
@@ -279,6 +280,8 @@ def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bo
             if with_api:
                 print(f"API:        {api_url}  (OpenAPI docs at {api_url}/docs)", flush=True)
                 print(f"Dashboard:  {api_url}/  (sign in with a key: healthpipe keys create --user NAME)", flush=True)
+                users = "the demo's are u0001 to u0005" if demo else "add one with healthpipe users add"
+                print(f"            (healthpipe users list names the users; {users})", flush=True)
                 note = api_workers_note(settings)
                 if note:
                     print(note, flush=True)

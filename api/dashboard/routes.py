@@ -30,7 +30,7 @@ def not_found() -> Response:
 def install_dashboard(app: FastAPI) -> None:
     files = bundle()
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, name="dashboard_page")
     def page(request: Request) -> Response:
         response = asset_response(request, files.page, REVALIDATE)
         response.headers["X-Content-Type-Options"] = "nosniff"

@@ -57,9 +57,11 @@ def day_health_score(conn: Connection, user_id: str, day: dt.date) -> Row | None
 
 def freshness(conn: Connection, user_id: str) -> Row:
     """When the user's samples last landed (the latest finished ingest batch that landed any of theirs: their own
-    imports and syncs, or a batch of several users holding some) and when their days were last computed. The two
-    kinds of batch are looked up apart, each the newest first on the partial index ``ingest_batches_landed_by_user``
-    (one OR of both made PostgreSQL read every batch since the user's last one)."""
+    imports and syncs, or a batch of several users holding some), when their days were last computed, and their
+    latest local day up to their today with a daily value (what a dashboard opens on while today has none;
+    marts.daily's key leads with the user). The two kinds of batch are looked up apart, each the newest first on the
+    partial index ``ingest_batches_landed_by_user`` (one OR of both made PostgreSQL read every batch since the
+    user's last one)."""
     return fetch_rows(
         conn,
         """SELECT (SELECT latest.finished_at FROM (
@@ -72,7 +74,10 @@ def freshness(conn: Connection, user_id: str) -> Row:
                         AND EXISTS (SELECT 1 FROM raw.samples s WHERE s.batch_id = b.batch_id AND s.user_id = %(u)s)
                       ORDER BY b.batch_id DESC LIMIT 1)) AS latest
                    ORDER BY latest.batch_id DESC LIMIT 1) AS last_landed_at,
-                  (SELECT max(computed_at) FROM core.partition_stats WHERE user_id = %(u)s) AS last_computed_at""",
+                  (SELECT max(computed_at) FROM core.partition_stats WHERE user_id = %(u)s) AS last_computed_at,
+                  (SELECT max(d.local_date) FROM marts.daily d JOIN app.users u USING (user_id)
+                   WHERE d.user_id = %(u)s AND d.local_date <= (now() AT TIME ZONE u.home_timezone)::date
+                  ) AS last_data_date""",
         {"u": user_id},
     )[0]
 

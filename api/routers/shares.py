@@ -5,6 +5,7 @@ revoking are the user's acts, under `/me` only. What a link shows: `api/routers/
 import uuid
 from enum import Enum
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 
@@ -61,7 +62,12 @@ def add_share_routes(router: APIRouter, prefix: str, subject: SubjectDependency,
         if created is None:  # the key's user was deleted since it authenticated
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
         row, code = created
-        return ShareCreated(**row, code=code, url=str(request.app.url_path_for("get_shared", code=code)))
+        return ShareCreated(
+            **row,
+            code=code,
+            url=f"{request.app.url_path_for('dashboard_page')}#/shared/{quote(code, safe='')}",
+            api_url=str(request.app.url_path_for("get_shared", code=code)),
+        )
 
     @router.delete(
         prefix + "/shares/{share_id}",

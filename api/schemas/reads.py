@@ -65,6 +65,11 @@ class HealthScore(CamelModel):
 class Freshness(CamelModel):
     last_landed_at: dt.datetime | None = Field(description="when samples of the user last landed")
     last_computed_at: dt.datetime | None = Field(description="when the pipeline last computed one of the user's days")
+    last_data_date: dt.date | None = Field(
+        default=None,
+        description="the user's latest local date, up to their local today, with a daily value: where to look when "
+        "the asked day has none (a day is computed once it ends); null without any",
+    )
 
 
 class Summary(CamelModel):
@@ -108,6 +113,7 @@ class Summary(CamelModel):
                     "freshness": {
                         "lastLandedAt": "2024-05-01T21:04:00Z",
                         "lastComputedAt": "2024-05-02T00:01:10Z",
+                        "lastDataDate": "2024-05-01",
                     },
                 }
             ]

@@ -69,7 +69,15 @@ class ShareCreated(Share):
     """The new share with its code: the only time the code is shown (only its hash is stored)."""
 
     code: str = Field(description="the secret in the link: whoever holds it reads what the share shows")
-    url: str = Field(description="the link, relative to the API's address", examples=["/v1/shared/<code>"])
+    url: str = Field(
+        description="the link to give the recipient: the dashboard's page of the share, relative to the API's address "
+        "(the code in the fragment, which browsers do not send to a server)",
+        examples=["/#/shared/<code>"],
+    )
+    api_url: str = Field(
+        description="the share's data as JSON, no key needed, relative to the API's address",
+        examples=["/v1/shared/<code>"],
+    )
 
 
 class SharedData(CamelModel):

@@ -8,18 +8,20 @@ implausible rows. This module puts them together for a number of users.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
+from pipeline.catalog import SLEEP_METRIC
 from pipeline.synthetic.config import SyntheticConfig
 from pipeline.synthetic.emitters import device_samples
 from pipeline.synthetic.mess import add_mess
 from pipeline.synthetic.person import Person
 from pipeline.timezones import to_local
 
-__all__ = ["SyntheticConfig", "SyntheticDataset", "generate"]
+__all__ = ["SyntheticConfig", "SyntheticDataset", "ending_with_day", "generate"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +70,19 @@ def generate(config: SyntheticConfig) -> SyntheticDataset:
         samples=all_samples,
         truth=pd.concat(truths, ignore_index=True),
     )
+
+
+def ending_with_day(dataset: SyntheticDataset, last_day: dt.date) -> SyntheticDataset:
+    """The dataset without the margin the generator writes after ``last_day`` (each user's devices keep recording
+    into the next morning): what ends after ``last_day`` on the sample's wall clock goes, and so does the sleep of
+    the night that starts on ``last_day`` (it would count for the next day, the wake-up day). Its latest day is then a
+    whole day for every user, not a morning (the demo opens on it)."""
+    samples = dataset.samples
+    homes = samples["user_id"].map(dataset.users.set_index("user_id")["home_timezone"])
+    zones = samples["timezone"].fillna(homes)
+    next_midnight = pd.Timestamp(last_day) + pd.Timedelta(days=1)
+    ends_in_time = to_local(samples["end"], zones) <= next_midnight
+    night_after = (samples["metric"] == SLEEP_METRIC) & (
+        to_local(samples["start"], zones) >= pd.Timestamp(last_day) + pd.Timedelta(hours=12)
+    )
+    return replace(dataset, samples=samples[(ends_in_time & ~night_after).to_numpy()].reset_index(drop=True))

@@ -25,6 +25,7 @@ from pipeline.transform.dedupe import (
     CUMULATIVE,
     DISCRETE,
     INTERVAL,
+    SLEEP_SESSION_GAP,
     deduplicate_cumulative,
     deduplicate_discrete,
     deduplicate_sleep,
@@ -135,13 +136,40 @@ def compute(samples: pd.DataFrame, days: pd.DataFrame | None = None, aggregate: 
     )
 
 
+def _sleep_as_counted(slices: pd.DataFrame) -> pd.DataFrame:
+    """Sleep slices as the day's sleep value counts them: asleep stages only (the catalogue's ``ASLEEP_STAGES``; time
+    in bed and awake are not sleep), each on the wake-up day of its night (nights split at gaps over 2 h, as
+    ``sleep_sessions`` does), in ``local_date``. Winners and losers alike, so each source's reported minutes land on
+    the day its kept minutes count for. A source's generic "asleep" wrapper under its own detailed stages is one
+    report of the same time, not two: each source counts each slice of time once (the winning stage first)."""
+    layer = (
+        slices[slices["stage"] != IN_BED_STAGE]
+        .sort_values("won", ascending=False, kind="stable")
+        .drop_duplicates(["user_id", "source_name", "device_class", "slice_start_utc", "slice_end_utc"])
+        .sort_values(["user_id", "slice_start_utc"], kind="stable")
+    )
+    if layer.empty:
+        return layer
+    ends = layer.groupby("user_id")["slice_end_utc"].cummax()
+    previous_end = ends.groupby(layer["user_id"]).shift()
+    night = (previous_end.isna() | (layer["slice_start_utc"] - previous_end > SLEEP_SESSION_GAP)).cumsum()
+    end_dates = pd.Series(hour_buckets(layer["slice_end_utc"], layer["zone"])["local_date"], index=layer.index)
+    last = layer["slice_end_utc"].groupby(night).transform("max") == layer["slice_end_utc"]
+    wake = end_dates[last].groupby(night[last]).last()
+    counted = layer.assign(local_date=wake.reindex(night.to_numpy()).to_numpy())
+    return counted[counted["stage"].isin(list(ASLEEP_STAGES))]
+
+
 def _source_totals(slices: pd.DataFrame, readings: pd.DataFrame) -> pd.DataFrame:
     """Per user, metric, local day and source: what the source reported (raw) and what was kept after the rules.
-    Sums for cumulative metrics and sleep minutes, counts of readings for discrete metrics."""
+    Sums for cumulative metrics, asleep minutes on the wake-up day for sleep (as the day's value counts them), counts
+    of readings for discrete metrics."""
     keys = ["user_id", "metric", "local_date", "source_name", "device_class"]
     parts = []
     if not slices.empty:
-        frame = slices.assign(kept_value=slices["value"].where(slices["won"], 0.0))
+        is_sleep = slices["metric"] == SLEEP_METRIC
+        counted = _concat([slices[~is_sleep], _sleep_as_counted(slices[is_sleep])])
+        frame = counted.assign(kept_value=counted["value"].where(counted["won"], 0.0))
         parts.append(frame.groupby(keys).agg(raw=("value", "sum"), kept=("kept_value", "sum")).reset_index())
     if not readings.empty:
         frame = readings.assign(one=1.0, kept_one=readings["kept"].astype(float))

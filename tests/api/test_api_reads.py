@@ -64,7 +64,11 @@ def test_summary_holds_the_days_marts_rows_with_goals_sleep_stages_insights_scor
         "cohortUsers": 12,
         "computedAt": "2024-05-02T00:05:00Z",
     }
-    assert body["freshness"] == {"lastLandedAt": "2024-05-02T21:04:00Z", "lastComputedAt": "2024-05-02T23:59:00Z"}
+    assert body["freshness"] == {
+        "lastLandedAt": "2024-05-02T21:04:00Z",
+        "lastComputedAt": "2024-05-02T23:59:00Z",
+        "lastDataDate": "2024-05-02",
+    }
 
 
 def test_summary_defaults_to_the_users_local_today(client: TestClient, world: ReadWorld) -> None:

@@ -55,7 +55,12 @@ def test_creating_answers_the_share_with_its_code_once_and_stores_only_the_codes
     assert answer.status_code == 201, answer.text
     body = answer.json()
     code = body["code"]
-    assert len(code) == 32 and body["url"] == f"/v1/shared/{code}"  # token_urlsafe(24): 192 random bits
+    assert len(code) == 32  # token_urlsafe(24): 192 random bits
+    # the link a person opens is the dashboard's page (code in the fragment); the JSON path comes beside it
+    assert (body["url"], body["apiUrl"]) == (f"/#/shared/{code}", f"/v1/shared/{code}")
+    assert client.get(body["apiUrl"]).status_code == 200
+    page = client.get(body["url"].split("#")[0])
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert (body["recipient"], body["types"], body["start"], body["end"]) == ("Dr. Jansen", SHARED_TYPES, START, END)
     assert (body["status"], body["revokedAt"]) == ("active", None)
     lifetime = dt.datetime.fromisoformat(body["expiresAt"]) - dt.datetime.fromisoformat(body["createdAt"])
@@ -190,7 +195,7 @@ def test_each_user_lists_only_their_own_shares_and_an_admin_key_lists_any_users(
         (second["id"], "second", "active"),  # newest first
         (first["id"], "first", "revoked"),
     ]
-    assert all(set(s) == set(second) - {"code", "url"} for s in listed)
+    assert all(set(s) == set(second) - {"code", "url", "apiUrl"} for s in listed)
     # the other users see none of them; an admin key sees the same list; a user key may not use the admin route
     for other in (world.user_key, world.other_key):
         theirs = client.get("/v1/me/shares", headers=auth(other))

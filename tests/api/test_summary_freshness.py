@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from zoneinfo import ZoneInfo
 
 import psycopg
 from sqlalchemy import Engine
@@ -53,3 +54,24 @@ def test_the_latest_landed_batch_of_the_user_or_of_several_users_holding_theirs(
         assert freshness(conn, other)["last_landed_at"] == dt.datetime(2024, 5, 4, 10, tzinfo=UTC)
         _batch(conn, user, "2024-05-06 10:00+00", 1)
         assert freshness(conn, user)["last_landed_at"] == dt.datetime(2024, 5, 6, 10, tzinfo=UTC)
+
+
+def test_the_last_data_date_is_the_latest_day_with_a_value_up_to_the_users_local_today(engine: Engine) -> None:
+    zone = "Pacific/Kiritimati"  # UTC+14: its today is often UTC's tomorrow
+    user, other = new_user(engine, zone), new_user(engine)
+    today = dt.datetime.now(ZoneInfo(zone)).date()
+    with psycopg_connection(engine) as conn:
+        assert freshness(conn, user)["last_data_date"] is None  # no day computed yet
+        for who, day, metric in (
+            (user, today - dt.timedelta(days=5), "STEPS"),
+            (user, today - dt.timedelta(days=3), "HEART_RATE"),
+            (user, today + dt.timedelta(days=1), "STEPS"),  # a device's clock ahead: not a day to open on
+            (other, today - dt.timedelta(days=1), "STEPS"),  # someone else's
+        ):
+            conn.execute(
+                """INSERT INTO marts.daily (user_id, local_date, metric, value, sum, count)
+                   VALUES (%s, %s, %s, 1, 1, 1)""",
+                (who, day, metric),
+            )
+        assert freshness(conn, user)["last_data_date"] == today - dt.timedelta(days=3)
+        assert freshness(conn, other)["last_data_date"] == today - dt.timedelta(days=1)

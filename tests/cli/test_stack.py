@@ -47,6 +47,7 @@ def test_up_serves_the_dagster_ui_and_the_api(tmp_path: Path, make_database: Cal
     assert f"ready: API (http://127.0.0.1:{env['HEALTHPIPE_API_PORT']}/health)" in result.stdout
     assert "demo data: 5 users x 14 days" in result.stdout
     assert f"Dashboard:  http://127.0.0.1:{env['HEALTHPIPE_API_PORT']}/  (sign in" in result.stdout
+    assert "(healthpipe users list names the users; the demo's are u0001 to u0005)" in result.stdout
     if "HEALTHPIPE_DATABASE_URL" not in env:
         # the embedded server outlives `up` (other processes may share it) until `healthpipe db stop`
         from pipeline.infra.embedded_server import EmbeddedPostgres

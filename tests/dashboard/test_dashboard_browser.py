@@ -3,7 +3,9 @@ tests/support/read_api.py: what the page shows is what the API answers, and what
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -12,7 +14,9 @@ from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 
 from api.main import create_app
+from pipeline.accounts import register_device
 from pipeline.catalog import METRICS
+from pipeline.infra.database import psycopg_connection
 from tests.support.browser import DESKTOP, PHONE, chromium_or_skip, console_errors, shown, sign_in, wait_for
 from tests.support.read_api import ReadWorld
 from tests.support.served import served
@@ -58,6 +62,27 @@ def test_the_key_is_kept_in_session_storage_and_never_in_the_url(signed_in: webd
     assert signed_in.execute_script("return sessionStorage.getItem('healthpipe.apiKey')") == world.user_key
     assert world.user_key not in signed_in.current_url
     assert signed_in.execute_script("return localStorage.length") == 0
+
+
+def test_today_without_a_date_opens_on_the_latest_day_with_data_and_offers_today(
+    signed_in: webdriver.Chrome, base: str, world: ReadWorld
+) -> None:
+    # the first user's data ends on 2 May 2024, long before the local today (and its yesterday): the view opens on
+    # 2 May, its 9,000 steps, says why, and links to today
+    open_view(signed_in, base, "today", "#today-fallback")
+    assert signed_in.find_element(By.ID, "today-date").get_attribute("value") == "2024-05-02"
+    # no sleep that day: the card says that time in bed alone is not sleep
+    assert "in bed alone" in signed_in.find_element(By.CSS_SELECTOR, "section.sleep #sleep-counted").text
+    steps = signed_in.find_element(By.CSS_SELECTOR, "section.metric[data-metric=STEPS] .value")
+    assert steps.text == "9,000"
+    today = dt.datetime.now(ZoneInfo("Europe/Amsterdam")).date().isoformat()
+    note = signed_in.find_element(By.ID, "today-fallback")
+    assert "latest day with data" in note.text and "2024" in note.text
+    assert note.find_element(By.TAG_NAME, "a").get_attribute("href") == f"{base}/#/today?date={today}"
+    note.find_element(By.TAG_NAME, "a").click()
+    shown(signed_in, "main .card.wide.muted")  # today itself: "No data for this day."
+    assert signed_in.find_element(By.ID, "today-date").get_attribute("value") == today
+    assert not signed_in.find_elements(By.ID, "today-fallback")
 
 
 def test_today_shows_the_numbers_the_api_answers(signed_in: webdriver.Chrome, base: str, world: ReadWorld) -> None:
@@ -172,7 +197,13 @@ def test_acknowledging_an_insight_removes_it_from_the_active_list(
 def test_a_source_priority_change_is_saved(signed_in: webdriver.Chrome, base: str, world: ReadWorld) -> None:
     before = api_get(base, world.user_key, "/v1/me/source-priority")
     assert isinstance(before, dict) and before["custom"] is False and before["order"][0] == "watch"
+    # a device registered (or imported, as the demo's) but never synced reads "no sync yet", and the page says why
+    with psycopg_connection(world.engine) as conn:
+        register_device(conn, world.user, "trial-scale", "third_party_scale", "Kitchen scale")
     open_view(signed_in, base, "devices", "#priority-list")
+    row = signed_in.find_element(By.CSS_SELECTOR, "#devices tr[data-device='trial-scale']")
+    assert [td.text for td in row.find_elements(By.TAG_NAME, "td")] == ["Kitchen scale", "Scale or app", "no sync yet"]
+    assert "imported" in signed_in.find_element(By.ID, "sync-note").text
     for _ in range(before["order"].index("phone")):
         signed_in.find_element(By.CSS_SELECTOR, "#priority-list li[data-class='phone'] button.up").click()
     signed_in.find_element(By.ID, "save-priority").click()
@@ -236,6 +267,7 @@ def test_a_share_shows_only_its_types_and_dates_until_it_is_revoked(
     assert [s.get_attribute("data-type") for s in signed_in.find_elements(By.CSS_SELECTOR, "section.shared-type")] == [
         "STEPS"
     ]
+    assert signed_in.find_element(By.CSS_SELECTOR, "section.shared-type h2").text == "Steps"  # not "Steps (steps)"
     rows = signed_in.find_elements(By.CSS_SELECTOR, "section.shared-type tbody tr")
     assert [r.get_attribute("data-period") for r in rows] == [DAY]
     # the recipient sees no owner's nav and no sign-out

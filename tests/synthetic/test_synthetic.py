@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from pipeline.synthetic.emitters import _chunks
-from pipeline.synthetic.generator import SyntheticConfig, SyntheticDataset, generate
+from pipeline.synthetic.generator import SyntheticConfig, SyntheticDataset, ending_with_day, generate
 from pipeline.synthetic.load import load_dataset
 
 
@@ -91,3 +91,31 @@ def test_loading_lands_every_batch_and_counts_add_up(engine: Engine) -> None:
         users = conn.execute(text("SELECT count(*) FROM app.users WHERE user_id IN ('u0001', 'u0002')")).scalar()
         zones = conn.execute(text("SELECT count(*) FROM app.user_timezones WHERE user_id = 'u0001'")).scalar()
     assert users == 2 and zones == 1
+
+
+def test_the_demo_ends_on_a_whole_day_in_every_users_zone() -> None:
+    # 5 users as the demo (London, New York, Berlin, Los Angeles with a trip to Singapore, Sydney): the generator
+    # records into the morning after the last day; the demo keeps every sample of the last day and nothing later,
+    # and not the evening sleep that would count for the day after (its wake-up day).
+    dataset = generate(SyntheticConfig(users=5, days=3, start=dt.date(2024, 5, 6), seed=3))
+    trimmed = ending_with_day(dataset, dt.date(2024, 5, 8)).samples
+    full = dataset.samples
+    homes = dataset.users.set_index("user_id")["home_timezone"]
+
+    def local(frame: pd.DataFrame, column: str) -> pd.Series:
+        zones = frame["timezone"].fillna(frame["user_id"].map(homes))
+        return pd.Series(
+            [ts.tz_convert(z).tz_localize(None) for ts, z in zip(frame[column], zones, strict=True)], index=frame.index
+        )
+
+    midnight = pd.Timestamp("2024-05-09")
+    assert (local(full, "end") > midnight).sum() > 1000  # the margin is there to drop
+    assert (local(trimmed, "end") <= midnight).all()
+    sleep = trimmed[trimmed["metric"] == "SLEEP_ANALYSIS"]
+    assert (local(sleep, "start") < pd.Timestamp("2024-05-08 12:00")).all()
+    # everything that ends by the last midnight and is not the last evening's sleep is kept, row for row
+    full_end, full_start = local(full, "end"), local(full, "start")
+    evening_sleep = (full["metric"] == "SLEEP_ANALYSIS") & (full_start >= pd.Timestamp("2024-05-08 12:00"))
+    expected = full[(full_end <= midnight) & ~evening_sleep].reset_index(drop=True)
+    pd.testing.assert_frame_equal(trimmed, expected)
+    assert set(trimmed["user_id"]) == set(homes.index)

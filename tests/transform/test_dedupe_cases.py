@@ -243,3 +243,28 @@ def test_sleep_stages_win_over_a_generic_wrapper_and_count_on_the_wake_up_day() 
     assert daily(result, "SLEEP_ANALYSIS") == {"2024-07-01": pytest.approx(420.0)}
     assert len(result.sessions) == 1
     assert str(result.sessions["wake_date"].iloc[0]) == "2024-07-01"
+    # "Why this number" reads the source totals: asleep minutes on the wake-up day, as the day's value counts them.
+    # The watch reported 150 + 60 + 120 asleep (its generic wrapper is the same time, once); the ring 120, 90 kept;
+    # the phone's in-bed time is not sleep.
+    totals = result.source_totals.set_index("source_name")[["local_date", "raw", "kept"]]
+    assert {name: (str(d), raw, kept) for name, (d, raw, kept) in totals.iterrows()} == {
+        "Watch": ("2024-07-01", pytest.approx(330.0), pytest.approx(330.0)),
+        "Ring": ("2024-07-01", pytest.approx(120.0), pytest.approx(90.0)),
+    }
+    assert result.source_totals["kept"].sum() == pytest.approx(420.0)
+
+
+def test_a_night_with_only_in_bed_time_counts_no_sleep_anywhere() -> None:
+    # Berlin: the phone records in bed 22:30-06:30 local (8 h) and nothing else: not asleep, so no day's sleep value
+    # and no sleep among the sources either (the evening before the night starting 20:30Z belongs to 2024-07-01).
+    result = compute(
+        samples(
+            [
+                ("SLEEP_ANALYSIS", 0, "2024-07-01 20:30", "2024-07-02 04:30", "Phone", "Europe/Berlin", "in_bed"),
+                ("STEPS", 500, "2024-07-02 06:00", "2024-07-02 06:10", "Phone", "Europe/Berlin"),
+            ]
+        )
+    )
+    assert daily(result, "SLEEP_ANALYSIS") == {}
+    assert result.source_totals["metric"].tolist() == ["STEPS"]
+    assert len(result.sessions) == 0

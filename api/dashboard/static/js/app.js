@@ -82,7 +82,8 @@ function signInView(message) {
   input,
   el("p", { id: "signin-help", class: "muted" },
     "Create one with ", el("code", {}, "healthpipe keys create --user NAME"),
-    ". It stays in this tab's session storage until you sign out or close the tab."),
+    " (", el("code", {}, "healthpipe users list"), " names the users; the demo's are u0001 to u0005). ",
+    "It stays in this tab's session storage until you sign out or close the tab."),
   el("button", { type: "submit" }, "Sign in"),
   error);
   mount(main, form);

@@ -20,6 +20,12 @@ export function quantity(value, name, metric = "") {
   return shown ? `${number(value)} ${shown}` : number(value);
 }
 
+// "Active energy (kcal)", "Steps" (not "Steps (steps)"): a title with its shown unit when that adds something.
+export function titled(title, name, metric = "") {
+  const shown = unit(name, metric);
+  return shown && shown !== title.toLowerCase() ? `${title} (${shown})` : title;
+}
+
 // " (kcal)" after a title, or nothing for a unit not shown.
 export function inParens(name, metric = "") {
   const shown = unit(name, metric);
@@ -48,6 +54,13 @@ export function localDate(timeZone, daysAgo = 0) {
   const parts = new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" })
     .format(new Date());
   return addDays(parts, -daysAgo);
+}
+
+// "Fri 27 Nov 2026" for a local date (YYYY-MM-DD): the calendar date itself, not shifted by any zone.
+export function longDate(isoDate) {
+  return new Date(isoDate + "T00:00:00Z").toLocaleDateString(locale(), {
+    timeZone: "UTC", weekday: "short", year: "numeric", month: "short", day: "numeric",
+  });
 }
 
 export function addDays(isoDate, days) {

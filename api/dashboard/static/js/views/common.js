@@ -3,17 +3,16 @@ import { api } from "../api.js";
 import { el } from "../dom.js";
 import { localDate, number } from "../format.js";
 
-// The latest day with data, today or yesterday in the user's zone (today's is computed once the day ends), with
-// its summary: the metrics it lists name what the views offer.
+// The day a view starts from, with its summary (its metrics name what the views offer): the asked one, else today
+// in the user's zone, or, while today has no data (a day is computed once it ends), the latest day that has some
+// (the summary's `freshness.lastDataDate`). `today` is set when the day shown is not the asked today.
 export async function referenceDay(me, requested) {
-  if (requested) return { date: requested, summary: await api.summary(requested) };
-  let date = localDate(me.homeTimezone);
-  let summary = await api.summary(date);
-  if (summary.metrics.length === 0) {
-    date = localDate(me.homeTimezone, 1);
-    summary = await api.summary(date);
-  }
-  return { date, summary };
+  if (requested) return { date: requested, summary: await api.summary(requested), today: null };
+  const today = localDate(me.homeTimezone);
+  const summary = await api.summary(today);
+  const latest = summary.freshness.lastDataDate;
+  if (summary.metrics.length > 0 || !latest || latest === today) return { date: today, summary, today: null };
+  return { date: latest, summary: await api.summary(latest), today };
 }
 
 export function select(id, text, options, value, onchange) {

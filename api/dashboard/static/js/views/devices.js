@@ -45,7 +45,10 @@ export async function render(main, ctx) {
         el("div", { class: "table-wrap" }, el("table", { id: "devices" },
           el("thead", {}, el("tr", {}, el("th", {}, "name"), el("th", {}, "class"), el("th", {}, "last sync"))),
           el("tbody", {}, devices.map((d) => el("tr", { dataset: { device: d.deviceId } },
-            el("td", {}, d.name), el("td", {}, label(d.deviceClass)), el("td", {}, instant(d.lastSyncAt, zone)))))))),
+            el("td", {}, d.name), el("td", {}, label(d.deviceClass)),
+            el("td", {}, d.lastSyncAt ? instant(d.lastSyncAt, zone) : "no sync yet")))))),
+      devices.length === 0 ? null : el("p", { class: "muted", id: "sync-note" },
+        "Last sync counts the device's syncs through the API; data imported from a file (as the demo's) does not.")),
     el("section", { class: "card" }, el("h2", {}, "Source priority"),
       el("p", { class: "muted" }, "Where two devices measured the same time, the one higher in this list is kept. " +
         "Saving recomputes your days within minutes."),

@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { draw } from "../charts.js";
 import { el, mount } from "../dom.js";
-import { inParens, instant, label, unit } from "../format.js";
+import { inParens, instant, label, titled, unit } from "../format.js";
 import { valuesTable } from "./common.js";
 
 // [{type, unit, points}] from the answer: `types` as {NAME: {unit, points}} (the aggregates' shape) or a list of
@@ -36,7 +36,7 @@ export async function render(main, { code }) {
     el("h1", {}, "Shared health data"),
     el("p", { id: "shared-range" }, `${body.start} to ${body.end}` + (expires ? `; this link expires ${instant(expires)}` : "")),
     series.map((s, i) => el("section", { class: "card shared-type", dataset: { type: s.type } },
-      el("h2", {}, `${label(s.type)}${inParens(s.unit, s.type)}`),
+      el("h2", {}, titled(label(s.type), s.unit, s.type)),
       s.points.length ? charts[i] : el("p", { class: "muted" }, "No values in this range."),
       valuesTable("Values as a table", s.points.map((p) => ({ ...p, data: { period: p.periodStart } })), [
         { title: "date", get: (p) => p.periodStart }, { title: `value${inParens(s.unit, s.type)}`, get: (p) => p.value, num: true },

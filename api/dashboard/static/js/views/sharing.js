@@ -8,12 +8,14 @@ import { referenceDay } from "./common.js";
 
 const field = (share, camel, snake) => share[camel] ?? share[snake] ?? null;
 
-export function shareLink(code) {
-  return `${location.origin}/#/shared/${encodeURIComponent(code)}`;
+// The API answers the page's link (`url`, relative to its address); an older API only the code.
+export function shareLink(share) {
+  return new URL(share.url?.includes("#/shared/") ? share.url : `/#/shared/${encodeURIComponent(share.code)}`,
+    location.origin).href;
 }
 
 function linkBox(share) {
-  const link = shareLink(share.code);
+  const link = shareLink(share);
   const input = el("input", { id: "share-link", readonly: true, value: link, "aria-label": "Share link" });
   const note = el("span", { role: "status", class: "muted" });
   return el("div", { class: "card", id: "new-share" },

@@ -2,7 +2,8 @@
 // components, the active insights and how fresh the data is.
 import { api } from "../api.js";
 import { el, mount } from "../dom.js";
-import { instant, localDate, minutes, number, percent, quantity, unit } from "../format.js";
+import { instant, localDate, longDate, minutes, number, percent, quantity, unit } from "../format.js";
+import { referenceDay } from "./common.js";
 
 function metricCard(m) {
   const progress = m.progress === null ? null : Math.max(0, m.progress);
@@ -23,14 +24,19 @@ function metricCard(m) {
 
 function sleepCard(sleep) {
   if (!sleep) return el("section", { class: "card sleep", "aria-label": "Sleep" }, el("h2", {}, "Last night"),
-    el("p", { class: "muted" }, "No sleep recorded for this night."));
-  const total = sleep.stages.reduce((sum, s) => sum + s.minutes, 0) || 1;
+    el("p", { class: "muted" }, "No sleep recorded for this night."),
+    el("p", { class: "muted", id: "sleep-counted" }, "Only time asleep counts: time in bed alone (as a phone records it) is not sleep."));
+  // the bar is the night's stages; time in bed is a layer over them (it overlaps), listed but not in the bar
+  const night = sleep.stages.filter((s) => s.stage !== "in_bed");
+  const total = night.reduce((sum, s) => sum + s.minutes, 0) || 1;
   return el("section", { class: "card sleep", "aria-label": "Sleep" },
     el("h2", {}, "Last night"),
     el("div", { class: "value", dataset: { value: sleep.asleepMinutes } }, minutes(sleep.asleepMinutes)),
     el("p", { class: "muted" }, sleep.nights > 1 ? `asleep, ${sleep.nights} sleeps` : "asleep"),
+    sleep.stages.some((s) => s.stage === "in_bed" || s.stage === "awake")
+      ? el("p", { class: "muted", id: "sleep-counted" }, "Time in bed and awake is shown, not counted as sleep.") : null,
     el("div", { class: "stages", "aria-hidden": "true" },
-      sleep.stages.map((s) => el("span", { class: `stage-${s.stage}`, style: `width: ${(s.minutes / total) * 100}%` }))),
+      night.map((s) => el("span", { class: `stage-${s.stage}`, style: `width: ${(s.minutes / total) * 100}%` }))),
     el("ul", { class: "plain stage-list" }, sleep.stages.map((s) =>
       el("li", { dataset: { stage: s.stage, minutes: s.minutes } },
         el("span", { class: `swatch stage-${s.stage}` }), `${s.stage.replace("_", " ")}: ${minutes(s.minutes)}`))));
@@ -60,19 +66,9 @@ function insightsCard(insights) {
 
 export async function render(main, { me, params, navigate, isCurrent }) {
   const zone = me.homeTimezone;
-  let date = params.get("date");
   const insightsAnswer = api.insights("active");  // asked beside the summary, not after it
   insightsAnswer.catch(() => {});  // awaited below; a failure then is the view's
-  let summary;
-  if (date) summary = await api.summary(date);
-  else {
-    date = localDate(zone);
-    summary = await api.summary(date);
-    if (summary.metrics.length === 0) {  // today not computed yet: yesterday's numbers
-      date = localDate(zone, 1);
-      summary = await api.summary(date);
-    }
-  }
+  const { date, summary, today } = await referenceDay(me, params.get("date"));
   const insights = await insightsAnswer;
   if (!isCurrent()) return;
   const picker = el("input", { id: "today-date", type: "date", value: date, max: localDate(zone),
@@ -84,6 +80,9 @@ export async function render(main, { me, params, navigate, isCurrent }) {
       el("label", { for: "today-date" }, "Day", picker),
       el("p", { class: "muted freshness", dataset: { computed: f.lastComputedAt || "" } },
         `Data as of ${instant(f.lastComputedAt, zone)} (last landed ${instant(f.lastLandedAt, zone)}; times in ${zone})`)),
+    today ? el("p", { class: "card wide note", id: "today-fallback", role: "status" },
+      `No data for today (${longDate(today)}) yet: a day is computed once it ends. Showing ${longDate(date)}, the `
+      + "latest day with data. ", el("a", { href: `#/today?date=${today}` }, "Show today")) : null,
     el("div", { class: "grid" },
       summary.metrics.length === 0 ? el("p", { class: "card wide muted" }, "No data for this day.") : null,
       summary.metrics.filter((m) => m.metric !== "SLEEP_ANALYSIS").map(metricCard),

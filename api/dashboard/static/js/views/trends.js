@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { draw } from "../charts.js";
 import { el, mount } from "../dom.js";
-import { addDays, daysInPeriod, inParens, label, unit } from "../format.js";
+import { addDays, daysInPeriod, inParens, label, titled, unit } from "../format.js";
 import { referenceDay, select, valuesTable } from "./common.js";
 
 const FLAG_COLOR = "#b3261e";
@@ -90,7 +90,7 @@ export async function render(main, { me, params, navigate, isCurrent }) {
       select("trend-days", "Range", [["30", "30 days"], ["90", "90 days"], ["365", "365 days"]], state.days,
         (v) => go({ days: v }))),
     el("section", { class: "card" },
-      el("h2", {}, `${periodName} ${name}${inParens(series.unit, state.metric)}, ${start} to ${state.end}`),
+      el("h2", {}, `${periodName} ${titled(name, series.unit, state.metric)}, ${start} to ${state.end}`),
       flaggedCount ? el("p", { class: "flag", id: "flagged-note" },
         `✕ marks ${flaggedCount} ${state.period}${flaggedCount > 1 ? "s" : ""} holding flagged values`) : null,
       series.points.length ? rangeChart : el("p", { class: "muted" }, "No values in this range."),

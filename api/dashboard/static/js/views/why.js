@@ -15,6 +15,7 @@ export async function render(main, { me, params, navigate, isCurrent }) {
   const metrics = [...new Set(sources.sources.map((s) => s.metric))];
   const metric = params.get("metric") && metrics.includes(params.get("metric")) ? params.get("metric") : metrics[0];
   const go = (change) => navigate("why", { date, metric, ...change });
+  const names = new Map(summary.metrics.map((m) => [m.metric, m.displayName]));  // as Today and Trends name them
   const rows = sources.sources.filter((s) => s.metric === metric);
   const day = summary.metrics.find((m) => m.metric === metric);
   const name = day?.displayName || (metric ? label(metric) : "");
@@ -29,13 +30,17 @@ export async function render(main, { me, params, navigate, isCurrent }) {
     el("form", { class: "row", onsubmit: (e) => e.preventDefault() },
       el("label", { for: "why-date" }, "Day", el("input", { id: "why-date", type: "date", value: date,
         onchange: (e) => e.target.value && go({ date: e.target.value }) })),
-      metrics.length ? select("why-metric", "Metric", metrics.map((m) => [m, label(m)]), metric, (v) => go({ metric: v })) : null),
+      metrics.length ? select("why-metric", "Metric", metrics.map((m) => [m, names.get(m) || label(m)]), metric, (v) => go({ metric: v })) : null),
     rows.length === 0 ? el("p", { class: "muted" }, "No source data for this day.") :
       el("section", { class: "card" },
         el("h2", {}, `${name} on ${date}`),
         el("p", { id: "why-explained" },
           `The sources reported ${amount(raw)} together; where they measured the same time, one was kept, ` +
           `so the day counts ${amount(kept)}` + (day ? ` (the day's value: ${amount(day.value)}).` : ".")),
+        metric === "SLEEP_ANALYSIS" ? el("p", { class: "muted", id: "why-sleep" },
+          "Sleep counts the minutes asleep (asleep, core, deep and REM stages) of the nights that end on this day, "
+          + "the wake-up day. Time only in bed and time awake are not sleep: a night with only in-bed time counts "
+          + "nothing, here as on Today.") : null,
         chart,
         el("div", { class: "table-wrap" }, el("table", {},
           el("thead", {}, el("tr", {}, el("th", {}, "source"), el("th", {}, "device"),
