@@ -116,8 +116,9 @@ def cmd_delete(settings: Settings, args: argparse.Namespace) -> int:
             "devices, API keys, share links, profile.",
             file=sys.stderr,
         )
+        print(f"Type the user id ({args.user_id}) to confirm: ", end="", file=sys.stderr, flush=True)
         try:
-            answer = input(f"Type the user id ({args.user_id}) to confirm: ")
+            answer = input()
         except EOFError:
             answer = ""
         if answer.strip() != args.user_id:

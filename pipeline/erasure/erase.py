@@ -31,7 +31,7 @@ from sqlalchemy.engine import URL
 from pipeline.accounts import AccountError
 from pipeline.erasure.dagster_partitions import DagsterRemoval, remove_user
 from pipeline.erasure.recompute import affected_days, rebuild_cohort_days, rescore_days
-from pipeline.erasure.walk import delete_rows, sql_file, user_tables
+from pipeline.erasure.walk import around_keys, delete_rows, sql_file, user_tables
 from pipeline.infra.database import Connection, psycopg_connection
 from pipeline.samples.io import MARTS_BUILD_LOCK
 
@@ -63,9 +63,10 @@ class Erasure:
 
 def _destroy_data_key(conn: Connection, user_id: str) -> bool:
     """Crypto-shredding: destroy the user's data key, so that a copy of their encrypted fields left in a backup can
-    no longer be read. Called inside the erasure's transaction once every row of the user is gone. Until per-user
-    encryption is wired here, it deletes the user's rows of the key tables the walk finds (``walk.KEY_TABLE``)."""
-    keys = [table for table in user_tables(conn) if table.holds_keys]
+    no longer be read. Called inside the erasure's transaction once every data row of the user is gone (only the
+    rows the key tables reference, such as ``app.users``, remain: deleted right after). Until per-user encryption
+    is wired here, it deletes the user's rows of the key tables the walk finds (``walk.KEY_TABLE``)."""
+    _, keys, _ = around_keys(user_tables(conn))
     return bool(delete_rows(conn, user_id, keys))
 
 
@@ -74,10 +75,12 @@ def _erase_rows(conn: Connection, user_id: str, requested_by: str) -> tuple[int,
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MARTS_BUILD_LOCK,))
         exists = conn.execute("SELECT 1 FROM app.users WHERE user_id = %s FOR UPDATE", (user_id,)).fetchone()
         days = affected_days(conn, user_id)
-        removed = delete_rows(conn, user_id, [table for table in user_tables(conn) if not table.holds_keys])
-        if exists is None and not removed:
-            raise ErasureError(f"no user {user_id!r}")  # rolls back: nothing was there
+        data_tables, _, key_parents = around_keys(user_tables(conn))
+        removed = delete_rows(conn, user_id, data_tables)
         destroyed = _destroy_data_key(conn, user_id)
+        removed |= delete_rows(conn, user_id, key_parents)
+        if exists is None and not removed and not destroyed:
+            raise ErasureError(f"no user {user_id!r}")  # rolls back: nothing was there
         row = conn.execute(
             sql_file("record_erasure").encode(),
             {"requested_by": requested_by, "rows_removed": Jsonb(removed), "data_key_destroyed": destroyed},

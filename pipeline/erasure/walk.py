@@ -72,6 +72,23 @@ def _children_first(tables: Sequence[UserTable]) -> list[UserTable]:
     return ordered
 
 
+def around_keys(tables: Sequence[UserTable]) -> tuple[list[UserTable], list[UserTable], list[UserTable]]:
+    """``tables`` (children first) in three parts: the data tables, the key tables, and the tables a key table
+    references (directly or through others, such as ``app.users``), which must outlive the keys' rows. Each part
+    keeps the children-first order."""
+    keys = {t.qualified for t in tables if t.holds_keys}
+    parents: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for table in tables:
+            if table.qualified not in keys | parents and set(table.referenced_by) & (keys | parents):
+                parents.add(table.qualified)
+                changed = True
+    before = [t for t in tables if t.qualified not in keys | parents]
+    return before, [t for t in tables if t.qualified in keys], [t for t in tables if t.qualified in parents]
+
+
 def delete_rows(conn: Connection, user_id: str, tables: Sequence[UserTable]) -> dict[str, int]:
     """Delete the user's rows from each table, in order; rows deleted per table (tables with none left out).
     Call inside a transaction."""
