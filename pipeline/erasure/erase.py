@@ -3,8 +3,9 @@
 In order:
 1. In one transaction: every row of the user in every table with a ``user_id`` column (``walk.py``: found in the
    catalogue, so a future table is included), API keys and share links with them, so the user's keys stop working
-   and their links stop showing anything at once; then the user's data key (`_destroy_data_key`: crypto-shredding,
-   after every encrypted row is gone); then the audit row (``app.erasures``), which names no user. The transaction
+   and their links stop showing anything at once; the user's data key (`_destroy_data_key`: crypto-shredding)
+   once every data row is gone, before the rows its table references (``app.users``); then the audit row
+   (``app.erasures``), which names no user. The transaction
    first waits for partition writes in flight and holds new ones back until it commits (the marts build lock), so
    no half-written partition of the user survives it.
 2. The user's partitions in Dagster (``dagster_partitions.py``).
