@@ -148,6 +148,7 @@ def cmd_delete(settings: Settings, args: argparse.Namespace) -> int:
         f"recomputed without them: cohort statistics of {len(erasure.cohort_days)} days, "
         f"health scores of {erasure.days_rescored} days"
     )
+    print("seconds: " + ", ".join(f"{phase} {took:.1f}" for phase, took in erasure.seconds.items()))
     return 0
 
 

@@ -6,8 +6,8 @@ In order:
    and their links stop showing anything at once; the user's data key (`_destroy_data_key`: crypto-shredding)
    once every data row is gone, before the rows its table references (``app.users``); then the audit row
    (``app.erasures``), which names no user. The transaction
-   first waits for partition writes in flight and holds new ones back until it commits (the marts build lock), so
-   no half-written partition of the user survives it.
+   first waits for partition writes, scoring and insight evaluations in flight and holds new ones back until it
+   commits (their advisory locks), so no half-written partition of the user survives it.
 2. The user's partitions in Dagster (``dagster_partitions.py``).
 3. What other users' results owe to the user: the cohort statistics and health scores of the days the user had data
    (``recompute.py``), then the audit row records the days recomputed.
@@ -22,6 +22,7 @@ another user to the cache.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,9 @@ from pipeline.erasure.dagster_partitions import DagsterRemoval, remove_user
 from pipeline.erasure.recompute import affected_days, rebuild_cohort_days, rescore_days
 from pipeline.erasure.walk import around_keys, delete_rows, sql_file, user_tables
 from pipeline.infra.database import Connection, psycopg_connection
+from pipeline.insights.evaluate import EVALUATION_LOCK
 from pipeline.samples.io import MARTS_BUILD_LOCK
+from pipeline.scores.compute import SCORING_LOCK
 
 CLI = "cli"
 
@@ -56,6 +59,7 @@ class Erasure:
     dagster: DagsterRemoval | None  # None: no Dagster instance given
     cohort_days: list[dt.date] = field(default_factory=list)  # days whose cohort statistics were rebuilt
     days_rescored: int = 0  # of those, days whose health scores were recomputed
+    seconds: dict[str, float] = field(default_factory=dict)  # rows, dagster, cohort, scores
 
     @property
     def total_rows(self) -> int:
@@ -73,7 +77,11 @@ def _destroy_data_key(conn: Connection, user_id: str) -> bool:
 
 def _erase_rows(conn: Connection, user_id: str, requested_by: str) -> tuple[int, dict[str, int], bool, list[dt.date]]:
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MARTS_BUILD_LOCK,))
+        # Partition writes, scoring and insight evaluations write rows of every user and advance their versions:
+        # wait for those in flight and hold new ones back (in a fixed order; none of them waits for another's lock
+        # while holding its own), so none deadlocks on the user's rows with this transaction or writes them half.
+        for lock in (MARTS_BUILD_LOCK, SCORING_LOCK, EVALUATION_LOCK):
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
         exists = conn.execute("SELECT 1 FROM app.users WHERE user_id = %s FOR UPDATE", (user_id,)).fetchone()
         days = affected_days(conn, user_id)
         data_tables, _, key_parents = around_keys(user_tables(conn))
@@ -96,8 +104,17 @@ def erase_user(
     """Erase ``user_id`` everywhere (see the module's docstring). ``requested_by``: `CLI` or `requested_by_key`;
     ``dagster_storage``: the Dagster instance's storage URL (None: no Dagster to clean); ``dbt_home``: where dbt's
     target folders live (the runs' ``<dagster home>/dbt``)."""
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal started
+        seconds[phase] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+
     with psycopg_connection(engine) as conn:
         erasure_id, removed, destroyed, days = _erase_rows(conn, user_id, requested_by)
+    lap("rows")
     dagster = remove_user(dagster_storage, user_id) if dagster_storage is not None else None
     if dagster is not None:
         with psycopg_connection(engine) as conn:
@@ -105,11 +122,14 @@ def erase_user(
                 "UPDATE app.erasures SET dagster_partitions = %s WHERE erasure_id = %s",
                 (dagster.partition_keys, erasure_id),
             )
+    lap("dagster")
     rebuilt = rebuild_cohort_days(engine, days, dbt_home)
+    lap("cohort")
     rescored = rescore_days(engine, days)
     with psycopg_connection(engine) as conn:
         conn.execute(
             "UPDATE app.erasures SET days_recomputed = %s, recomputed_at = now() WHERE erasure_id = %s",
             (len(days), erasure_id),
         )
-    return Erasure(erasure_id, removed, destroyed, dagster, list(days) if rebuilt else [], rescored)
+    lap("scores")
+    return Erasure(erasure_id, removed, destroyed, dagster, list(days) if rebuilt else [], rescored, seconds)

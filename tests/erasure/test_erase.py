@@ -170,6 +170,7 @@ def test_no_table_with_a_user_id_column_holds_a_row_of_the_erased_user(erased: E
         assert removed[table] == 1, table
     assert removed["app.user_data_versions"] == 1 and removed["app.source_priority_changes"] == 1
     assert erased.erasure.data_key_destroyed is False  # no key table on this branch's schema
+    assert list(erased.erasure.seconds) == ["rows", "dagster", "cohort", "scores"]
 
 
 def test_every_other_users_rows_are_untouched(erased: Erased) -> None:
