@@ -105,7 +105,7 @@ def cached_answer(
 
     ``state`` must be read before ``compute`` reads the rows: an answer computed while a write commits is then kept
     under the version before it (and replaced at the next read), never an answer older than its version."""
-    key = ReadKey(SHAPES, route, user_id, state.version, params)
+    key = ReadKey(SHAPES, route, user_id, state.version, params, state.user_since)
     headers = {"ETag": key.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization"}
     if if_none_match is not None and none_match_hits(if_none_match, key.etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)

@@ -36,17 +36,19 @@ def _text(value: Param) -> str:
 @dataclass(frozen=True)
 class ReadKey:
     """What one read answer depends on. ``route``: the route's name, shared by its /me and /users/{id} mounts (same
-    user, same answer)."""
+    user, same answer). ``user_since``: when the user was created: a user erased and later created again under the
+    same id starts its data versions again, and must not meet the erased user's answers under them."""
 
     shapes: str
     route: str
     user_id: str
     version: int
     params: Mapping[str, Param]
+    user_since: str = ""
 
     @property
     def digest(self) -> str:
-        parts = [self.shapes, self.route, self.user_id, str(self.version)]
+        parts = [self.shapes, self.route, self.user_id, self.user_since, str(self.version)]
         parts += [f"{name}={_text(value)}" for name, value in sorted(self.params.items())]
         # NUL cannot occur in a user id, a route or a validated parameter: the parts cannot run into each other
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]

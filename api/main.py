@@ -66,6 +66,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         lifespan=lifespan,
     )
     configured = settings or Settings()
+    app.state.settings = configured
     install_outage_handlers(app)
     install_request_limits(app, configured)
     install_rate_limits(app, configured)

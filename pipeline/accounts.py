@@ -147,6 +147,12 @@ def create_api_key(conn: Connection, user_id: str | None, is_admin: bool = False
     return key
 
 
+def key_prefix(conn: Connection, key_id: int) -> str | None:
+    """The public prefix of a key (``hp_`` and 8 characters), by id: what logs and audit rows may name."""
+    row = conn.execute("SELECT prefix FROM app.api_keys WHERE key_id = %s", (key_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def revoke_api_key(conn: Connection, prefix: str) -> bool:
     cursor = conn.execute(
         "UPDATE app.api_keys SET revoked_at = now() WHERE prefix = %s AND revoked_at IS NULL", (prefix,)

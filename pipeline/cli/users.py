@@ -8,7 +8,7 @@ import sys
 
 from pipeline import accounts, profiles
 from pipeline.cli.warehouse import migrated_engine
-from pipeline.infra.database import psycopg_connection
+from pipeline.infra.database import dagster_storage_url, psycopg_connection
 from pipeline.infra.settings import Settings
 from pipeline.insights.thresholds import DEFAULT_STEP_GOAL
 
@@ -107,6 +107,51 @@ def cmd_profile(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_delete(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.erasure.erase import CLI, erase_user  # loads Dagster's storage classes: only for this command
+
+    if not args.yes:
+        print(
+            f"This erases {args.user_id} and everything held about them, for good: samples, marts, insights, scores, "
+            "devices, API keys, share links, profile.",
+            file=sys.stderr,
+        )
+        print(f"Type the user id ({args.user_id}) to confirm: ", end="", file=sys.stderr, flush=True)
+        try:
+            answer = input()
+        except EOFError:
+            answer = ""
+        if answer.strip() != args.user_id:
+            print("not erased (the answer did not repeat the user id; --yes skips the question)", file=sys.stderr)
+            return 1
+    engine = migrated_engine(settings)
+    try:
+        erasure = erase_user(
+            engine,
+            args.user_id,
+            requested_by=CLI,
+            dagster_storage=dagster_storage_url(settings, engine.url),
+            dbt_home=settings.resolved_dagster_home / "dbt",
+        )
+    finally:
+        engine.dispose()
+    print(f"{args.user_id} erased (erasure {erasure.erasure_id}): {erasure.total_rows:,} rows from")
+    for table, count in sorted(erasure.rows_removed.items()):
+        print(f"  {table:<32} {count:>10,}")
+    print(f"data key destroyed: {'yes' if erasure.data_key_destroyed else 'no key held'}")
+    if erasure.dagster is not None:
+        print(
+            f"Dagster: {erasure.dagster.partition_keys} partition key, {erasure.dagster.events:,} asset events, "
+            f"{erasure.dagster.check_results:,} check results removed"
+        )
+    print(
+        f"recomputed without them: cohort statistics of {len(erasure.cohort_days)} days, "
+        f"health scores of {erasure.days_rescored} days"
+    )
+    print("seconds: " + ", ".join(f"{phase} {took:.1f}" for phase, took in erasure.seconds.items()))
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     users = commands.add_parser("users", help="people whose data this is").add_subparsers(
         dest="users_command", required=True
@@ -140,3 +185,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     profile.add_argument("--gender", help=f"FHIR administrative gender: {', '.join(g.value for g in profiles.Gender)}")
     profile.add_argument("--birth-date", help="YYYY-MM-DD, from 1900-01-01, not in the future")
     profile.set_defaults(handler=cmd_profile)
+    delete = users.add_parser(
+        "delete",
+        help="erase a user everywhere: every row, API keys, share links, Dagster partitions; cohort statistics "
+        "and scores of their days recomputed (asks to confirm)",
+    )
+    delete.add_argument("user_id")
+    delete.add_argument("--yes", action="store_true", help="do not ask to confirm")
+    delete.set_defaults(handler=cmd_delete)

@@ -58,6 +58,8 @@ PUBLISHED = {
 UNVERSIONED = {"/health"}
 # event streams: a connection per poll (get_connections), none held while they wait between polls
 STREAMS = {"/me/sync-status"}
+# the erasure: its steps commit on their own connections, and dbt and the score take the engine's URL
+ENGINE_ROUTES = {("DELETE", "/me")}
 ROUTERS = Path(routers.__file__).parent
 
 
@@ -109,6 +111,9 @@ def test_every_route_with_data_gets_its_connection_from_the_database_dependency(
             assert {parent for parent, child in pairs if child is get_engine} == {get_connections}, route.path
             continue
         assert get_db in {child for _, child in pairs}, route.path
+        if any((method, route.path) in ENGINE_ROUTES for method in route.methods):
+            assert {parent for parent, child in pairs if child is get_engine} == {get_db, route.endpoint}
+            continue
         # the engine only through get_db: neither the route nor its other dependencies open a connection of their own
         assert {parent for parent, child in pairs if child is get_engine} == {get_db}, route.path
 

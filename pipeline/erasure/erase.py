@@ -1,0 +1,135 @@
+"""Erasing a user (``healthpipe users delete``, ``DELETE /v1/me``; docs/privacy.md, "Erasure").
+
+In order:
+1. In one transaction: every row of the user in every table with a ``user_id`` column (``walk.py``: found in the
+   catalogue, so a future table is included), API keys and share links with them, so the user's keys stop working
+   and their links stop showing anything at once; the user's data key (`_destroy_data_key`: crypto-shredding)
+   once every data row is gone, before the rows its table references (``app.users``); then the audit row
+   (``app.erasures``), which names no user. The transaction
+   first waits for partition writes, scoring and insight evaluations in flight and holds new ones back until it
+   commits (their advisory locks), so no half-written partition of the user survives it.
+2. The user's partitions in Dagster (``dagster_partitions.py``).
+3. What other users' results owe to the user: the cohort statistics and health scores of the days the user had data
+   (``recompute.py``), then the audit row records the days recomputed.
+Steps 2 and 3 write elsewhere (Dagster's storage, dbt's models) and run after the commit: if one fails, the rows
+are already gone and the error says what is left to do.
+
+The read API cannot answer from cached data of the user: its cache keys hold the user's id, data version and
+creation time, the keys are gone (401) and share links are gone (404); a user created later under the same id is
+another user to the cache.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from psycopg.types.json import Jsonb
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+
+from pipeline.accounts import AccountError
+from pipeline.erasure.dagster_partitions import DagsterRemoval, remove_user
+from pipeline.erasure.recompute import affected_days, rebuild_cohort_days, rescore_days
+from pipeline.erasure.walk import around_keys, delete_rows, sql_file, user_tables
+from pipeline.infra.database import Connection, psycopg_connection
+from pipeline.insights.evaluate import EVALUATION_LOCK
+from pipeline.samples.io import MARTS_BUILD_LOCK
+from pipeline.scores.compute import SCORING_LOCK
+
+CLI = "cli"
+
+
+def requested_by_key(prefix: str) -> str:
+    """``requested_by`` of an erasure asked for with an API key (its public prefix: not the key, not the user)."""
+    return f"api-key:{prefix}"
+
+
+class ErasureError(AccountError):
+    """The user to erase does not exist (and nothing of them is left)."""
+
+
+@dataclass(frozen=True)
+class Erasure:
+    erasure_id: int
+    rows_removed: dict[str, int]  # schema.table -> rows of the user deleted
+    data_key_destroyed: bool
+    dagster: DagsterRemoval | None  # None: no Dagster instance given
+    cohort_days: list[dt.date] = field(default_factory=list)  # days whose cohort statistics were rebuilt
+    days_rescored: int = 0  # of those, days whose health scores were recomputed
+    seconds: dict[str, float] = field(default_factory=dict)  # rows, dagster, cohort, scores
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows_removed.values())
+
+
+def _destroy_data_key(conn: Connection, user_id: str) -> bool:
+    """Crypto-shredding: destroy the user's data key, so that a copy of their encrypted fields left in a backup can
+    no longer be read. Called inside the erasure's transaction once every data row of the user is gone (only the
+    rows the key tables reference, such as ``app.users``, remain: deleted right after). Until per-user encryption
+    is wired here, it deletes the user's rows of the key tables the walk finds (``walk.KEY_TABLE``)."""
+    _, keys, _ = around_keys(user_tables(conn))
+    return bool(delete_rows(conn, user_id, keys))
+
+
+def _erase_rows(conn: Connection, user_id: str, requested_by: str) -> tuple[int, dict[str, int], bool, list[dt.date]]:
+    with conn.transaction():
+        # Partition writes, scoring and insight evaluations write rows of every user and advance their versions:
+        # wait for those in flight and hold new ones back (in a fixed order; none of them waits for another's lock
+        # while holding its own), so none deadlocks on the user's rows with this transaction or writes them half.
+        for lock in (MARTS_BUILD_LOCK, SCORING_LOCK, EVALUATION_LOCK):
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+        exists = conn.execute("SELECT 1 FROM app.users WHERE user_id = %s FOR UPDATE", (user_id,)).fetchone()
+        days = affected_days(conn, user_id)
+        data_tables, _, key_parents = around_keys(user_tables(conn))
+        removed = delete_rows(conn, user_id, data_tables)
+        destroyed = _destroy_data_key(conn, user_id)
+        removed |= delete_rows(conn, user_id, key_parents)
+        if exists is None and not removed and not destroyed:
+            raise ErasureError(f"no user {user_id!r}")  # rolls back: nothing was there
+        row = conn.execute(
+            sql_file("record_erasure").encode(),
+            {"requested_by": requested_by, "rows_removed": Jsonb(removed), "data_key_destroyed": destroyed},
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), removed, destroyed, days  # type: ignore[call-overload]
+
+
+def erase_user(
+    engine: Engine, user_id: str, *, requested_by: str, dagster_storage: URL | None, dbt_home: Path
+) -> Erasure:
+    """Erase ``user_id`` everywhere (see the module's docstring). ``requested_by``: `CLI` or `requested_by_key`;
+    ``dagster_storage``: the Dagster instance's storage URL (None: no Dagster to clean); ``dbt_home``: where dbt's
+    target folders live (the runs' ``<dagster home>/dbt``)."""
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal started
+        seconds[phase] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+
+    with psycopg_connection(engine) as conn:
+        erasure_id, removed, destroyed, days = _erase_rows(conn, user_id, requested_by)
+    lap("rows")
+    dagster = remove_user(dagster_storage, user_id) if dagster_storage is not None else None
+    if dagster is not None:
+        with psycopg_connection(engine) as conn:
+            conn.execute(
+                "UPDATE app.erasures SET dagster_partitions = %s WHERE erasure_id = %s",
+                (dagster.partition_keys, erasure_id),
+            )
+    lap("dagster")
+    rebuilt = rebuild_cohort_days(engine, days, dbt_home)
+    lap("cohort")
+    rescored = rescore_days(engine, days)
+    with psycopg_connection(engine) as conn:
+        conn.execute(
+            "UPDATE app.erasures SET days_recomputed = %s, recomputed_at = now() WHERE erasure_id = %s",
+            (len(days), erasure_id),
+        )
+    lap("scores")
+    return Erasure(erasure_id, removed, destroyed, dagster, list(days) if rebuilt else [], rescored, seconds)
