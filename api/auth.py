@@ -8,8 +8,9 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import DbDep
+from api.queries.read_state import Authenticated, authenticated
 from api.rate_limits import rate_limits
-from pipeline.accounts import Principal, authenticate
+from pipeline.accounts import Principal
 
 _bearer = HTTPBearer(auto_error=False, description="API key created with `healthpipe keys create`")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -33,11 +34,20 @@ def get_counted_key(key: Annotated[str, Depends(get_bearer_key)], request: Reque
 CountedKeyDep = Annotated[str, Depends(get_counted_key)]
 
 
-def get_principal(key: CountedKeyDep, conn: DbDep) -> Principal:
-    principal = authenticate(conn, key)
-    if principal is None:
+def get_authenticated(key: CountedKeyDep, conn: DbDep) -> Authenticated:
+    """The key's principal, and its user's data version and local today read in the same statement (what a cached
+    read of the caller's own data needs: `api.subject.own_reading`)."""
+    found = authenticated(conn, key)
+    if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers=_CHALLENGE)
-    return principal
+    return found
+
+
+AuthenticatedDep = Annotated[Authenticated, Depends(get_authenticated)]
+
+
+async def get_principal(found: AuthenticatedDep) -> Principal:  # async: no thread hop for an attribute
+    return found.principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

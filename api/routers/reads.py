@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
-from api.cached_reads import CACHED_READ_RESPONSES, IfNoneMatch, ResponseCacheDep, cached_answer, state_of
+from api.cached_reads import CACHED_READ_RESPONSES, IfNoneMatch, ResponseCacheDep, cached_answer
 from api.deps import DbDep
 from api.errors import KEYED_ROUTE_RESPONSES, NO_SUCH_INSIGHT, NO_SUCH_USER, NOT_ADMIN, UNPROCESSABLE
 from api.etags import Param
@@ -37,7 +37,7 @@ from api.schemas.reads import (
     Summary,
 )
 from api.series import series_by_type
-from api.subject import ANY_USER_DATA, OWN_DATA, SubjectDependency
+from api.subject import ANY_USER_READING, OWN_READING, Reading, ReadingDependency
 from pipeline import data_version
 from pipeline.catalog import METRICS, SLEEP_METRIC, STEPS_METRIC
 from pipeline.infra.database import Connection
@@ -163,7 +163,7 @@ def _sources(conn: Connection, user_id: str, day: dt.date) -> Sources:
     )
 
 
-def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, own: bool) -> None:
+def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, own: bool) -> None:
     """Add the read routes under ``prefix`` to ``router``, over the user that ``subject`` (a dependency) resolves;
     ``own``: the caller's own data, which adds the acknowledgement of insights."""
     responses: dict[int | str, dict[str, Any]] = {**KEYED_ROUTE_RESPONSES, 404: NO_SUCH_USER, 422: UNPROCESSABLE}
@@ -171,7 +171,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         responses[403] = NOT_ADMIN
     reads = {**responses, **CACHED_READ_RESPONSES}
     tags: list[str | Enum] = ["reads" if own else "admin reads"]
-    SubjectDep = Annotated[str, Depends(subject)]  # noqa: N806  (a type alias local to the factory)
+    ReadingDep = Annotated[Reading, Depends(subject)]  # noqa: N806  (a type alias local to the factory)
     whose = "the caller's" if own else "the user's"
 
     @router.get(
@@ -182,7 +182,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         summary=f"A day of {whose} data at a glance",
     )
     def summary(
-        user_id: SubjectDep,
+        reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
         if_none_match: IfNoneMatch = None,
@@ -191,12 +191,10 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         """Each metric's daily value with its unit (goal and progress where the catalogue or the user sets one),
         the night's sleep by stage, the active insights, the day's health score and when the data last landed and
         was last computed."""
-        state = state_of(conn, user_id)
-        day = date or state.today
+        user_id = reading.user_id
+        day = date or reading.state.today
         params = {"date": day}
-        return cached_answer(
-            cache, "summary", user_id, state, params, if_none_match, lambda: _summary(conn, user_id, day)
-        )
+        return cached_answer(cache, "summary", reading, params, if_none_match, lambda: _summary(conn, user_id, day))
 
     @router.get(
         prefix + "/aggregates",
@@ -209,7 +207,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         + ". An unknown type, a bad date, an end before the start or a longer range: 422 naming it.",
     )
     def aggregates(
-        user_id: SubjectDep,
+        reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
         types: TypesQuery,
@@ -218,15 +216,14 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         period: Annotated[Period, Query()] = Period.DAY,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
+        user_id = reading.user_id
         metrics = _metric_types(types)
         _checked_range(start, end, MAX_DAYS[period.value], f"period {period.value}")
-        state = state_of(conn, user_id)
         params: dict[str, Param] = {"types": metrics, "period": period, "start": start, "end": end}
         return cached_answer(
             cache,
             "aggregates",
-            user_id,
-            state,
+            reading,
             params,
             if_none_match,
             lambda: _aggregates(conn, user_id, metrics, period, start, end),
@@ -240,20 +237,19 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         summary=f"{whose.capitalize()} insights",
     )
     def insights(
-        user_id: SubjectDep,
+        reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
         status: Annotated[InsightStatus, Query(description="active (default), resolved or all")] = InsightStatus.ACTIVE,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         """Newest first: by the latest day the insight held, then severity."""
-        state = state_of(conn, user_id)
+        user_id = reading.user_id
         wanted = None if status is InsightStatus.ALL else status.value
         return cached_answer(
             cache,
             "insights",
-            user_id,
-            state,
+            reading,
             {"status": status},
             if_none_match,
             lambda: [_insight(row) for row in insight_queries.user_insights(conn, user_id, wanted)],
@@ -268,8 +264,9 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
             tags=tags,
             responses={**responses, 404: NO_SUCH_INSIGHT},
         )
-        def acknowledge_insight(user_id: SubjectDep, conn: DbDep, insight_id: uuid.UUID) -> Insight:
+        def acknowledge_insight(reading: ReadingDep, conn: DbDep, insight_id: uuid.UUID) -> Insight:
             """Idempotent: acknowledging again changes nothing (the first time stays). Recomputes never reset it."""
+            user_id = reading.user_id
             with conn.transaction():
                 acknowledged = insight_queries.acknowledge(conn, user_id, insight_id)
                 if acknowledged is not None and acknowledged.first_time:
@@ -286,7 +283,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         summary=f"{whose.capitalize()} health scores",
     )
     def health_scores(
-        user_id: SubjectDep,
+        reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
         start: StartQuery,
@@ -295,13 +292,12 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
     ) -> Response:
         """One per day with a score, oldest first, with its components and completeness; ranges bounded as days'
         aggregates. None while the health score asset has never run."""
+        user_id = reading.user_id
         _checked_range(start, end, MAX_DAYS["day"], "health scores")
-        state = state_of(conn, user_id)
         return cached_answer(
             cache,
             "health_scores",
-            user_id,
-            state,
+            reading,
             {"start": start, "end": end},
             if_none_match,
             lambda: [_health_score(row) for row in score_queries.health_scores(conn, user_id, start, end)],
@@ -315,21 +311,19 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         summary=f"Per source, raw vs kept: a day of {whose} data",
     )
     def sources(
-        user_id: SubjectDep,
+        reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
         if_none_match: IfNoneMatch = None,
         date: DayQuery = None,
     ) -> Response:
         """What each source reported per metric and what deduplication kept of it (why a number is what it is)."""
-        state = state_of(conn, user_id)
-        day = date or state.today
+        user_id = reading.user_id
+        day = date or reading.state.today
         params = {"date": day}
-        return cached_answer(
-            cache, "sources", user_id, state, params, if_none_match, lambda: _sources(conn, user_id, day)
-        )
+        return cached_answer(cache, "sources", reading, params, if_none_match, lambda: _sources(conn, user_id, day))
 
 
 router = APIRouter()
-add_read_routes(router, "/me", OWN_DATA, own=True)
-add_read_routes(router, "/users/{user_id}", ANY_USER_DATA, own=False)
+add_read_routes(router, "/me", OWN_READING, own=True)
+add_read_routes(router, "/users/{user_id}", ANY_USER_READING, own=False)
