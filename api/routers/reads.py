@@ -122,26 +122,25 @@ def _insight(row: Row) -> Insight:
 
 
 def _summary(conn: Connection, user_id: str, day: dt.date) -> Summary:
-    rows = summary_queries.daily_rows(conn, user_id, day)
-    goal = summary_queries.step_goal(conn, user_id)
+    parts = summary_queries.day_summary(conn, user_id, day)
+    rows = parts["metrics"]
     sleep_row = next((row for row in rows if row["metric"] == SLEEP_METRIC), None)
     sleep = None
     if sleep_row is not None:
-        stages = summary_queries.sleep_stage_minutes(conn, user_id, day)
         sleep = SleepNight(
             asleep_minutes=sleep_row["value"],
             nights=sleep_row["count"],
-            stages=[SleepStage(stage=s["stage"], minutes=s["minutes"]) for s in stages],
+            stages=[SleepStage(stage=s["stage"], minutes=s["minutes"]) for s in parts["stages"]],
         )
-    score = summary_queries.day_health_score(conn, user_id, day)
+    score = parts["health_score"]
     return Summary(
         user_id=user_id,
         date=day,
-        metrics=[_metric_of_day(row, goal) for row in rows],
+        metrics=[_metric_of_day(row, parts["step_goal"]) for row in rows],
         sleep=sleep,
-        active_insights=summary_queries.active_insight_count(conn, user_id),
+        active_insights=parts["active_insights"],
         health_score=_health_score(score) if score else None,
-        freshness=Freshness(**summary_queries.freshness(conn, user_id)),
+        freshness=Freshness(last_landed_at=parts["last_landed_at"], last_computed_at=parts["last_computed_at"]),
     )
 
 
