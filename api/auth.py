@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import DbDep
 from api.queries.read_state import Authenticated, authenticated
@@ -24,10 +25,15 @@ async def get_bearer_key(credentials: Annotated[HTTPAuthorizationCredentials | N
     return credentials.credentials
 
 
-def get_counted_key(key: Annotated[str, Depends(get_bearer_key)], request: Request) -> str:
+async def get_counted_key(key: Annotated[str, Depends(get_bearer_key)], request: Request) -> str:
     """The key, counted against its rate limit (429 over it) before it is looked up: a flood of requests, known
-    key or not, is refused without a database connection."""
-    rate_limits(request).hit_key(key)
+    key or not, is refused without a database connection. Counted in the event loop when the counters are this
+    process's (no I/O), on a worker thread when they are Redis's."""
+    limits = rate_limits(request)
+    if limits.counters.blocking:
+        await run_in_threadpool(limits.hit_key, key)
+    else:
+        limits.hit_key(key)
     return key
 
 
