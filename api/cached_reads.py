@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Request, Response, status
 from pydantic import TypeAdapter
+from starlette.concurrency import run_in_threadpool
 
 from api.etags import Param, ReadKey, none_match_hits
 from api.response_cache import ResponseCache, cache_from_settings
@@ -83,7 +84,7 @@ async def get_response_cache(request: Request) -> ResponseCache:  # async: no th
 ResponseCacheDep = Annotated[ResponseCache, Depends(get_response_cache)]
 
 
-def cached_answer(
+async def cached_answer(
     cache: ResponseCache,
     route: str,
     reading: Reading,
@@ -92,7 +93,9 @@ def cached_answer(
     compute: Callable[[], T | bytes],
 ) -> Response:
     """The answer of ``route`` for ``params`` (defaults resolved): 304 when ``if_none_match`` names it, else the
-    kept bytes, else ``compute()`` serialized with the route's model, kept and sent.
+    kept bytes, else ``compute()`` serialized with the route's model, kept and sent. Routes await it from the event
+    loop: a 304 or an answer kept in this process costs no thread hop; ``compute`` (the database's work) and a
+    Redis lookup run on a worker thread.
 
     ``reading.state`` must be read before ``compute`` reads the rows: an answer computed while a write commits is
     then kept under the version before it (and replaced at the next read), never an answer older than its version."""
@@ -100,13 +103,17 @@ def cached_answer(
     headers = {"ETag": key.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization"}
     if if_none_match is not None and none_match_hits(if_none_match, key.etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    body = cache.get(key.digest)
+    body = await run_in_threadpool(cache.get, key.digest) if cache.blocking else cache.get(key.digest)
     if body is None:
-        answer = compute()  # the route's model, or its JSON made by the database
-        body = (
-            answer
-            if isinstance(answer, bytes)
-            else ADAPTERS[route].dump_json(answer, exclude_none=route in _FHIR_ROUTES)
-        )
-        cache.put(key.digest, body)
+        body = await run_in_threadpool(_computed_and_kept, cache, route, key.digest, compute)
     return Response(body, media_type=FHIR_JSON if route in _FHIR_ROUTES else "application/json", headers=headers)
+
+
+def _computed_and_kept(cache: ResponseCache, route: str, digest: str, compute: Callable[[], T | bytes]) -> bytes:
+    answer = compute()  # the route's model, or its JSON made by the database
+    if isinstance(answer, bytes):
+        body = answer
+    else:
+        body = ADAPTERS[route].dump_json(answer, exclude_none=route in _FHIR_ROUTES)
+    cache.put(digest, body)
+    return body

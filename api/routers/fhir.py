@@ -85,7 +85,7 @@ def add_fhir_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         response_class=FhirJSONResponse,
         summary=f"{whose.capitalize()} as a FHIR R4 Patient",
     )
-    def get_patient(
+    async def get_patient(
         reading: ReadingDep, conn: DbDep, cache: ResponseCacheDep, if_none_match: IfNoneMatch = None
     ) -> Response:
         """Identifier (system `urn:healthpipe:user-id`, the user id), name, gender and birth date from the
@@ -98,7 +98,7 @@ def add_fhir_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
                 raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
             return FhirPatient.model_validate(patient(profile))
 
-        return cached_answer(cache, "fhir_patient", reading, {}, if_none_match, compute)
+        return await cached_answer(cache, "fhir_patient", reading, {}, if_none_match, compute)
 
     @router.get(
         prefix + "/Observation",
@@ -113,7 +113,7 @@ def add_fhir_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         f"At most {MAX_OBSERVATION_DAYS} days from start to end (both included); an unknown type, a bad date, an "
         "end before the start or a longer range: 422 naming it.",
     )
-    def list_observations(
+    async def list_observations(
         reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
@@ -136,7 +136,7 @@ def add_fhir_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
             return FhirBundle.model_validate(searchset_bundle(user_id, rows))
 
         params: dict[str, Param] = {"types": metrics, "start": start, "end": end}
-        return cached_answer(cache, "fhir_observations", reading, params, if_none_match, compute)
+        return await cached_answer(cache, "fhir_observations", reading, params, if_none_match, compute)
 
 
 router = APIRouter()

@@ -33,7 +33,7 @@ def _answer(profile: profiles.Profile) -> Profile:
     summary="The caller's profile",
     responses={404: NOT_FOUND, **CACHED_READ_RESPONSES},
 )
-def get_profile(
+async def get_profile(
     reading: OwnReadingDep, conn: DbDep, cache: ResponseCacheDep, if_none_match: IfNoneMatch = None
 ) -> Response:
     """What the FHIR Patient (`/v1/me/fhir/Patient`) is made of; `null` for what is not given."""
@@ -45,7 +45,7 @@ def get_profile(
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
         return _answer(profile)
 
-    return cached_answer(cache, "profile", reading, {}, if_none_match, compute)
+    return await cached_answer(cache, "profile", reading, {}, if_none_match, compute)
 
 
 @router.patch(

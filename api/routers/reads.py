@@ -182,7 +182,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         response_model=Summary,
         summary=f"A day of {whose} data at a glance",
     )
-    def summary(
+    async def summary(
         reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
@@ -195,7 +195,9 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         user_id = reading.user_id
         day = date or reading.state.today
         params = {"date": day}
-        return cached_answer(cache, "summary", reading, params, if_none_match, lambda: _summary(conn, user_id, day))
+        return await cached_answer(
+            cache, "summary", reading, params, if_none_match, lambda: _summary(conn, user_id, day)
+        )
 
     @router.get(
         prefix + "/aggregates",
@@ -207,7 +209,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         + ", ".join(f"{period} {days:,} days" for period, days in MAX_DAYS.items())
         + ". An unknown type, a bad date, an end before the start or a longer range: 422 naming it.",
     )
-    def aggregates(
+    async def aggregates(
         reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
@@ -221,7 +223,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         metrics = _metric_types(types)
         _checked_range(start, end, MAX_DAYS[period.value], f"period {period.value}")
         params: dict[str, Param] = {"types": metrics, "period": period, "start": start, "end": end}
-        return cached_answer(
+        return await cached_answer(
             cache,
             "aggregates",
             reading,
@@ -237,7 +239,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         response_model=list[Insight],
         summary=f"{whose.capitalize()} insights",
     )
-    def insights(
+    async def insights(
         reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
@@ -247,7 +249,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         """Newest first: by the latest day the insight held, then severity."""
         user_id = reading.user_id
         wanted = None if status is InsightStatus.ALL else status.value
-        return cached_answer(
+        return await cached_answer(
             cache,
             "insights",
             reading,
@@ -283,7 +285,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         response_model=list[HealthScore],
         summary=f"{whose.capitalize()} health scores",
     )
-    def health_scores(
+    async def health_scores(
         reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
@@ -295,7 +297,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         aggregates. None while the health score asset has never run."""
         user_id = reading.user_id
         _checked_range(start, end, MAX_DAYS["day"], "health scores")
-        return cached_answer(
+        return await cached_answer(
             cache,
             "health_scores",
             reading,
@@ -311,7 +313,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         response_model=Sources,
         summary=f"Per source, raw vs kept: a day of {whose} data",
     )
-    def sources(
+    async def sources(
         reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
@@ -322,7 +324,9 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         user_id = reading.user_id
         day = date or reading.state.today
         params = {"date": day}
-        return cached_answer(cache, "sources", reading, params, if_none_match, lambda: _sources(conn, user_id, day))
+        return await cached_answer(
+            cache, "sources", reading, params, if_none_match, lambda: _sources(conn, user_id, day)
+        )
 
 
 router = APIRouter()
