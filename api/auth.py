@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import DbDep
+from api.queries.read_state import Authenticated, authenticated
 from api.rate_limits import rate_limits
-from pipeline.accounts import Principal, authenticate
+from pipeline.accounts import Principal
 
 _bearer = HTTPBearer(auto_error=False, description="API key created with `healthpipe keys create`")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -23,21 +25,35 @@ async def get_bearer_key(credentials: Annotated[HTTPAuthorizationCredentials | N
     return credentials.credentials
 
 
-def get_counted_key(key: Annotated[str, Depends(get_bearer_key)], request: Request) -> str:
+async def get_counted_key(key: Annotated[str, Depends(get_bearer_key)], request: Request) -> str:
     """The key, counted against its rate limit (429 over it) before it is looked up: a flood of requests, known
-    key or not, is refused without a database connection."""
-    rate_limits(request).hit_key(key)
+    key or not, is refused without a database connection. Counted in the event loop when the counters are this
+    process's (no I/O), on a worker thread when they are Redis's."""
+    limits = rate_limits(request)
+    if limits.counters.blocking:
+        await run_in_threadpool(limits.hit_key, key)
+    else:
+        limits.hit_key(key)
     return key
 
 
 CountedKeyDep = Annotated[str, Depends(get_counted_key)]
 
 
-def get_principal(key: CountedKeyDep, conn: DbDep) -> Principal:
-    principal = authenticate(conn, key)
-    if principal is None:
+def get_authenticated(key: CountedKeyDep, conn: DbDep) -> Authenticated:
+    """The key's principal, and its user's data version and local today read in the same statement (what a cached
+    read of the caller's own data needs: `api.subject.own_reading`)."""
+    found = authenticated(conn, key)
+    if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers=_CHALLENGE)
-    return principal
+    return found
+
+
+AuthenticatedDep = Annotated[Authenticated, Depends(get_authenticated)]
+
+
+async def get_principal(found: AuthenticatedDep) -> Principal:  # async: no thread hop for an attribute
+    return found.principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -12,16 +12,16 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, status
+from fastapi import Depends, FastAPI, Header, Request, Response, status
 from pydantic import TypeAdapter
+from starlette.concurrency import run_in_threadpool
 
 from api.etags import Param, ReadKey, none_match_hits
-from api.queries.read_state import ReadState, read_state
 from api.response_cache import ResponseCache, cache_from_settings
 from api.schemas.fhir import FhirBundle, FhirPatient
 from api.schemas.profile import Profile
 from api.schemas.reads import Aggregates, HealthScore, Insight, Sources, Summary
-from pipeline.infra.database import Connection
+from api.subject import Reading
 from pipeline.infra.settings import Settings
 
 T = TypeVar("T")
@@ -84,33 +84,36 @@ async def get_response_cache(request: Request) -> ResponseCache:  # async: no th
 ResponseCacheDep = Annotated[ResponseCache, Depends(get_response_cache)]
 
 
-def state_of(conn: Connection, user_id: str) -> ReadState:
-    state = read_state(conn, user_id)
-    if state is None:  # the key's user was deleted since it authenticated
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
-    return state
-
-
-def cached_answer(
+async def cached_answer(
     cache: ResponseCache,
     route: str,
-    user_id: str,
-    state: ReadState,
+    reading: Reading,
     params: Mapping[str, Param],
     if_none_match: str | None,
-    compute: Callable[[], T],
+    compute: Callable[[], T | bytes],
 ) -> Response:
     """The answer of ``route`` for ``params`` (defaults resolved): 304 when ``if_none_match`` names it, else the
-    kept bytes, else ``compute()`` serialized with the route's model, kept and sent.
+    kept bytes, else ``compute()`` serialized with the route's model, kept and sent. Routes await it from the event
+    loop: a 304 or an answer kept in this process costs no thread hop; ``compute`` (the database's work) and a
+    Redis lookup run on a worker thread.
 
-    ``state`` must be read before ``compute`` reads the rows: an answer computed while a write commits is then kept
-    under the version before it (and replaced at the next read), never an answer older than its version."""
-    key = ReadKey(SHAPES, route, user_id, state.version, params, state.user_since)
+    ``reading.state`` must be read before ``compute`` reads the rows: an answer computed while a write commits is
+    then kept under the version before it (and replaced at the next read), never an answer older than its version."""
+    key = ReadKey(SHAPES, route, reading.user_id, reading.state.version, params, reading.state.user_since)
     headers = {"ETag": key.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization"}
     if if_none_match is not None and none_match_hits(if_none_match, key.etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    body = cache.get(key.digest)
+    body = await run_in_threadpool(cache.get, key.digest) if cache.blocking else cache.get(key.digest)
     if body is None:
-        body = ADAPTERS[route].dump_json(compute(), exclude_none=route in _FHIR_ROUTES)
-        cache.put(key.digest, body)
+        body = await run_in_threadpool(_computed_and_kept, cache, route, key.digest, compute)
     return Response(body, media_type=FHIR_JSON if route in _FHIR_ROUTES else "application/json", headers=headers)
+
+
+def _computed_and_kept(cache: ResponseCache, route: str, digest: str, compute: Callable[[], T | bytes]) -> bytes:
+    answer = compute()  # the route's model, or its JSON made by the database
+    if isinstance(answer, bytes):
+        body = answer
+    else:
+        body = ADAPTERS[route].dump_json(answer, exclude_none=route in _FHIR_ROUTES)
+    cache.put(digest, body)
+    return body

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
-from sqlalchemy import Engine
+from sqlalchemy import URL, Engine
 
 from api.access_log import install_access_log_filter
 from api.cached_reads import install_response_cache
@@ -45,13 +45,18 @@ def versioned_router() -> APIRouter:
     return router
 
 
+def create_api_engine(url: URL) -> Engine:
+    """The API's pool: no ping before each borrow (broken connections are dropped as they come back)."""
+    return create_warehouse_engine(url, pre_ping=False)
+
+
 def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
     """Build the app. Without an ``engine``, one is made at start-up from the settings (env)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = engine is None
-        app.state.engine = engine or create_warehouse_engine(warehouse_url(settings or Settings()))
+        app.state.engine = engine or create_api_engine(warehouse_url(settings or Settings()))
         try:
             yield
         finally:

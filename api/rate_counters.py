@@ -22,6 +22,8 @@ REDIS_RETRY_SECONDS = 5.0
 
 
 class Counters(Protocol):
+    blocking: bool  # whether counting waits on the network (then callers count on a worker thread)
+
     def increment(self, name: str, window: int, ttl_seconds: int) -> int | None:
         """Count one hit of ``name`` in ``window`` (a window index); the count so far in that window, or None when
         it could not be counted. ``ttl_seconds``: how long a window's count must be kept at least."""
@@ -32,6 +34,8 @@ class InProcessCounters:
     """The counts of the current window in a dict, dropped whole when the next window starts. At most
     ``max_names`` names per window: past that the oldest name is forgotten (its count starts again), so a flood
     of distinct keys cannot grow the process."""
+
+    blocking = False
 
     def __init__(self, max_names: int = MAX_IN_PROCESS_NAMES) -> None:
         self.max_names = max_names
@@ -54,6 +58,8 @@ class InProcessCounters:
 class RedisCounters:
     """One pipelined ``INCR`` + ``EXPIRE`` per hit (one round trip) on ``<namespace>:<name>:<window>``; every API
     worker on the same Redis and namespace shares the counts."""
+
+    blocking = True
 
     def __init__(self, client: redis.Redis, namespace: str = "healthpipe:ratelimit") -> None:
         self.client = client

@@ -26,6 +26,8 @@ RETRY_AFTER_FAILURE_SECONDS = 5.0
 
 
 class ResponseCache(Protocol):
+    blocking: bool  # whether a lookup waits on the network (then it is made on a worker thread)
+
     def get(self, key: str) -> bytes | None: ...
 
     def put(self, key: str, body: bytes) -> None: ...
@@ -35,6 +37,8 @@ class MemoryCache:
     """Least recently used entries go first once there are more than ``max_entries`` or their bodies add up to more
     than ``max_bytes``; a body larger than ``max_bytes`` is not kept. ``max_entries`` 0: nothing is kept. Safe across
     the threads of one process (FastAPI runs sync routes in a thread pool)."""
+
+    blocking = False
 
     def __init__(self, max_entries: int, max_bytes: int) -> None:
         self.max_entries = max_entries
@@ -73,6 +77,8 @@ class MemoryCache:
 class RedisCache:
     """Entries under ``prefix`` (``healthpipe:`` and the answers' shape fingerprint: a deploy that changes a response
     model never reads the previous shape), each with a TTL."""
+
+    blocking = True
 
     def __init__(self, client: redis.Redis, prefix: str, ttl_seconds: int) -> None:
         self.client = client

@@ -5,16 +5,22 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, status
 
-from api.auth import PrincipalDep, get_current_user_id
+from api.auth import AuthenticatedDep, PrincipalDep, get_current_user_id, user_of
 from api.deps import DbDep
+from api.queries.read_state import ReadState, read_state
 from pipeline.accounts import Principal, user_exists
 
 USER_ID_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"  # app.users' check: any other id is no user's (422)
 UserIdPath = Annotated[str, Path(pattern=USER_ID_PATTERN, description="the user whose data an admin key reads")]
+
+
+def _no_user(user_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
 
 
 def require_admin(principal: PrincipalDep) -> Principal:
@@ -31,8 +37,33 @@ def named_user(user_id: UserIdPath, admin: AdminDep, conn: DbDep) -> str:
     """The user named in the path, for an admin key: 403 before anything else for a user key (it learns nothing
     about which users exist), 404 for a user that does not exist."""
     if not user_exists(conn, user_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
+        raise _no_user(user_id)
     return user_id
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Whose data a cached read route serves, and that user's data version and local today, read before any of the
+    data (`api.cached_reads.cached_answer`)."""
+
+    user_id: str
+    state: ReadState
+
+
+async def own_reading(found: AuthenticatedDep) -> Reading:
+    """The caller's own data, with the state read with the key (async: no I/O left to do)."""
+    user_id = user_of(found.principal)
+    if found.own_state is None:  # the key's user was deleted since
+        raise _no_user(user_id)
+    return Reading(user_id, found.own_state)
+
+
+def named_reading(user_id: UserIdPath, admin: AdminDep, conn: DbDep) -> Reading:
+    """The user named in the path, for an admin key: 403 for a user key, 404 for a user that does not exist."""
+    state = read_state(conn, user_id)
+    if state is None:
+        raise _no_user(user_id)
+    return Reading(user_id, state)
 
 
 # The two ways of saying whose data: a route factory takes one of them.
@@ -41,3 +72,10 @@ SubjectDependency = Callable[..., str] | Callable[..., Awaitable[str]]
 
 OWN_DATA = get_current_user_id
 ANY_USER_DATA = named_user
+OwnReadingDep = Annotated[Reading, Depends(own_reading)]
+
+# the same for the cached read routes, which need the user's read state too
+ReadingDependency = Callable[..., Reading] | Callable[..., Awaitable[Reading]]
+
+OWN_READING = own_reading
+ANY_USER_READING = named_reading

@@ -168,21 +168,34 @@ def list_api_keys(conn: Connection) -> list[ApiKeyInfo]:
     return [ApiKeyInfo(*row) for row in rows]  # type: ignore[arg-type]
 
 
-def authenticate(conn: Connection, key: str) -> Principal | None:
-    """The principal of a valid, unrevoked key; None otherwise. ``last_used_at`` is refreshed at most once a
-    minute, so a busy key does not turn every read into a write."""
+def key_hash_of(key: str) -> bytes | None:
+    """The stored hash a presented key is looked up by; None for what cannot be a key (no lookup needed)."""
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    return hash_key(key)
+
+
+def touch_key(conn: Connection, key_id: int) -> None:
+    """Record that a key was used. Callers do it at most once a minute per key (``last_used_at`` older than that),
+    so a busy key does not turn every read into a write."""
+    conn.execute("UPDATE app.api_keys SET last_used_at = now() WHERE key_id = %s", (key_id,))
+
+
+def authenticate(conn: Connection, key: str) -> Principal | None:
+    """The principal of a valid, unrevoked key; None otherwise."""
+    key_hash = key_hash_of(key)
+    if key_hash is None:
         return None
     row = conn.execute(
         """SELECT key_id, user_id, is_admin, last_used_at IS NULL OR last_used_at < now() - interval '1 minute'
            FROM app.api_keys WHERE key_hash = %s AND revoked_at IS NULL""",
-        (hash_key(key),),
+        (key_hash,),
     ).fetchone()
     if row is None:
         return None
     key_id, user_id, is_admin, stale = row
     if stale:
-        conn.execute("UPDATE app.api_keys SET last_used_at = now() WHERE key_id = %s", (key_id,))
+        touch_key(conn, int(key_id))  # type: ignore[call-overload]
     return Principal(int(key_id), user_id, bool(is_admin))  # type: ignore[call-overload, arg-type]
 
 

@@ -13,7 +13,9 @@ from pipeline.infra.database import Connection
 Row = dict[str, Any]
 
 
-def fetch_rows(conn: Connection, query: str | sql.Composed, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[Row]:
+def fetch_rows(
+    conn: Connection, query: str | bytes | sql.Composed, params: tuple[Any, ...] | dict[str, Any] = ()
+) -> list[Row]:
     with conn.cursor(row_factory=dict_row) as cursor:
         cursor.execute(query.encode() if isinstance(query, str) else query, params)
         return cursor.fetchall()

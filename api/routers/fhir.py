@@ -14,14 +14,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi.openapi.constants import REF_PREFIX
 from fastapi.responses import JSONResponse
 
-from api.cached_reads import CACHED_READ_RESPONSES, FHIR_JSON, IfNoneMatch, ResponseCacheDep, cached_answer, state_of
+from api.cached_reads import CACHED_READ_RESPONSES, FHIR_JSON, IfNoneMatch, ResponseCacheDep, cached_answer
 from api.deps import DbDep
 from api.errors import KEYED_ROUTE_RESPONSES, NO_SUCH_USER, NOT_ADMIN, UNPROCESSABLE
 from api.etags import Param
 from api.queries import fhir as fhir_queries
 from api.ranges import MAX_DAYS, range_problem
 from api.schemas.fhir import FhirBundle, FhirPatient
-from api.subject import ANY_USER_DATA, OWN_DATA, SubjectDependency
+from api.subject import ANY_USER_READING, OWN_READING, Reading, ReadingDependency
 from pipeline.catalog import METRICS
 from pipeline.fhir.observations import searchset_bundle
 from pipeline.fhir.patient import patient
@@ -66,14 +66,14 @@ def _wanted_metrics(types: str | None) -> list[str]:
     return list(dict.fromkeys(named))
 
 
-def add_fhir_routes(router: APIRouter, prefix: str, subject: SubjectDependency, own: bool) -> None:
+def add_fhir_routes(router: APIRouter, prefix: str, subject: ReadingDependency, own: bool) -> None:
     """Add the FHIR routes under ``prefix`` to ``router``, over the user that ``subject`` (a dependency) resolves."""
     responses: dict[int | str, dict[str, Any]] = {**KEYED_ROUTE_RESPONSES, 404: NO_SUCH_USER, 422: UNPROCESSABLE}
     if not own:
         responses[403] = NOT_ADMIN
     documented = {**_errors_as_json(responses), **CACHED_READ_RESPONSES}
     tags: list[str | Enum] = ["fhir" if own else "admin reads"]
-    SubjectDep = Annotated[str, Depends(subject)]  # noqa: N806  (a type alias local to the factory)
+    ReadingDep = Annotated[Reading, Depends(subject)]  # noqa: N806  (a type alias local to the factory)
     whose = "the caller" if own else "the user"
 
     @router.get(
@@ -85,12 +85,12 @@ def add_fhir_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         response_class=FhirJSONResponse,
         summary=f"{whose.capitalize()} as a FHIR R4 Patient",
     )
-    def get_patient(
-        user_id: SubjectDep, conn: DbDep, cache: ResponseCacheDep, if_none_match: IfNoneMatch = None
+    async def get_patient(
+        reading: ReadingDep, conn: DbDep, cache: ResponseCacheDep, if_none_match: IfNoneMatch = None
     ) -> Response:
         """Identifier (system `urn:healthpipe:user-id`, the user id), name, gender and birth date from the
         profile (`/v1/me/profile`); gender `unknown` and a data-absent-reason `unknown` for what is not given."""
-        state = state_of(conn, user_id)
+        user_id = reading.user_id
 
         def compute() -> FhirPatient:
             profile = get_profile(conn, user_id)
@@ -98,7 +98,7 @@ def add_fhir_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
                 raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
             return FhirPatient.model_validate(patient(profile))
 
-        return cached_answer(cache, "fhir_patient", user_id, state, {}, if_none_match, compute)
+        return await cached_answer(cache, "fhir_patient", reading, {}, if_none_match, compute)
 
     @router.get(
         prefix + "/Observation",
@@ -113,8 +113,8 @@ def add_fhir_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         f"At most {MAX_OBSERVATION_DAYS} days from start to end (both included); an unknown type, a bad date, an "
         "end before the start or a longer range: 422 naming it.",
     )
-    def list_observations(
-        user_id: SubjectDep,
+    async def list_observations(
+        reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
         start: Annotated[dt.date, Query(description="first local date, included (YYYY-MM-DD)")],
@@ -125,20 +125,20 @@ def add_fhir_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         ] = None,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
+        user_id = reading.user_id
         metrics = _wanted_metrics(types)
         problem = range_problem(start, end, MAX_OBSERVATION_DAYS, "observations")
         if problem is not None:
             raise _unprocessable(problem)
-        state = state_of(conn, user_id)
 
         def compute() -> FhirBundle:
             rows = fhir_queries.daily_values(conn, user_id, metrics, start, end)
             return FhirBundle.model_validate(searchset_bundle(user_id, rows))
 
         params: dict[str, Param] = {"types": metrics, "start": start, "end": end}
-        return cached_answer(cache, "fhir_observations", user_id, state, params, if_none_match, compute)
+        return await cached_answer(cache, "fhir_observations", reading, params, if_none_match, compute)
 
 
 router = APIRouter()
-add_fhir_routes(router, "/me/fhir", OWN_DATA, own=True)
-add_fhir_routes(router, "/users/{user_id}/fhir", ANY_USER_DATA, own=False)
+add_fhir_routes(router, "/me/fhir", OWN_READING, own=True)
+add_fhir_routes(router, "/users/{user_id}/fhir", ANY_USER_READING, own=False)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response, status
 
 from api.auth import CurrentUserDep
-from api.cached_reads import CACHED_READ_RESPONSES, IfNoneMatch, ResponseCacheDep, cached_answer, state_of
+from api.cached_reads import CACHED_READ_RESPONSES, IfNoneMatch, ResponseCacheDep, cached_answer
 from api.deps import DbDep
 from api.errors import BAD_REQUEST, KEYED_ROUTE_RESPONSES, NOT_FOUND, UNPROCESSABLE
 from api.schemas.profile import Profile, ProfileChanges
+from api.subject import OwnReadingDep
 from pipeline import profiles
 from pipeline.accounts import AccountError
 
@@ -32,11 +33,11 @@ def _answer(profile: profiles.Profile) -> Profile:
     summary="The caller's profile",
     responses={404: NOT_FOUND, **CACHED_READ_RESPONSES},
 )
-def get_profile(
-    user_id: CurrentUserDep, conn: DbDep, cache: ResponseCacheDep, if_none_match: IfNoneMatch = None
+async def get_profile(
+    reading: OwnReadingDep, conn: DbDep, cache: ResponseCacheDep, if_none_match: IfNoneMatch = None
 ) -> Response:
     """What the FHIR Patient (`/v1/me/fhir/Patient`) is made of; `null` for what is not given."""
-    state = state_of(conn, user_id)
+    user_id = reading.user_id
 
     def compute() -> Profile:
         profile = profiles.get_profile(conn, user_id)
@@ -44,7 +45,7 @@ def get_profile(
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
         return _answer(profile)
 
-    return cached_answer(cache, "profile", user_id, state, {}, if_none_match, compute)
+    return await cached_answer(cache, "profile", reading, {}, if_none_match, compute)
 
 
 @router.patch(

@@ -4,13 +4,14 @@ own data and under `/users/{user_id}` for any user's, with an admin key. Every a
 the response cache (`api.cached_reads`): an ETag from the user's data version, 304, kept bytes."""
 
 import datetime as dt
+import json
 import uuid
 from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
-from api.cached_reads import CACHED_READ_RESPONSES, IfNoneMatch, ResponseCacheDep, cached_answer, state_of
+from api.cached_reads import CACHED_READ_RESPONSES, IfNoneMatch, ResponseCacheDep, cached_answer
 from api.deps import DbDep
 from api.errors import KEYED_ROUTE_RESPONSES, NO_SUCH_INSIGHT, NO_SUCH_USER, NOT_ADMIN, UNPROCESSABLE
 from api.etags import Param
@@ -36,8 +37,7 @@ from api.schemas.reads import (
     Sources,
     Summary,
 )
-from api.series import series_by_type
-from api.subject import ANY_USER_DATA, OWN_DATA, SubjectDependency
+from api.subject import ANY_USER_READING, OWN_READING, Reading, ReadingDependency
 from pipeline import data_version
 from pipeline.catalog import METRICS, SLEEP_METRIC, STEPS_METRIC
 from pipeline.infra.database import Connection
@@ -122,34 +122,39 @@ def _insight(row: Row) -> Insight:
 
 
 def _summary(conn: Connection, user_id: str, day: dt.date) -> Summary:
-    rows = summary_queries.daily_rows(conn, user_id, day)
-    goal = summary_queries.step_goal(conn, user_id)
+    parts = summary_queries.day_summary(conn, user_id, day)
+    rows = parts["metrics"]
     sleep_row = next((row for row in rows if row["metric"] == SLEEP_METRIC), None)
     sleep = None
     if sleep_row is not None:
-        stages = summary_queries.sleep_stage_minutes(conn, user_id, day)
         sleep = SleepNight(
             asleep_minutes=sleep_row["value"],
             nights=sleep_row["count"],
-            stages=[SleepStage(stage=s["stage"], minutes=s["minutes"]) for s in stages],
+            stages=[SleepStage(stage=s["stage"], minutes=s["minutes"]) for s in parts["stages"]],
         )
-    score = summary_queries.day_health_score(conn, user_id, day)
+    score = parts["health_score"]
     return Summary(
         user_id=user_id,
         date=day,
-        metrics=[_metric_of_day(row, goal) for row in rows],
+        metrics=[_metric_of_day(row, parts["step_goal"]) for row in rows],
         sleep=sleep,
-        active_insights=summary_queries.active_insight_count(conn, user_id),
+        active_insights=parts["active_insights"],
         health_score=_health_score(score) if score else None,
-        freshness=Freshness(**summary_queries.freshness(conn, user_id)),
+        freshness=Freshness(
+            last_landed_at=parts["last_landed_at"],
+            last_computed_at=parts["last_computed_at"],
+            last_data_date=parts["last_data_date"],
+        ),
     )
 
 
 def _aggregates(
     conn: Connection, user_id: str, metrics: list[str], period: Period, start: dt.date, end: dt.date
-) -> Aggregates:
-    rows = aggregate_queries.aggregate_rows(conn, user_id, metrics, period.value, start, end)
-    return Aggregates(period=period, start=start, end=end, types=series_by_type(metrics, rows))
+) -> bytes:
+    """The `Aggregates` answer as JSON: its series as the database builds them, inside the envelope."""
+    head = json.dumps({"period": period.value, "start": start.isoformat(), "end": end.isoformat()})
+    types = aggregate_queries.series_json(conn, user_id, metrics, period.value, start, end)
+    return head[:-1].encode() + b', "types": ' + types + b"}"
 
 
 def _sources(conn: Connection, user_id: str, day: dt.date) -> Sources:
@@ -163,7 +168,7 @@ def _sources(conn: Connection, user_id: str, day: dt.date) -> Sources:
     )
 
 
-def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, own: bool) -> None:
+def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, own: bool) -> None:
     """Add the read routes under ``prefix`` to ``router``, over the user that ``subject`` (a dependency) resolves;
     ``own``: the caller's own data, which adds the acknowledgement of insights."""
     responses: dict[int | str, dict[str, Any]] = {**KEYED_ROUTE_RESPONSES, 404: NO_SUCH_USER, 422: UNPROCESSABLE}
@@ -171,7 +176,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         responses[403] = NOT_ADMIN
     reads = {**responses, **CACHED_READ_RESPONSES}
     tags: list[str | Enum] = ["reads" if own else "admin reads"]
-    SubjectDep = Annotated[str, Depends(subject)]  # noqa: N806  (a type alias local to the factory)
+    ReadingDep = Annotated[Reading, Depends(subject)]  # noqa: N806  (a type alias local to the factory)
     whose = "the caller's" if own else "the user's"
 
     @router.get(
@@ -181,8 +186,8 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         response_model=Summary,
         summary=f"A day of {whose} data at a glance",
     )
-    def summary(
-        user_id: SubjectDep,
+    async def summary(
+        reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
         if_none_match: IfNoneMatch = None,
@@ -191,11 +196,11 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         """Each metric's daily value with its unit (goal and progress where the catalogue or the user sets one),
         the night's sleep by stage, the active insights, the day's health score and when the data last landed and
         was last computed."""
-        state = state_of(conn, user_id)
-        day = date or state.today
+        user_id = reading.user_id
+        day = date or reading.state.today
         params = {"date": day}
-        return cached_answer(
-            cache, "summary", user_id, state, params, if_none_match, lambda: _summary(conn, user_id, day)
+        return await cached_answer(
+            cache, "summary", reading, params, if_none_match, lambda: _summary(conn, user_id, day)
         )
 
     @router.get(
@@ -208,8 +213,8 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         + ", ".join(f"{period} {days:,} days" for period, days in MAX_DAYS.items())
         + ". An unknown type, a bad date, an end before the start or a longer range: 422 naming it.",
     )
-    def aggregates(
-        user_id: SubjectDep,
+    async def aggregates(
+        reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
         types: TypesQuery,
@@ -218,15 +223,14 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         period: Annotated[Period, Query()] = Period.DAY,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
+        user_id = reading.user_id
         metrics = _metric_types(types)
         _checked_range(start, end, MAX_DAYS[period.value], f"period {period.value}")
-        state = state_of(conn, user_id)
         params: dict[str, Param] = {"types": metrics, "period": period, "start": start, "end": end}
-        return cached_answer(
+        return await cached_answer(
             cache,
             "aggregates",
-            user_id,
-            state,
+            reading,
             params,
             if_none_match,
             lambda: _aggregates(conn, user_id, metrics, period, start, end),
@@ -239,21 +243,20 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         response_model=list[Insight],
         summary=f"{whose.capitalize()} insights",
     )
-    def insights(
-        user_id: SubjectDep,
+    async def insights(
+        reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
         status: Annotated[InsightStatus, Query(description="active (default), resolved or all")] = InsightStatus.ACTIVE,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         """Newest first: by the latest day the insight held, then severity."""
-        state = state_of(conn, user_id)
+        user_id = reading.user_id
         wanted = None if status is InsightStatus.ALL else status.value
-        return cached_answer(
+        return await cached_answer(
             cache,
             "insights",
-            user_id,
-            state,
+            reading,
             {"status": status},
             if_none_match,
             lambda: [_insight(row) for row in insight_queries.user_insights(conn, user_id, wanted)],
@@ -268,8 +271,9 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
             tags=tags,
             responses={**responses, 404: NO_SUCH_INSIGHT},
         )
-        def acknowledge_insight(user_id: SubjectDep, conn: DbDep, insight_id: uuid.UUID) -> Insight:
+        def acknowledge_insight(reading: ReadingDep, conn: DbDep, insight_id: uuid.UUID) -> Insight:
             """Idempotent: acknowledging again changes nothing (the first time stays). Recomputes never reset it."""
+            user_id = reading.user_id
             with conn.transaction():
                 acknowledged = insight_queries.acknowledge(conn, user_id, insight_id)
                 if acknowledged is not None and acknowledged.first_time:
@@ -285,8 +289,8 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         response_model=list[HealthScore],
         summary=f"{whose.capitalize()} health scores",
     )
-    def health_scores(
-        user_id: SubjectDep,
+    async def health_scores(
+        reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
         start: StartQuery,
@@ -295,13 +299,12 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
     ) -> Response:
         """One per day with a score, oldest first, with its components and completeness; ranges bounded as days'
         aggregates. None while the health score asset has never run."""
+        user_id = reading.user_id
         _checked_range(start, end, MAX_DAYS["day"], "health scores")
-        state = state_of(conn, user_id)
-        return cached_answer(
+        return await cached_answer(
             cache,
             "health_scores",
-            user_id,
-            state,
+            reading,
             {"start": start, "end": end},
             if_none_match,
             lambda: [_health_score(row) for row in score_queries.health_scores(conn, user_id, start, end)],
@@ -314,22 +317,22 @@ def add_read_routes(router: APIRouter, prefix: str, subject: SubjectDependency, 
         response_model=Sources,
         summary=f"Per source, raw vs kept: a day of {whose} data",
     )
-    def sources(
-        user_id: SubjectDep,
+    async def sources(
+        reading: ReadingDep,
         conn: DbDep,
         cache: ResponseCacheDep,
         if_none_match: IfNoneMatch = None,
         date: DayQuery = None,
     ) -> Response:
         """What each source reported per metric and what deduplication kept of it (why a number is what it is)."""
-        state = state_of(conn, user_id)
-        day = date or state.today
+        user_id = reading.user_id
+        day = date or reading.state.today
         params = {"date": day}
-        return cached_answer(
-            cache, "sources", user_id, state, params, if_none_match, lambda: _sources(conn, user_id, day)
+        return await cached_answer(
+            cache, "sources", reading, params, if_none_match, lambda: _sources(conn, user_id, day)
         )
 
 
 router = APIRouter()
-add_read_routes(router, "/me", OWN_DATA, own=True)
-add_read_routes(router, "/users/{user_id}", ANY_USER_DATA, own=False)
+add_read_routes(router, "/me", OWN_READING, own=True)
+add_read_routes(router, "/users/{user_id}", ANY_USER_READING, own=False)

@@ -82,9 +82,12 @@ def dagster_storage_url(settings: Settings, warehouse: URL) -> URL:
     return with_driver(warehouse, "psycopg2").set(query=query)
 
 
-def create_warehouse_engine(url: URL, **kwargs: object) -> Engine:
-    """Engine for our own reads and writes. ``pool_pre_ping`` survives a restarted embedded server."""
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+def create_warehouse_engine(url: URL, *, pre_ping: bool = True, **kwargs: object) -> Engine:
+    """Engine for our own reads and writes. ``pre_ping``: a round trip before each borrow finds connections a
+    restarted server cut. Without it (the API, where that round trip is a third of a cached read), a connection
+    found broken is dropped when it comes back (`psycopg_connection`): after a restart each pooled connection fails
+    one request, which the API answers 503, and is then replaced."""
+    return create_engine(url, pool_pre_ping=pre_ping, **kwargs)
 
 
 @contextmanager
@@ -99,6 +102,8 @@ def psycopg_connection(engine: Engine) -> Iterator[Connection]:
         driver.autocommit = True
         yield driver
     finally:
-        if not driver.closed:
+        if driver.broken or driver.closed:
+            raw.invalidate()  # its server went away: the pool opens a new connection next time
+        else:
             driver.autocommit = False
         raw.close()

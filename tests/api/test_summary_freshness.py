@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from sqlalchemy import Engine
 
-from api.queries.summary import freshness
+from api.queries.summary import day_summary
 from pipeline.infra.database import psycopg_connection
 from tests.support.helpers import new_user
 
@@ -33,6 +33,10 @@ def _sample(conn: psycopg.Connection[tuple[object, ...]], user: str, batch: int)
            device_class, batch_id) VALUES (%s, %s, 'STEPS', 10, 'count', now(), now(), 'Phone', 'phone', %s)""",
         (uuid.uuid4(), user, batch),
     )
+
+
+def freshness(conn: psycopg.Connection[tuple[object, ...]], user: str) -> dict[str, object]:
+    return day_summary(conn, user, dt.date(2024, 5, 1))
 
 
 def test_the_latest_landed_batch_of_the_user_or_of_several_users_holding_theirs(engine: Engine) -> None:
