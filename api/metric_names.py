@@ -16,3 +16,8 @@ def metric_names(named: Iterable[str]) -> list[str]:
     if not names:
         raise ValueError(f"name at least one type: {', '.join(METRICS)}")
     return names
+
+
+def listed_metric_names(types: str) -> list[str]:
+    """`metric_names` of a comma-separated list, as the ``types`` query parameters take it."""
+    return metric_names(name.strip() for name in types.split(",") if name.strip())

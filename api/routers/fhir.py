@@ -18,6 +18,7 @@ from api.cached_reads import CACHED_READ_RESPONSES, FHIR_JSON, IfNoneMatch, Resp
 from api.deps import DbDep
 from api.errors import KEYED_ROUTE_RESPONSES, NO_SUCH_USER, NOT_ADMIN, UNPROCESSABLE
 from api.etags import Param
+from api.metric_names import listed_metric_names
 from api.queries import fhir as fhir_queries
 from api.ranges import MAX_DAYS, range_problem
 from api.schemas.fhir import FhirBundle, FhirPatient
@@ -57,13 +58,10 @@ def _wanted_metrics(types: str | None) -> list[str]:
     """The catalogue's metrics named in ``types`` (comma-separated), all of them when it is left out."""
     if types is None:
         return list(METRICS)
-    named = [name.strip() for name in types.split(",") if name.strip()]
-    unknown = [name for name in named if name not in METRICS]
-    if unknown:
-        raise _unprocessable(f"unknown type(s) {', '.join(map(repr, unknown))}; known: {', '.join(METRICS)}")
-    if not named:
-        raise _unprocessable(f"name at least one type, or leave types out for all: {', '.join(METRICS)}")
-    return list(dict.fromkeys(named))
+    try:
+        return listed_metric_names(types)
+    except ValueError as exc:
+        raise _unprocessable(f"{exc} (or leave types out for all)") from exc
 
 
 def add_fhir_routes(router: APIRouter, prefix: str, subject: ReadingDependency, own: bool) -> None:

@@ -15,7 +15,7 @@ from api.cached_reads import CACHED_READ_RESPONSES, IfNoneMatch, ResponseCacheDe
 from api.deps import DbDep
 from api.errors import KEYED_ROUTE_RESPONSES, NO_SUCH_INSIGHT, NO_SUCH_USER, NOT_ADMIN, UNPROCESSABLE
 from api.etags import Param
-from api.metric_names import metric_names
+from api.metric_names import listed_metric_names
 from api.queries import aggregates as aggregate_queries
 from api.queries import insights as insight_queries
 from api.queries import scores as score_queries
@@ -67,7 +67,7 @@ def _checked_range(start: dt.date, end: dt.date, max_days: int, what: str) -> No
 
 def _metric_types(types: str) -> list[str]:
     try:
-        return metric_names(name.strip() for name in types.split(",") if name.strip())
+        return listed_metric_names(types)
     except ValueError as exc:
         raise _unprocessable(str(exc)) from exc
 
