@@ -9,6 +9,7 @@ it waits, so the next chunk can be parsed meanwhile).
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -346,8 +347,9 @@ def _quarantine_unknown_users(conn: Connection, batch_id: int) -> int:
     keys = keyring_for(conn)
     # the payload carries the row's metadata itself (a few rows: a file naming someone never added), and the
     # metadata's chunk, which no landed row refers to, goes
-    chunk_ids = [row[3] for row in rows]
-    metadata = open_refs(conn, keys, chunk_ids, [row[4] for row in rows])  # type: ignore[arg-type]
+    chunk_ids: list[uuid.UUID | None] = [row[3] for row in rows]  # type: ignore[misc]
+    slots: list[int | None] = [row[4] for row in rows]  # type: ignore[misc]
+    metadata = open_refs(conn, keys, chunk_ids, slots)
     payloads = [
         json.dumps({**json.loads(str(row[2])), "metadata": None if text is None else json.loads(text)})
         for row, text in zip(rows, metadata, strict=True)
