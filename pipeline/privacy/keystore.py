@@ -134,15 +134,19 @@ class KeyStore:
                 )
                 .fetchone()
             )
-        assert row is not None
+        if row is None:  # another process added one after this statement's snapshot: read it now
+            stored = self.get(key.subject)
+            assert stored is not None
+            return stored
         return WrappedKey(key.subject, as_bytes(row[0]), as_bytes(row[1]))
 
     def delete(self, subject: str) -> bool:
-        """Delete the subject's key and vacuum the table, so no dead row version keeps it on disk."""
+        """Delete the subject's key and rewrite the table, so no dead row version keeps it in the table's file."""
         with self._lock:
             conn = self._connection()
             deleted = conn.execute("DELETE FROM data_keys WHERE subject = %s", (subject,)).rowcount
-            conn.execute("VACUUM data_keys")
+            if deleted:
+                conn.execute("VACUUM FULL data_keys")  # a new file without the row (a row per user: small)
         return deleted > 0
 
     def master_ids(self) -> set[bytes]:
@@ -162,5 +166,5 @@ class KeyStore:
                         "UPDATE data_keys SET master_id = %s, wrapped = %s WHERE subject = %s",
                         [(key.master_id, key.wrapped, key.subject) for key in updated],
                     )
-            conn.execute("VACUUM data_keys")
+            conn.execute("VACUUM FULL data_keys")  # the keys wrapped by the old master key go with the old file
         return len(updated)

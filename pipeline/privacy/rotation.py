@@ -42,7 +42,11 @@ def rotate_master_key(conn: Connection, settings: Settings, new_key_file: Path |
         new = master.generate(str(path))
         master.write_file(pending, new)
         count = keys.rotate_master(new)
-        os.replace(pending, path)
+        try:
+            os.replace(pending, path)
+        except FileNotFoundError:  # another process, loading the key meanwhile, finished the rotation
+            if master.read_file(path).key_id != new.key_id:
+                raise
     else:
         new = master.generate(str(target))
         master.write_file(target, new)
