@@ -34,6 +34,7 @@ from pipeline.infra.database import libpq_url, warehouse_url
 from pipeline.infra.migrations import discover_migrations, migrate
 from pipeline.infra.settings import Settings
 from pipeline.insights.rules import RULES
+from pipeline.privacy.keystore import KEYSTORE_SUFFIX
 
 SEED_VERSION = 3
 FIRST_DAY = dt.date(2025, 1, 1)
@@ -357,6 +358,7 @@ def seeded_database(
     if held is None or {k: held.get(k) for k in wanted} != wanted:
         with psycopg.connect(libpq_url(admin), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}{KEYSTORE_SUFFIX}" WITH (FORCE)'.encode())
             conn.execute(f'CREATE DATABASE "{name}"'.encode())
         migrate(url)
         started = time.perf_counter()
@@ -377,3 +379,4 @@ def seeded_database(
         if not keep:
             with psycopg.connect(libpq_url(admin), autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}{KEYSTORE_SUFFIX}" WITH (FORCE)'.encode())

@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL
 from pipeline.infra.database import libpq_url, warehouse_url
 from pipeline.infra.migrations import migrate
 from pipeline.infra.settings import Settings
+from pipeline.privacy.keystore import KEYSTORE_SUFFIX
 
 
 @contextmanager
@@ -28,3 +29,4 @@ def scratch_database() -> Iterator[URL]:
     finally:
         with psycopg.connect(libpq_url(admin), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}{KEYSTORE_SUFFIX}" WITH (FORCE)'.encode())

@@ -14,8 +14,11 @@ from psycopg.rows import class_row
 from pipeline.data_version import advance
 from pipeline.devices import SEED_DEVICE_WORDS, DeviceClass, device_class_named, effective_priority
 from pipeline.infra.database import Connection
+from pipeline.privacy.fields import device_place, open_sealed, seal
+from pipeline.privacy.keyring import keyring_for
 
 KEY_PREFIX = "hp_"
+DISPLAY_NAME = "app.users.display_name"  # where a sealed display name belongs (pipeline/privacy/fields.py)
 
 
 class AccountError(ValueError):
@@ -66,9 +69,12 @@ def hash_key(key: str) -> bytes:
 def create_user(conn: Connection, user_id: str, home_timezone: str = "UTC", display_name: str | None = None) -> None:
     if home_timezone not in zoneinfo.available_timezones():
         raise AccountError(f"unknown time zone {home_timezone!r} (use an IANA name such as Europe/London)")
+    sealed = None
+    if display_name is not None:
+        sealed = seal(keyring_for(conn).data_key(user_id), DISPLAY_NAME, user_id, display_name)
     cursor = conn.execute(
         "INSERT INTO app.users (user_id, home_timezone, display_name) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-        (user_id, home_timezone, display_name),
+        (user_id, home_timezone, sealed),
     )
     if cursor.rowcount == 0:
         raise AccountError(f"user {user_id!r} already exists")
@@ -84,10 +90,17 @@ def user_exists(conn: Connection, user_id: str) -> bool:
 
 
 def get_user(conn: Connection, user_id: str) -> UserInfo | None:
-    with conn.cursor(row_factory=class_row(UserInfo)) as cursor:
-        return cursor.execute(
-            "SELECT user_id, display_name, home_timezone FROM app.users WHERE user_id = %s", (user_id,)
-        ).fetchone()
+    """The user, display name decrypted."""
+    row = conn.execute(
+        "SELECT user_id, display_name, home_timezone FROM app.users WHERE user_id = %s", (user_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    sealed: bytes | None = row[1]  # type: ignore[assignment]
+    name = (
+        None if sealed is None else open_sealed(keyring_for(conn).existing_key(user_id), DISPLAY_NAME, user_id, sealed)
+    )
+    return UserInfo(user_id, name, str(row[2]))
 
 
 def has_users(conn: Connection) -> bool:
@@ -106,11 +119,12 @@ def register_device(conn: Connection, user_id: str, device_id: str, device_class
             f"or {', '.join(SEED_DEVICE_WORDS)}"
         )
     device_class = named.value
+    sealed = seal(keyring_for(conn).data_key(user_id), device_place(device_id), user_id, name)
     row = conn.execute(
         """INSERT INTO app.devices (user_id, device_id, device_class, name) VALUES (%s, %s, %s, %s)
            ON CONFLICT (user_id, device_id) DO UPDATE SET device_class = EXCLUDED.device_class, name = EXCLUDED.name
            RETURNING (xmax = 0)""",
-        (user_id, device_id, device_class, name),
+        (user_id, device_id, device_class, sealed),
     ).fetchone()
     return bool(row and row[0])
 
@@ -118,19 +132,33 @@ def register_device(conn: Connection, user_id: str, device_id: str, device_class
 _DEVICE_COLUMNS = "device_id, device_class, name, last_sync_at"
 
 
+def _opened_devices(conn: Connection, user_id: str, rows: Sequence[tuple[object, ...]]) -> list[DeviceInfo]:
+    """Device rows with their names decrypted (one key lookup for all of them)."""
+    if not rows:
+        return []
+    key = keyring_for(conn).existing_key(user_id)
+    devices = []
+    for device_id, device_class, sealed, last_sync_at in rows:
+        name = open_sealed(key, device_place(str(device_id)), user_id, sealed)  # type: ignore[arg-type]
+        devices.append(DeviceInfo(str(device_id), str(device_class), name or "", last_sync_at))  # type: ignore[arg-type]
+    return devices
+
+
 def list_devices(conn: Connection, user_id: str) -> list[DeviceInfo]:
-    """The user's devices, by id."""
-    with conn.cursor(row_factory=class_row(DeviceInfo)) as cursor:
-        return cursor.execute(
-            f"SELECT {_DEVICE_COLUMNS} FROM app.devices WHERE user_id = %s ORDER BY device_id", (user_id,)
-        ).fetchall()
+    """The user's devices, by id, names decrypted."""
+    rows = conn.execute(
+        f"SELECT {_DEVICE_COLUMNS} FROM app.devices WHERE user_id = %s ORDER BY device_id", (user_id,)
+    ).fetchall()
+    return _opened_devices(conn, user_id, rows)
 
 
 def get_device(conn: Connection, user_id: str, device_id: str) -> DeviceInfo | None:
-    with conn.cursor(row_factory=class_row(DeviceInfo)) as cursor:
-        return cursor.execute(
-            f"SELECT {_DEVICE_COLUMNS} FROM app.devices WHERE user_id = %s AND device_id = %s", (user_id, device_id)
-        ).fetchone()
+    """The device, name decrypted."""
+    rows = conn.execute(
+        f"SELECT {_DEVICE_COLUMNS} FROM app.devices WHERE user_id = %s AND device_id = %s", (user_id, device_id)
+    ).fetchall()
+    devices = _opened_devices(conn, user_id, rows)
+    return devices[0] if devices else None
 
 
 def create_api_key(conn: Connection, user_id: str | None, is_admin: bool = False, label: str | None = None) -> str:

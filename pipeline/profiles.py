@@ -7,15 +7,16 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from psycopg import sql
-from psycopg.rows import class_row
 
 from pipeline import data_version
 from pipeline.accounts import AccountError
 from pipeline.infra.database import Connection
+from pipeline.privacy.fields import open_sealed, seal
+from pipeline.privacy.keyring import keyring_for
 
 NAME_MAX_LENGTH = 100
 EARLIEST_BIRTH_DATE = dt.date(1900, 1, 1)
@@ -103,15 +104,28 @@ def checked_changes(changes: Mapping[str, object]) -> dict[str, object]:
     return checked
 
 
+def _place(field: str) -> str:
+    return f"app.users.{field}"
+
+
 def get_profile(conn: Connection, user_id: str) -> Profile | None:
-    """The user's profile; None for an unknown user."""
-    with conn.cursor(row_factory=class_row(Profile)) as cursor:
-        return cursor.execute(
-            sql.SQL("SELECT user_id, {} FROM app.users WHERE user_id = %s").format(
-                sql.SQL(", ").join(map(sql.Identifier, _COLUMNS))
-            ),
-            (user_id,),
-        ).fetchone()
+    """The user's profile, decrypted with the user's key; None for an unknown user."""
+    row = conn.execute(
+        sql.SQL("SELECT {} FROM app.users WHERE user_id = %s").format(
+            sql.SQL(", ").join(map(sql.Identifier, _COLUMNS))
+        ),
+        (user_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    values: dict[str, object] = dict.fromkeys(_COLUMNS)
+    if any(sealed is not None for sealed in row):
+        key = keyring_for(conn).existing_key(user_id)
+        for field, sealed in zip(_COLUMNS, row, strict=True):
+            values[field] = open_sealed(key, _place(field), user_id, sealed)  # type: ignore[arg-type]
+    birth = values["birth_date"]
+    values["birth_date"] = None if birth is None else dt.date.fromisoformat(str(birth))
+    return Profile(user_id=user_id, **values)  # type: ignore[arg-type]
 
 
 def update_profile(conn: Connection, user_id: str, changes: Mapping[str, object]) -> Profile | None:
@@ -121,16 +135,30 @@ def update_profile(conn: Connection, user_id: str, changes: Mapping[str, object]
     already there changes nothing."""
     checked = checked_changes(changes)
     with conn.transaction():
-        if checked:
-            columns = sql.SQL(", ").join(map(sql.Identifier, checked))
-            values = sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.SQL(_COLUMNS[name])) for name in checked)
-            changed = conn.execute(
-                sql.SQL(
-                    "UPDATE app.users SET ({columns}) = ROW({values}) "
-                    "WHERE user_id = %s AND ROW({columns}) IS DISTINCT FROM ROW({values})"
-                ).format(columns=columns, values=values),
-                (*checked.values(), user_id, *checked.values()),
-            ).rowcount
-            if changed:
-                data_version.advance(conn, [user_id])
-        return get_profile(conn, user_id)
+        conn.execute("SELECT 1 FROM app.users WHERE user_id = %s FOR UPDATE", (user_id,))
+        current = get_profile(conn, user_id)
+        if current is None:
+            return None
+        # encryption makes every ciphertext new: what changed is decided on the decrypted values
+        changed = {name: value for name, value in checked.items() if getattr(current, name) != value}
+        if changed:
+            key = keyring_for(conn).data_key(user_id)
+            sealed = [
+                seal(key, _place(name), user_id, None if value is None else _text(value))
+                for name, value in changed.items()
+            ]
+            columns = sql.SQL(", ").join(map(sql.Identifier, changed))
+            values = sql.SQL(", ").join(sql.Placeholder() for _ in changed)
+            conn.execute(
+                sql.SQL("UPDATE app.users SET ({columns}) = ROW({values}) WHERE user_id = %s").format(
+                    columns=columns, values=values
+                ),
+                (*sealed, user_id),
+            )
+            data_version.advance(conn, [user_id])
+            current = replace(current, **changed)  # type: ignore[arg-type]
+        return current
+
+
+def _text(value: object) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)

@@ -235,6 +235,7 @@ def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bo
         **dagster_environment(dagster_home, dagster_storage_url(settings, url)),
         "HEALTHPIPE_DATABASE_URL": url.render_as_string(hide_password=False),
         "HEALTHPIPE_HOME": str(settings.home.resolve()),
+        "HEALTHPIPE_MASTER_KEY_FILE": str(settings.resolved_master_key_file),  # the same file whatever their cwd
     }
     dagster_url = f"http://{settings.dagster_host}:{settings.dagster_port}"
     api_url = f"http://{settings.api_host}:{settings.api_port}"

@@ -7,7 +7,9 @@ tests there instead; each test database is created fresh and dropped afterwards,
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import shutil
 import tempfile
 import uuid
@@ -22,6 +24,7 @@ from sqlalchemy.engine import URL
 from pipeline.infra.database import create_warehouse_engine, libpq_url, parse_postgres_url, with_driver
 from pipeline.infra.embedded_server import EmbeddedPostgres
 from pipeline.infra.migrations import migrate
+from pipeline.privacy.keystore import KEYSTORE_SUFFIX
 
 # shared fixtures: `world` and `client` (the read API's warehouse), taken by the modules that do not define their own
 pytest_plugins = ("tests.support.read_api",)
@@ -36,6 +39,9 @@ def pytest_configure(config: pytest.Config) -> None:
     ``/tmp/pytest-of-root``: every pytest session that starts closes that folder to its owner (mode 0700), and the
     embedded servers' OS user, whose data folders live below it, would then lose its data mid-run (the servers
     crash, ``initdb`` fails) whenever another suite of the same user starts beside this one."""
+    # one master key for the session's warehouses (each test database gets its own key store, `<name>_keys`); set
+    # in the environment, so that servers and Dagster runs started by the tests share it
+    os.environ.setdefault("HEALTHPIPE_MASTER_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
     if config.option.basetemp is None and os.geteuid() == 0 and not hasattr(config, "workerinput"):
         config.option.basetemp = tempfile.mkdtemp(prefix="healthpipe-pytest-")
         config.stash[_OWN_BASETEMP] = config.option.basetemp
@@ -78,6 +84,7 @@ def make_database(server_admin_url: URL) -> Iterator[Callable[[], URL]]:
     with psycopg.connect(libpq_url(server_admin_url), autocommit=True) as conn:
         for name in created:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}{KEYSTORE_SUFFIX}" WITH (FORCE)'.encode())
 
 
 @pytest.fixture(scope="session")

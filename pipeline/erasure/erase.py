@@ -3,15 +3,15 @@
 In order:
 1. In one transaction: every row of the user in every table with a ``user_id`` column (``walk.py``: found in the
    catalogue, so a future table is included), API keys and share links with them, so the user's keys stop working
-   and their links stop showing anything at once; the user's data key (`_destroy_data_key`: crypto-shredding)
-   once every data row is gone, before the rows its table references (``app.users``); then the audit row
-   (``app.erasures``), which names no user. The transaction
-   first waits for partition writes, scoring and insight evaluations in flight and holds new ones back until it
-   commits (their advisory locks), so no half-written partition of the user survives it.
-2. The user's partitions in Dagster (``dagster_partitions.py``).
-3. What other users' results owe to the user: the cohort statistics and health scores of the days the user had data
+   and their links stop showing anything at once; then the audit row (``app.erasures``), which names no user.
+   The transaction first waits for partition writes, scoring and insight evaluations in flight and holds new ones
+   back until it commits (their advisory locks), so no half-written partition of the user survives it.
+2. Once that has committed, the user's data key in the key store (`_destroy_data_key`: crypto-shredding); a
+   repeated erasure of an id with no rows left still destroys a key an interrupted one left.
+3. The user's partitions in Dagster (``dagster_partitions.py``).
+4. What other users' results owe to the user: the cohort statistics and health scores of the days the user had data
    (``recompute.py``), then the audit row records the days recomputed.
-Steps 2 and 3 write elsewhere (Dagster's storage, dbt's models) and run after the commit: if one fails, the rows
+Steps 3 and 4 write elsewhere (Dagster's storage, dbt's models) and run after the commit: if one fails, the rows
 are already gone and the error says what is left to do.
 
 The read API cannot answer from cached data of the user: its cache keys hold the user's id, data version and
@@ -36,6 +36,7 @@ from pipeline.erasure.recompute import affected_days, rebuild_cohort_days, resco
 from pipeline.erasure.walk import around_keys, delete_rows, sql_file, user_tables
 from pipeline.infra.database import Connection, psycopg_connection
 from pipeline.insights.evaluate import EVALUATION_LOCK
+from pipeline.privacy import destroy_user_key
 from pipeline.samples.io import MARTS_BUILD_LOCK
 from pipeline.scores.compute import SCORING_LOCK
 
@@ -67,15 +68,17 @@ class Erasure:
 
 
 def _destroy_data_key(conn: Connection, user_id: str) -> bool:
-    """Crypto-shredding: destroy the user's data key, so that a copy of their encrypted fields left in a backup can
-    no longer be read. Called inside the erasure's transaction once every data row of the user is gone (only the
-    rows the key tables reference, such as ``app.users``, remain: deleted right after). Until per-user encryption
-    is wired here, it deletes the user's rows of the key tables the walk finds (``walk.KEY_TABLE``)."""
-    _, keys, _ = around_keys(user_tables(conn))
-    return bool(delete_rows(conn, user_id, keys))
+    """Crypto-shredding: destroy the user's data key in the key store (`pipeline.privacy.destroy_user_key`), so that
+    a copy of their encrypted fields left in a backup can no longer be read. Called once the transaction deleting
+    the user's rows has committed: a failed deletion leaves readable rows that can be deleted again. True when the
+    user had a key."""
+    return destroy_user_key(conn, user_id)
 
 
-def _erase_rows(conn: Connection, user_id: str, requested_by: str) -> tuple[int, dict[str, int], bool, list[dt.date]]:
+def _erase_rows(conn: Connection, user_id: str, requested_by: str) -> tuple[int | None, dict[str, int], list[dt.date]]:
+    """Delete the user's rows and record the erasure, in one transaction: (the erasure's id, rows removed per
+    table, the local days the user had data). The id is None when nothing of the user was left: nothing is
+    recorded then."""
     with conn.transaction():
         # Partition writes, scoring and insight evaluations write rows of every user and advance their versions:
         # wait for those in flight and hold new ones back (in a fixed order; none of them waits for another's lock
@@ -84,18 +87,25 @@ def _erase_rows(conn: Connection, user_id: str, requested_by: str) -> tuple[int,
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
         exists = conn.execute("SELECT 1 FROM app.users WHERE user_id = %s FOR UPDATE", (user_id,)).fetchone()
         days = affected_days(conn, user_id)
-        data_tables, _, key_parents = around_keys(user_tables(conn))
-        removed = delete_rows(conn, user_id, data_tables)
-        destroyed = _destroy_data_key(conn, user_id)
-        removed |= delete_rows(conn, user_id, key_parents)
-        if exists is None and not removed and not destroyed:
-            raise ErasureError(f"no user {user_id!r}")  # rolls back: nothing was there
+        data_tables, keys, key_parents = around_keys(user_tables(conn))
+        removed = delete_rows(conn, user_id, [*data_tables, *keys, *key_parents])
+        if exists is None and not removed:
+            return None, removed, days
         row = conn.execute(
             sql_file("record_erasure").encode(),
-            {"requested_by": requested_by, "rows_removed": Jsonb(removed), "data_key_destroyed": destroyed},
+            {"requested_by": requested_by, "rows_removed": Jsonb(removed), "data_key_destroyed": False},
         ).fetchone()
     assert row is not None
-    return int(row[0]), removed, destroyed, days  # type: ignore[call-overload]
+    return int(row[0]), removed, days  # type: ignore[call-overload]
+
+
+def _record_key_only(conn: Connection, requested_by: str) -> int:
+    row = conn.execute(
+        sql_file("record_erasure").encode(),
+        {"requested_by": requested_by, "rows_removed": Jsonb({}), "data_key_destroyed": True},
+    ).fetchone()
+    assert row is not None
+    return int(row[0])  # type: ignore[call-overload, no-any-return]
 
 
 def erase_user(
@@ -113,7 +123,15 @@ def erase_user(
         started = time.perf_counter()
 
     with psycopg_connection(engine) as conn:
-        erasure_id, removed, destroyed, days = _erase_rows(conn, user_id, requested_by)
+        erasure_id, removed, days = _erase_rows(conn, user_id, requested_by)
+        destroyed = _destroy_data_key(conn, user_id)
+        if erasure_id is None:
+            if not destroyed:
+                raise ErasureError(f"no user {user_id!r}")
+            # an erasure interrupted after its rows went: its key is gone now too
+            erasure_id = _record_key_only(conn, requested_by)
+        elif destroyed:
+            conn.execute("UPDATE app.erasures SET data_key_destroyed = true WHERE erasure_id = %s", (erasure_id,))
     lap("rows")
     dagster = remove_user(dagster_storage, user_id) if dagster_storage is not None else None
     if dagster is not None:

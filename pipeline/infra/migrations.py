@@ -5,6 +5,8 @@
 - A session advisory lock serialises concurrent runs (the API and the Dagster code location may both migrate).
 - A database whose recorded version is newer than the newest file here is refused: older code must not write to it.
 - A recorded checksum that no longer matches its file is refused: applied migrations are immutable.
+- A migration may have a Python step (`_run_python_step`) run after its SQL in the same transaction: 0018 encrypts
+  the values existing rows hold.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ class Migration:
 class MigrationReport:
     applied: tuple[int, ...]
     version: int
+
+
+def _run_python_step(conn: psycopg.Connection[tuple[object, ...]], version: int) -> None:
+    """What a migration's SQL cannot do (encrypting existing values needs the keys), run in its transaction."""
+    if version == 18:
+        from pipeline.privacy.migration import seal_plain_columns  # the key store is needed only here
+
+        seal_plain_columns(conn)
 
 
 def discover_migrations() -> list[Migration]:
@@ -118,6 +128,7 @@ def migrate(url: URL, target: int | None = None) -> MigrationReport:
                     continue
                 with conn.transaction():
                     conn.execute(migration.sql.encode())
+                    _run_python_step(conn, migration.version)
                     conn.execute(
                         f"INSERT INTO {VERSION_TABLE} (version, name, checksum) VALUES (%s, %s, %s)",
                         (migration.version, migration.name, migration.checksum),

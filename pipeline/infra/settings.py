@@ -131,9 +131,30 @@ class Settings(BaseSettings):
         description="Redis response cache: how long an answer is kept (a write makes it unreachable at once anyway).",
     )
 
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="Master key wrapping every user's data key: 32 random bytes in base64 (`healthpipe keys "
+        "new-master` prints one). Wins over `master_key_file`. Never logged.",
+    )
+    master_key_file: Path | None = Field(
+        default=None,
+        description="File holding the master key. Unset: `<home>/master.key`, created (mode 0600) on first use "
+        "while the key store is empty; `healthpipe keys rotate-master` replaces it.",
+    )
+    keystore_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL database of the wrapped data keys, kept out of the warehouse's backups (crypto-"
+        "shredding, docs/privacy.md). Unset: database `<warehouse database>_keys` on the warehouse's server, "
+        "created on first use.",
+    )
+
     @property
     def resolved_dagster_home(self) -> Path:
         return (self.dagster_home or self.home / "dagster_home").resolve()
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        return (self.master_key_file or self.home / "master.key").resolve()
 
     @property
     def uses_embedded_database(self) -> bool:

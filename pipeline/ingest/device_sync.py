@@ -30,6 +30,7 @@ from pipeline.ingest.landing import LandingSplit, split_for_landing
 from pipeline.ingest.sample_checks import UNSTORABLE_REASON, SampleLimits, check_fields, unstorable
 from pipeline.ingest.store import BatchCounts, create_batch, finish_batch, insert_staged, prepare_chunk, stage_chunk
 from pipeline.ingest.sync_body import SAMPLES_FIELD, SyncBody, Unreadable, decode_samples, parse_sync_body
+from pipeline.privacy.keyring import keyring_for
 
 MAX_SAMPLES_PER_REQUEST = 10_000
 MAX_ERROR_DETAILS = 100
@@ -131,7 +132,7 @@ def sync_samples(
     key = idempotency_key or f"content:{body_hash}"
     with conn.transaction():
         device = conn.execute(
-            "SELECT device_class, name FROM app.devices WHERE user_id = %s AND device_id = %s", (user_id, device_id)
+            "SELECT device_class FROM app.devices WHERE user_id = %s AND device_id = %s", (user_id, device_id)
         ).fetchone()
         if device is None:
             raise DeviceNotFoundError(device_id)
@@ -142,7 +143,7 @@ def sync_samples(
         ).fetchone()
         if claimed is None:
             return _replay(conn, user_id, key, body_hash)
-        response = _land(conn, user_id, device_id, str(device[0]), str(device[1]), body, limits or SampleLimits())
+        response = _land(conn, user_id, device_id, str(device[0]), body, limits or SampleLimits())
         stored = json.dumps(response, allow_nan=False)  # raises (and rolls back) if it could not be answered
         conn.execute(
             "UPDATE app.sync_requests SET response = %s, batch_id = %s WHERE user_id = %s AND idempotency_key = %s",
@@ -211,7 +212,6 @@ class _Device:
     user_id: str
     device_id: str
     device_class: str
-    name: str
 
 
 def _checked(
@@ -235,7 +235,9 @@ def _checked(
     incoming["user_id"] = device.user_id  # a device syncs for its owner only, whatever the body says
     incoming["device"] = device.device_id
     names = incoming["source_name"] if "source_name" in incoming else pd.Series(None, index=incoming.index)
-    incoming["source_name"] = names.where(names.notna() & (names.astype(str) != ""), device.name)
+    # a sample without a source name is named by its device's id: the device's own name is personal (encrypted in
+    # app.devices) and source names stay plain for deduplication (docs/privacy.md)
+    incoming["source_name"] = names.where(names.notna() & (names.astype(str) != ""), device.device_id)
     # a sample's own deviceClass or seed word (a phone app syncing what the watch measured) outranks the device's
     split = split_for_landing(incoming, "ISO8601", DeviceClass(device.device_class), payloads=False)
     reasons = pd.concat([before[before != ""], split.rejected["reason"]]).sort_index()
@@ -257,7 +259,6 @@ def _land(
     user_id: str,
     device_id: str,
     device_class: str,
-    device_name: str,
     body: SyncBody,
     limits: SampleLimits,
 ) -> dict[str, Any]:
@@ -265,12 +266,13 @@ def _land(
     Returns the response. The body is checked and staged a chunk (`SYNC_CHUNK_BYTES`) at a time, then inserted at once:
     the batch stays all-or-nothing (one transaction) and a repeat anywhere in it counts as a duplicate."""
     batch_id = create_batch(conn, user_id, "device_sync", device_id)
-    device = _Device(user_id, device_id, device_class, device_name)
+    device = _Device(user_id, device_id, device_class)
+    keys = keyring_for(conn)
     staged = BatchCounts()
     details: list[dict[str, Any]] = []
     for first, stop in body.chunks(SYNC_CHUNK_BYTES):
         split, reasons = _checked(device, body, first, stop, limits)
-        prepared = prepare_chunk(split)
+        prepared = prepare_chunk(split, keys)
         del split
         stage_chunk(conn, prepared)
         staged.landed += prepared.sample_count

@@ -35,6 +35,7 @@ from pipeline.ingest.store import (
     sweep_abandoned,
     write_chunk,
 )
+from pipeline.privacy.keyring import keyring_for
 
 FORMATS = ("apple", "ndjson", "csv")
 
@@ -187,6 +188,7 @@ def import_file(
     with psycopg_connection(engine) as conn:
         sweep_abandoned(conn)
         batch_id = create_held_batch(conn, user_id, fmt if fmt != "apple" else "apple_health", path.name)
+        keys = keyring_for(conn)
         try:
             # Overlap: while the server inserts chunk n (psycopg waits without the GIL), Python parses chunk n+1.
             # At most one chunk is in flight, so memory stays bounded. A chunk is expected to be all new (a plain
@@ -197,7 +199,7 @@ def import_file(
                 expect_new = True
                 try:
                     for split, extra in _splits(path, fmt, user_id, chunk_size, on_progress, other):
-                        prepared = prepare_chunk(split)
+                        prepared = prepare_chunk(split, keys)
                         if in_flight is not None:
                             done = in_flight.result()
                             in_flight = None

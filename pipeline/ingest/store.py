@@ -9,6 +9,7 @@ it waits, so the next chunk can be parsed meanwhile).
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,8 @@ import pyarrow.compute as pc
 from pipeline.data_version import advance_sql
 from pipeline.infra.database import Connection
 from pipeline.ingest.landing import LANDED_COLUMNS, LandingSplit
+from pipeline.privacy.chunks import SealedChunk, open_refs, seal_column, store_chunks
+from pipeline.privacy.keyring import Keyring, keyring_for
 
 # Accepted rows are staged typed, through binary COPY (`copy_binary`): no text to parse on the server and no casts.
 # The identity hashes text, exactly as it always has: the value as written by Arrow (its shortest round-trip
@@ -32,6 +35,7 @@ _STAGE_FIXED: tuple[tuple[str, str], ...] = (
     ("end_us", "bigint"),
     ("start_utc", "timestamptz"),
     ("end_utc", "timestamptz"),
+    ("metadata_slot", "bigint"),  # -1: no metadata
 )
 _STAGE_TEXT = (
     "user_id",
@@ -45,11 +49,12 @@ _STAGE_TEXT = (
     "source_app",
     "device",
     "external_id",
+    "metadata_chunk",  # raw.sealed_chunks holding the metadata (pipeline/privacy/chunks.py)
 )
-_STAGE_COLUMNS = tuple(name for name, _ in _STAGE_FIXED) + _STAGE_TEXT + ("metadata",)
+_STAGE_COLUMNS = tuple(name for name, _ in _STAGE_FIXED) + _STAGE_TEXT
 _STAGE_TABLE = f"""CREATE TEMP TABLE IF NOT EXISTS landing_stage (
     {", ".join(f"{name} {sql_type}" for name, sql_type in _STAGE_FIXED)},
-    {", ".join(f"{name} text" for name in _STAGE_TEXT)}, metadata jsonb) ON COMMIT DELETE ROWS"""
+    {", ".join(f"{name} text" for name in _STAGE_TEXT)}) ON COMMIT DELETE ROWS"""
 _SAMPLE_TEXT = """user_id || '|' || metric || '|' || source_name || '|' || coalesce(device, '') || '|'
     || start_us || '|' || end_us || '|' || value_text || '|' || unit || '|' || coalesce(stage, '') || '|'
     || coalesce(external_id, '')"""
@@ -59,9 +64,13 @@ _SAMPLE_TEXT = """user_id || '|' || metric || '|' || source_name || '|' || coale
 # app, so migration 0006 derives it from stored rows alone (a re-import after it lands nothing).
 IDENTITY_SQL = f"""(CASE WHEN coalesce(source_app, '') = '' THEN md5({_SAMPLE_TEXT})
     ELSE md5(md5({_SAMPLE_TEXT}) || '|' || source_app) END)::uuid"""
-_STAGED_ROWS = f"SELECT {IDENTITY_SQL} AS identity, {', '.join(LANDED_COLUMNS)} FROM landing_stage"
-_INSERT_STAGED = f"""INSERT INTO raw.samples (identity, batch_id, {", ".join(LANDED_COLUMNS)})
-    SELECT identity, %s, {", ".join(LANDED_COLUMNS)} FROM ({_STAGED_ROWS}) staged
+# The metadata is not stored as text: each row points at its user's sealed chunk and its slot there.
+_PLAIN_COLUMNS = tuple(name for name in LANDED_COLUMNS if name != "metadata")
+_ROW_COLUMNS = (*_PLAIN_COLUMNS, "metadata_chunk", "metadata_slot")
+_STAGED_ROWS = f"""SELECT {IDENTITY_SQL} AS identity, {", ".join(_PLAIN_COLUMNS)},
+    metadata_chunk::uuid AS metadata_chunk, nullif(metadata_slot, -1)::integer AS metadata_slot FROM landing_stage"""
+_INSERT_STAGED = f"""INSERT INTO raw.samples (identity, batch_id, {", ".join(_ROW_COLUMNS)})
+    SELECT identity, %s, {", ".join(_ROW_COLUMNS)} FROM ({_STAGED_ROWS}) staged
     WHERE user_id IN (SELECT user_id FROM app.users)"""
 # Expecting new rows, a plain INSERT: the unique index refuses a repeat (already landed, twice in the chunk, or
 # landed meanwhile by a concurrent import), and the chunk is then inserted again with ON CONFLICT DO NOTHING. The
@@ -69,13 +78,18 @@ _INSERT_STAGED = f"""INSERT INTO raw.samples (identity, batch_id, {", ".join(LAN
 # A refused insert leaves the rows it wrote before the repeat as dead tuples for vacuum: at most one chunk each time
 # an import meets repeats after a chunk without any (the importer then stays on ON CONFLICT while repeats last).
 _INSERT_NEW = _INSERT_STAGED + " ON CONFLICT (user_id, start_utc, identity) DO NOTHING"
-_QUARANTINE_UNKNOWN_USERS = f"""INSERT INTO raw.quarantine (batch_id, user_id, reason, payload)
-    SELECT %s, user_id, format('unknown user %%L', user_id), to_jsonb(staged) - 'identity'
+# Rows of users that do not exist (a file naming someone never added) are quarantined: their payloads are built
+# here and sealed in Python like every other payload (the metadata stays in its sealed chunk, named by the payload).
+_UNKNOWN_USER_ROWS = f"""SELECT user_id, format('unknown user %L', user_id),
+    (to_jsonb(staged) - 'identity' - 'metadata_chunk' - 'metadata_slot')::text, metadata_chunk, metadata_slot
     FROM ({_STAGED_ROWS}) staged WHERE user_id NOT IN (SELECT user_id FROM app.users)"""
+# A chunk of which nothing landed (a re-import) leaves no metadata behind
+_UNUSED_METADATA_CHUNKS = """DELETE FROM raw.sealed_chunks
+    WHERE chunk_id IN (SELECT DISTINCT metadata_chunk::uuid FROM landing_stage WHERE metadata_chunk IS NOT NULL)"""
 _REJECT_COLUMNS = ("user_id", "reason", "payload")
-_REJECT_STAGE_TABLE = (
-    "CREATE TEMP TABLE IF NOT EXISTS reject_stage (user_id text, reason text, payload jsonb) ON COMMIT DELETE ROWS"
-)
+_REJECT_STAGE_COLUMNS = ("user_id", "reason", "payload_chunk", "payload_slot")
+_REJECT_STAGE_TABLE = """CREATE TEMP TABLE IF NOT EXISTS reject_stage (user_id text, reason text, payload_chunk uuid,
+    payload_slot integer) ON COMMIT DELETE ROWS"""
 
 
 @dataclass
@@ -189,19 +203,38 @@ def _text_array(series: pd.Series) -> pa.Array:
     return pa.array(series.astype("string").array, type=pa.string(), from_pandas=True)
 
 
-def samples_copy(accepted: pd.DataFrame) -> pa.Buffer:
-    """Accepted rows (LANDED_COLUMNS) as binary COPY rows of ``landing_stage``."""
+def samples_copy(accepted: pd.DataFrame, keys: Keyring) -> tuple[pa.Buffer, list[SealedChunk]]:
+    """Accepted rows (LANDED_COLUMNS) as binary COPY rows of ``landing_stage``, and the sealed chunks holding their
+    metadata (one per user)."""
     value = accepted["value"].to_numpy(dtype=float)
     start, end = _utc_micros(accepted["start_utc"]), _utc_micros(accepted["end_utc"])
-    texts = {name: _text_array(accepted[name]) for name in _STAGE_TEXT if name != "value_text"}
+    texts = {name: _text_array(accepted[name]) for name in _PLAIN_COLUMNS if name in _STAGE_TEXT}
     # the value's text for the identity: Arrow's shortest round-trip form, as every landed row's identity used
     texts["value_text"] = pc.cast(pa.array(value, from_pandas=True), pa.string())
     texts["unit"] = pc.fill_null(texts["unit"], "")
-    return copy_binary(
-        [value, start, end, start - _PG_EPOCH_US, end - _PG_EPOCH_US],
+    metadata = seal_column(keys, texts["user_id"], _text_array(accepted["metadata"]))
+    texts["metadata_chunk"] = metadata.chunk_ids
+    rows = copy_binary(
+        [value, start, end, start - _PG_EPOCH_US, end - _PG_EPOCH_US, metadata.slots],
         [texts[name] for name in _STAGE_TEXT],
-        [_text_array(accepted["metadata"])],
+        [],
     )
+    return rows, metadata.chunks
+
+
+def _sealed_rejects(rejects: pd.DataFrame, keys: Keyring) -> tuple[pd.DataFrame, list[SealedChunk]]:
+    """Rejects (user_id, reason, payload) with their payloads sealed: (user_id, reason, payload_chunk, slot)."""
+    users = _text_array(rejects["user_id"])
+    payloads = seal_column(keys, users, _text_array(rejects["payload"]))
+    frame = pd.DataFrame(
+        {
+            "user_id": rejects["user_id"].to_numpy(),
+            "reason": rejects["reason"].to_numpy(),
+            "payload_chunk": payloads.chunk_ids.to_pandas(),
+            "payload_slot": payloads.slots,
+        }
+    )
+    return frame, payloads.chunks
 
 
 def _copy(conn: Connection, table: str, columns: tuple[str, ...], payload: str, options: str = "FORMAT csv") -> None:
@@ -226,17 +259,27 @@ class PreparedChunk:
     rejects_csv: str
     reject_count: int
     users: frozenset[str] = frozenset()  # of the samples
+    sealed: tuple[SealedChunk, ...] = ()  # the metadata and payloads of the chunk, a ciphertext per user and kind
 
 
-def prepare_chunk(split: LandingSplit) -> PreparedChunk:
+def prepare_chunk(split: LandingSplit, keys: Keyring) -> PreparedChunk:
+    """Serialise a chunk for COPY, its metadata and rejects' payloads sealed with their users' keys (``keys``:
+    `pipeline.privacy.keyring_for` of the warehouse)."""
     accepted = split.accepted[list(LANDED_COLUMNS)]
     rejects = split.rejected[list(_REJECT_COLUMNS)]
+    samples, sealed = samples_copy(accepted, keys) if len(accepted) else (None, [])
+    rejects_csv = ""
+    if len(rejects):
+        sealed_rejects, payload_chunks = _sealed_rejects(rejects, keys)
+        rejects_csv = frame_to_csv(sealed_rejects)
+        sealed += payload_chunks
     return PreparedChunk(
-        samples_copy(accepted) if len(accepted) else None,
+        samples,
         len(accepted),
-        frame_to_csv(rejects) if len(rejects) else "",
+        rejects_csv,
         len(rejects),
         frozenset(str(user) for user in accepted["user_id"].unique()),  # a few distinct values, found vectorized
+        tuple(sealed),
     )
 
 
@@ -244,12 +287,13 @@ def stage_chunk(conn: Connection, chunk: PreparedChunk) -> None:
     """COPY a prepared chunk into the session's stage tables (emptied when the transaction ends). Inside one
     transaction, chunks staged one after another are inserted together by `insert_staged`: a caller that lands a
     batch all-or-nothing stages it a chunk at a time and holds no more than one chunk in memory."""
+    store_chunks(conn, chunk.sealed)
     if chunk.samples is not None:
         conn.execute(_STAGE_TABLE)
         _copy_binary(conn, "landing_stage", _STAGE_COLUMNS, chunk.samples)
     if chunk.reject_count:
         conn.execute(_REJECT_STAGE_TABLE)
-        _copy(conn, "reject_stage", _REJECT_COLUMNS, chunk.rejects_csv)
+        _copy(conn, "reject_stage", _REJECT_STAGE_COLUMNS, chunk.rejects_csv)
 
 
 def insert_staged(
@@ -277,11 +321,13 @@ def insert_staged(
         if landed < 0:
             landed = conn.execute(_INSERT_NEW.encode(), (batch_id,)).rowcount
         if landed < sample_count:  # every row landed: no row can be of an unknown user
-            unknown_user = conn.execute(_QUARANTINE_UNKNOWN_USERS.encode(), (batch_id,)).rowcount
+            unknown_user = _quarantine_unknown_users(conn, batch_id)
+        if landed == 0 and unknown_user == 0:
+            conn.execute(_UNUSED_METADATA_CHUNKS)
     if reject_count:
         conn.execute(
-            """INSERT INTO raw.quarantine (batch_id, user_id, reason, payload)
-               SELECT %s, user_id, reason, payload FROM reject_stage""",
+            """INSERT INTO raw.quarantine (batch_id, user_id, reason, payload_chunk, payload_slot)
+               SELECT %s, user_id, reason, payload_chunk, payload_slot FROM reject_stage""",
             (batch_id,),
         )
     return BatchCounts(
@@ -291,6 +337,34 @@ def insert_staged(
         rejected=reject_count + unknown_user,
         users=set(users) if landed > 0 else set(),
     )
+
+
+def _quarantine_unknown_users(conn: Connection, batch_id: int) -> int:
+    """Quarantine the staged rows of users that do not exist, their payloads sealed; how many."""
+    rows = conn.execute(_UNKNOWN_USER_ROWS.encode()).fetchall()
+    if not rows:
+        return 0
+    keys = keyring_for(conn)
+    # the payload carries the row's metadata itself (a few rows: a file naming someone never added), and the
+    # metadata's chunk, which no landed row refers to, goes
+    chunk_ids: list[uuid.UUID | None] = [row[3] for row in rows]  # type: ignore[misc]
+    slots: list[int | None] = [row[4] for row in rows]  # type: ignore[misc]
+    metadata = open_refs(conn, keys, chunk_ids, slots)
+    payloads = [
+        json.dumps({**json.loads(str(row[2])), "metadata": None if text is None else json.loads(text)})
+        for row, text in zip(rows, metadata, strict=True)
+    ]
+    conn.execute("DELETE FROM raw.sealed_chunks WHERE chunk_id = ANY(%s)", (sorted({c for c in chunk_ids if c}),))
+    rejects = pd.DataFrame({"user_id": [row[0] for row in rows], "reason": [row[1] for row in rows]}, dtype=object)
+    rejects["payload"] = payloads
+    frame, sealed = _sealed_rejects(rejects, keys)
+    store_chunks(conn, sealed)
+    with conn.cursor().copy(
+        "COPY raw.quarantine (batch_id, user_id, reason, payload_chunk, payload_slot) FROM STDIN"
+    ) as copy:
+        for user_id, reason, chunk_id, slot in frame.itertuples(index=False):
+            copy.write_row((batch_id, user_id, reason, chunk_id, slot))
+    return len(rows)
 
 
 def write_chunk(conn: Connection, batch_id: int, chunk: PreparedChunk, expect_new: bool = False) -> BatchCounts:
@@ -305,7 +379,7 @@ def write_chunk(conn: Connection, batch_id: int, chunk: PreparedChunk, expect_ne
 
 def land_chunk(conn: Connection, batch_id: int, split: LandingSplit) -> BatchCounts:
     """Prepare and write one chunk (see `write_chunk`)."""
-    return write_chunk(conn, batch_id, prepare_chunk(split))
+    return write_chunk(conn, batch_id, prepare_chunk(split, keyring_for(conn)))
 
 
 def create_batch(conn: Connection, user_id: str | None, source: str, source_ref: str | None) -> int:

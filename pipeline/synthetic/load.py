@@ -7,18 +7,32 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
+from pipeline.accounts import DISPLAY_NAME
 from pipeline.infra.database import psycopg_connection
 from pipeline.ingest.landing import split_for_landing
 from pipeline.ingest.store import BatchCounts, create_batch, finish_batch, land_chunk
+from pipeline.privacy.fields import device_place, seal
+from pipeline.privacy.keyring import keyring_for
 from pipeline.synthetic.generator import SyntheticDataset
 
 
 def load_accounts(engine: Engine, dataset: SyntheticDataset) -> None:
+    """Users, zones and devices; names encrypted with each user's key (a loop over users, not samples)."""
+    with psycopg_connection(engine) as conn:
+        keys = keyring_for(conn)
+        users = [
+            (user_id, zone, seal(keys.data_key(user_id), DISPLAY_NAME, user_id, name))
+            for user_id, zone, name in dataset.users.itertuples(index=False, name=None)
+        ]
+        devices = [
+            (user_id, device_id, device_class, seal(keys.data_key(user_id), device_place(device_id), user_id, name))
+            for user_id, device_id, device_class, name in dataset.devices.itertuples(index=False, name=None)
+        ]
     with psycopg_connection(engine) as conn, conn.transaction(), conn.cursor() as cursor:
         cursor.executemany(
             """INSERT INTO app.users (user_id, home_timezone, display_name) VALUES (%s, %s, %s)
                    ON CONFLICT (user_id) DO NOTHING""",
-            list(dataset.users.itertuples(index=False, name=None)),
+            users,
         )
         cursor.executemany(
             """INSERT INTO app.user_timezones (user_id, valid_from, timezone) VALUES (%s, %s, %s)
@@ -28,7 +42,7 @@ def load_accounts(engine: Engine, dataset: SyntheticDataset) -> None:
         cursor.executemany(
             """INSERT INTO app.devices (user_id, device_id, device_class, name) VALUES (%s, %s, %s, %s)
                    ON CONFLICT DO NOTHING""",
-            list(dataset.devices.itertuples(index=False, name=None)),
+            devices,
         )
 
 

@@ -47,9 +47,9 @@ def warehouse(make_database: Callable[[], URL]) -> Iterator[Engine]:
                       ('u1', 'ndjson', 'running', 0, 0, NULL)"""
         )
         conn.execute(
-            """INSERT INTO raw.quarantine (batch_id, user_id, reason, payload)
-               SELECT 1, 'u1', 'unknown type', jsonb '{}' FROM generate_series(1, 3)
-               UNION ALL SELECT 2, 'u2', 'bad date', jsonb '{}'"""
+            """INSERT INTO raw.quarantine (batch_id, user_id, reason, payload_chunk, payload_slot)
+               SELECT 1, 'u1', 'unknown type', gen_random_uuid(), 0 FROM generate_series(1, 3)
+               UNION ALL SELECT 2, 'u2', 'bad date', gen_random_uuid(), 0"""
         )
         conn.execute(
             """INSERT INTO marts.insights (insight_id, user_id, rule, severity, message, recommendation, numbers,

@@ -127,7 +127,7 @@ def test_sync_lands_good_samples_reports_errors_and_replays_retries(engine: Engi
     samples = landed(engine, user)
     assert samples[["metric", "device_class", "device", "source_name"]].values.tolist() == [
         ["STEPS", "watch", "watch-7", "Anna's iPhone"],
-        ["HEART_RATE", "watch", "watch-7", "Watch"],
+        ["HEART_RATE", "watch", "watch-7", "watch-7"],  # no source name: the device id, not its name
     ]
 
     retry = httpx.post(f"{api_url}/v1/me/devices/watch-7/sync", headers=headers, json={"samples": SAMPLES})

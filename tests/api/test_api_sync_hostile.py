@@ -20,6 +20,7 @@ from api.main import create_app
 from pipeline.accounts import create_api_key, register_device
 from pipeline.infra.database import psycopg_connection
 from pipeline.infra.settings import Settings
+from pipeline.privacy import reads
 from tests.support.helpers import new_user
 from tests.support.served import free_port, served
 
@@ -61,13 +62,10 @@ def body_of(texts: list[str]) -> bytes:
 
 
 def quarantined(engine: Engine, batch_id: int) -> list[tuple[str, str]]:
-    """(reason, the sample's text as stored) of the batch's rejects, in order."""
+    """(reason, the sample's text as stored) of the batch's rejects, in order (payloads decrypted)."""
     with psycopg_connection(engine) as conn:
-        rows = conn.execute(
-            "SELECT reason, payload->>'text' FROM raw.quarantine WHERE batch_id = %s ORDER BY quarantine_id",
-            (batch_id,),
-        ).fetchall()
-    return [(str(reason), str(text)) for reason, text in rows]
+        rows = reads.quarantined(conn, batch_id=batch_id)
+    return [(row.reason, str(json.loads(row.payload)["text"])) for row in rows]
 
 
 def landed_count(engine: Engine, batch_id: int) -> int:
@@ -159,12 +157,15 @@ def test_distinct_keys_of_rejected_samples_are_not_multiplied(engine: Engine, cl
     stored = quarantined(engine, response.json()["batchId"])
     assert [text for _, text in stored] == texts
     with psycopg_connection(engine) as conn:
-        row = conn.execute(
-            "SELECT sum(octet_length(payload::text)) FROM raw.quarantine WHERE batch_id = %s",
+        payloads = [row.payload for row in reads.quarantined(conn, batch_id=response.json()["batchId"])]
+        sealed = conn.execute(
+            """SELECT sum(octet_length(sealed)) FROM raw.sealed_chunks
+               WHERE chunk_id IN (SELECT payload_chunk FROM raw.quarantine WHERE batch_id = %s)""",
             (response.json()["batchId"],),
         ).fetchone()
-    assert row is not None
-    assert int(str(row[0])) == sum(len(json.dumps({"text": text})) for text in texts)
+    # each stored as its own {"text":"..."} (compact: the payload's text as built, no longer re-spaced by jsonb)
+    assert sum(map(len, payloads)) == sum(len(json.dumps({"text": text}, separators=(",", ":"))) for text in texts)
+    assert sealed is not None and int(str(sealed[0])) < 2 * sum(map(len, payloads))  # one chunk, not a row each
 
 
 def test_a_text_field_or_metadata_over_its_limit_rejects_that_sample_only(engine: Engine, client: TestClient) -> None:

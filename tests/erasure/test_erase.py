@@ -169,7 +169,7 @@ def test_no_table_with_a_user_id_column_holds_a_row_of_the_erased_user(erased: E
     for table in ("app.users", "app.devices", "app.api_keys", "app.shares", "app.ingest_batches", "marts.insights"):
         assert removed[table] == 1, table
     assert removed["app.user_data_versions"] == 1 and removed["app.source_priority_changes"] == 1
-    assert erased.erasure.data_key_destroyed is False  # no key table on this branch's schema
+    assert erased.erasure.data_key_destroyed is True  # d's device name was sealed under a key of d's
     assert list(erased.erasure.seconds) == ["rows", "dagster", "cohort", "scores"]
 
 
@@ -217,7 +217,7 @@ def test_the_audit_row_counts_what_went_and_names_no_one(erased: Erased) -> None
                       to_jsonb(e)::text FROM app.erasures e"""
         ).fetchall()
     ((requested_by, removed, destroyed, days, recomputed, whole),) = rows
-    assert (requested_by, destroyed, days, recomputed) == ("cli", False, 2, True)
+    assert (requested_by, destroyed, days, recomputed) == ("cli", True, 2, True)
     assert removed == erased.erasure.rows_removed
     assert erased.users["d"] not in whole and "Dora" not in whole
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import URL
 
-from pipeline.erasure.erase import CLI, erase_user
+from pipeline.erasure.erase import CLI, ErasureError, erase_user
 from pipeline.erasure.walk import UserTable, _children_first, around_keys, user_tables
 from pipeline.infra.database import create_warehouse_engine, psycopg_connection
 from pipeline.infra.migrations import migrate
+from pipeline.privacy import KeyDestroyedError, keyring_for
+from pipeline.privacy.fields import open_sealed, seal
 from tests.support.helpers import land_samples, new_user
 
 
@@ -52,37 +55,35 @@ def test_the_walk_finds_every_migrated_table_with_a_user_id_and_a_new_one(make_d
     engine.dispose()
 
 
-def test_the_data_key_is_destroyed_after_every_data_row_and_before_the_user_row(
+PLACE = "app.users.given_name"
+
+
+def test_the_data_key_is_destroyed_in_the_key_store_once_the_rows_are_gone(
     make_database: Callable[[], URL], tmp_path: Path
 ) -> None:
-    """A key table as per-user encryption would add it; a trigger records, as each key row goes, how many rows of its
-    user are still in raw.samples, marts.daily and app.users."""
+    """Crypto-shredding through the erasure: the user's data key leaves the key store (a value sealed under it, as a
+    backup keeps it, can no longer be opened) while another user's key still opens theirs."""
     url = make_database()
     migrate(url)
     engine = create_warehouse_engine(url)
     user, other = new_user(engine), new_user(engine)
     land_samples(engine, user, [("STEPS", 800, "count", None, "2024-05-01 08:00", "2024-05-01 08:10", "W", "watch")])
     with psycopg_connection(engine) as conn:
-        conn.execute(
-            """CREATE TABLE app.user_keys (user_id text PRIMARY KEY REFERENCES app.users ON DELETE CASCADE,
-                                           wrapped bytea NOT NULL);
-               CREATE TABLE public.key_deletions (samples bigint, users bigint);
-               CREATE FUNCTION public.seen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-                   INSERT INTO public.key_deletions SELECT
-                       (SELECT count(*) FROM raw.samples WHERE user_id = OLD.user_id),
-                       (SELECT count(*) FROM app.users WHERE user_id = OLD.user_id);
-                   RETURN OLD; END $$;
-               CREATE TRIGGER seen BEFORE DELETE ON app.user_keys FOR EACH ROW EXECUTE FUNCTION public.seen()"""
-        )
-        conn.execute("INSERT INTO app.user_keys VALUES (%s, '\\x01'), (%s, '\\x02')", (user, other))
+        keyring = keyring_for(conn)
+        sealed = {who: seal(keyring.data_key(who), PLACE, who, f"name of {who}") for who in (user, other)}
 
     erasure = erase_user(engine, user, requested_by=CLI, dagster_storage=None, dbt_home=tmp_path)
 
     assert erasure.data_key_destroyed is True
-    assert "app.user_keys" not in erasure.rows_removed  # the key is counted as destroyed, not as a data row
     assert erasure.rows_removed["raw.samples"] == 1 and erasure.rows_removed["app.users"] == 1
     with psycopg_connection(engine) as conn:
-        assert conn.execute("SELECT samples, users FROM public.key_deletions").fetchall() == [(0, 1)]
-        keys = conn.execute("SELECT user_id FROM app.user_keys").fetchall()
-        assert keys == [(other,)]
+        keyring = keyring_for(conn)
+        with pytest.raises(KeyDestroyedError):
+            keyring.existing_key(user)
+        assert open_sealed(keyring.existing_key(other), PLACE, other, sealed[other]) == f"name of {other}"
+        recorded = conn.execute("SELECT data_key_destroyed FROM app.erasures").fetchall()
+    assert recorded == [(True,)]
+    # erasing the id again finds nothing left, neither rows nor key
+    with pytest.raises(ErasureError):
+        erase_user(engine, user, requested_by=CLI, dagster_storage=None, dbt_home=tmp_path)
     engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -10,9 +11,11 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
+from pipeline.infra.database import psycopg_connection
 from pipeline.ingest import apple_archive
 from pipeline.ingest.apple_health import AppleExportError, read_export
 from pipeline.ingest.importer import IncompleteImportError, import_file
+from pipeline.privacy import reads
 from tests.conftest import FIXTURES
 from tests.support.helpers import APPLE_HEADER, apple_record, landed, new_user
 
@@ -194,10 +197,9 @@ def test_a_broken_export_lands_the_good_records_and_quarantines_the_rest_with_re
     assert report.other_elements == {"Correlation": 1}
 
     with engine.connect() as conn:
-        reasons = conn.execute(
-            text("SELECT reason, payload->>'value' FROM raw.quarantine WHERE batch_id = :b ORDER BY 2"),
-            {"b": report.batch_id},
-        ).all()
+        with psycopg_connection(engine) as raw_conn:
+            rows = reads.quarantined(raw_conn, batch_id=report.batch_id)
+        reasons = [(row.reason, json.loads(row.payload)["value"]) for row in rows]
         batch = conn.execute(
             text(
                 "SELECT status, read_count, landed_count, rejected_count, skipped_count, skipped_types "

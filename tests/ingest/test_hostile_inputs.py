@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from pipeline.infra.database import psycopg_connection
 from pipeline.ingest import text_lines
 from pipeline.ingest.importer import IncompleteImportError, import_file
 from pipeline.ingest.text_lines import escape_bytes, unescape_bytes
+from pipeline.privacy import reads
 from pipeline.synthetic.hostile import padded_export_zip
 from tests.support.helpers import new_user
 
@@ -29,12 +31,10 @@ def _line(value: int) -> str:
 
 
 def _quarantine(engine: Engine, batch_id: int) -> list[tuple[str, dict[str, object]]]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text("SELECT reason, payload FROM raw.quarantine WHERE batch_id = :b ORDER BY quarantine_id"),
-            {"b": batch_id},
-        ).all()
-    return [(str(reason), dict(payload)) for reason, payload in rows]
+    """(reason, payload) of the batch's rejects, in order, payloads decrypted."""
+    with psycopg_connection(engine) as conn:
+        rows = reads.quarantined(conn, batch_id=batch_id)
+    return [(row.reason, dict(json.loads(row.payload))) for row in rows]
 
 
 def _landed_values(engine: Engine, batch_id: int) -> list[float]:
@@ -130,11 +130,12 @@ def test_csv_rows_that_are_not_utf8_or_hold_a_nul_are_rejects_and_the_rest_lands
             {"lineNumber": 4, "lineEscaped": rows[2][:-1].decode().replace("\x00", "\\x00")},
         ),
     ]
-    with engine.connect() as conn:
-        metadata = conn.execute(
-            text("SELECT metadata FROM raw.samples WHERE batch_id = :b AND value = 130"), {"b": report.batch_id}
-        ).scalar_one()
-    assert metadata == {"text": '{"a": NaN}'}
+    with psycopg_connection(engine) as conn:
+        (identity,) = conn.execute(
+            "SELECT identity FROM raw.samples WHERE batch_id = %s AND value = 130", (report.batch_id,)
+        ).fetchone() or (None,)
+        metadata = reads.sample_metadata(conn, user, batch_id=report.batch_id)
+    assert json.loads(metadata[identity]) == {"text": '{"a": NaN}'}  # type: ignore[index]
 
 
 def test_a_line_longer_than_the_bound_is_passed_over_and_rejected_with_its_length(

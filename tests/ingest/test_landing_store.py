@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import uuid
@@ -15,6 +16,8 @@ from pipeline.infra.database import psycopg_connection
 from pipeline.ingest.importer import import_file
 from pipeline.ingest.landing import split_for_landing
 from pipeline.ingest.store import create_batch, prepare_chunk, write_chunk
+from pipeline.privacy.keyring import keyring_for
+from pipeline.privacy.reads import quarantined
 from tests.support.helpers import APPLE_HEADER, apple_record, new_user
 
 
@@ -110,12 +113,14 @@ def test_the_plain_insert_falls_back_to_on_conflict_on_a_repeat(engine: Engine) 
     )
     with psycopg_connection(engine) as conn:
         batch = create_batch(conn, user, "test", None)
-        first = write_chunk(conn, batch, prepare_chunk(split_for_landing(incoming)), expect_new=True)
+        first = write_chunk(conn, batch, prepare_chunk(split_for_landing(incoming), keyring_for(conn)), expect_new=True)
         assert (first.read, first.landed, first.duplicates) == (3, 2, 1)
-        again = write_chunk(conn, batch, prepare_chunk(split_for_landing(incoming.iloc[:2])), expect_new=True)
+        again = write_chunk(
+            conn, batch, prepare_chunk(split_for_landing(incoming.iloc[:2]), keyring_for(conn)), expect_new=True
+        )
         assert (again.read, again.landed, again.duplicates) == (2, 0, 2)
         fresh = incoming.iloc[:1].assign(start="2024-03-01T11:00:00Z", end="2024-03-01T11:00:00Z")
-        new = write_chunk(conn, batch, prepare_chunk(split_for_landing(fresh)), expect_new=True)
+        new = write_chunk(conn, batch, prepare_chunk(split_for_landing(fresh), keyring_for(conn)), expect_new=True)
         assert (new.read, new.landed, new.duplicates) == (1, 1, 0)
         count = conn.execute("SELECT count(*) FROM raw.samples WHERE user_id = %s", (user,)).fetchone()
     assert count == (3,)
@@ -137,11 +142,14 @@ def test_rows_of_unknown_users_are_quarantined_on_the_plain_path_too(engine: Eng
     )
     with psycopg_connection(engine) as conn:
         batch = create_batch(conn, user, "test", None)
-        counts = write_chunk(conn, batch, prepare_chunk(split_for_landing(incoming)), expect_new=True)
-        payload = conn.execute("SELECT reason, payload FROM raw.quarantine WHERE batch_id = %s", (batch,)).fetchall()
+        counts = write_chunk(
+            conn, batch, prepare_chunk(split_for_landing(incoming), keyring_for(conn)), expect_new=True
+        )
+        rows = quarantined(conn, batch_id=batch)
     assert (counts.read, counts.landed, counts.rejected, counts.duplicates) == (2, 1, 1, 0)
-    assert payload[0][0] == "unknown user 'nobody_here'"
-    assert payload[0][1]["metadata"] == {"note": "x"} and payload[0][1]["value"] == 20
+    assert rows[0].reason == "unknown user 'nobody_here'"
+    payload = json.loads(rows[0].payload)
+    assert payload["metadata"] == {"note": "x"} and payload["value"] == 20
 
 
 def test_the_import_command_loads_neither_dagster_nor_great_expectations() -> None:

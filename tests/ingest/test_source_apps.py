@@ -92,6 +92,10 @@ def counts(url: URL) -> dict[str, int]:
 
 DATA_VERSIONS_TABLE = """CREATE TABLE app.user_data_versions (
     user_id text PRIMARY KEY, version bigint NOT NULL DEFAULT 1, changed_at timestamptz NOT NULL DEFAULT now())"""
+# and where it puts samples' metadata (migration 0018): sealed chunks, referenced by two columns of raw.samples
+SEALED_METADATA = """CREATE TABLE raw.sealed_chunks (chunk_id uuid PRIMARY KEY, user_id text, sealed bytea NOT NULL,
+    sealed_at timestamptz NOT NULL DEFAULT now());
+ALTER TABLE raw.samples ADD COLUMN metadata_chunk uuid, ADD COLUMN metadata_slot integer"""
 
 
 def test_0006_gives_rows_landed_before_their_new_identity_without_losing_or_duplicating_any(
@@ -125,10 +129,13 @@ def test_0006_gives_rows_landed_before_their_new_identity_without_losing_or_dupl
     # today's landing also advances data versions (migration 0014's table): lend it the table for these imports only
     with psycopg.connect(libpq_url(url)) as conn:
         conn.execute(DATA_VERSIONS_TABLE)
+        conn.execute(SEALED_METADATA)
     assert import_file(engine, ndjson, user).counts.landed == 5
     assert import_file(engine, export, user).counts.landed == 1
     with psycopg.connect(libpq_url(url)) as conn:
         conn.execute("DROP TABLE app.user_data_versions")
+        conn.execute("DROP TABLE raw.sealed_chunks")
+        conn.execute("ALTER TABLE raw.samples DROP COLUMN metadata_chunk, DROP COLUMN metadata_slot")
     with psycopg.connect(libpq_url(url)) as conn:
         # as the landing before migration 0006 wrote them, and core rows referring to them as the pipeline wrote them
         conn.execute(f"UPDATE raw.samples SET identity = {OLD_IDENTITY}")

@@ -1,0 +1,145 @@
+"""Texts encrypted in bulk: one AES-GCM ciphertext per (user, chunk) holds the texts of that user's rows in a
+chunk (samples' metadata, quarantined payloads), and each row keeps only where its text is: the chunk's id and its
+slot. An import of 2M samples makes ~70 ciphertexts, not 2M, and sealing is a few vectorized Arrow operations and
+one AES call per user per chunk.
+
+A chunk's plaintext: ``n`` (uint32), ``n + 1`` offsets (uint32, little-endian) into the bytes that follow, then the
+texts' UTF-8 bytes back to back: slot ``i`` is ``bytes[offsets[i]:offsets[i + 1]]``. The associated data binds the
+ciphertext to its chunk id and subject. Chunks live in ``raw.sealed_chunks`` (user_id NULL: `UNATTRIBUTED`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from pipeline.infra.database import Connection
+from pipeline.privacy.keyring import NONCE_BYTES, UNATTRIBUTED, Keyring
+from pipeline.privacy.keystore import as_bytes
+
+_VERSION = b"\x01"
+
+
+class SealedChunkError(ValueError):
+    """A sealed chunk does not open with its subject's key: altered, or not the chunk it claims to be."""
+
+
+@dataclass(frozen=True)
+class SealedChunk:
+    chunk_id: uuid.UUID
+    user_id: str | None  # None: sealed under `UNATTRIBUTED`
+    sealed: bytes
+
+
+@dataclass(frozen=True)
+class SealedColumn:
+    """Where each row's text went: chunk id (text, NULL where the row had none) and slot (-1 where none)."""
+
+    chunk_ids: pa.Array
+    slots: np.ndarray
+    chunks: list[SealedChunk]
+
+
+def _aad(chunk_id: uuid.UUID, subject: str) -> bytes:
+    return b"healthpipe chunk\x00" + chunk_id.bytes + subject.encode()
+
+
+def subject_of(user_id: str | None) -> str:
+    return UNATTRIBUTED if user_id is None else user_id
+
+
+def seal_texts(data_key: bytes, user_id: str | None, texts: pa.Array) -> SealedChunk:
+    """One sealed chunk holding ``texts`` (no NULLs) in order."""
+    texts = _array(texts)
+    if texts.null_count:
+        texts = pc.fill_null(texts, "")
+    offsets = np.frombuffer(texts.buffers()[1], np.int32, count=len(texts) + 1, offset=4 * texts.offset)
+    start, stop = int(offsets[0]), int(offsets[-1])
+    data = texts.buffers()[2]
+    body = b"" if data is None else data.to_pybytes()[start:stop]
+    plaintext = np.uint32(len(texts)).tobytes() + (offsets - start).astype("<u4").tobytes() + body
+    chunk_id = uuid.uuid4()
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    sealed = AESGCM(data_key).encrypt(nonce, plaintext, _aad(chunk_id, subject_of(user_id)))
+    return SealedChunk(chunk_id, user_id, _VERSION + nonce + sealed)
+
+
+def open_texts(data_key: bytes, chunk: SealedChunk) -> pa.Array:
+    """The texts of a sealed chunk, by slot."""
+    body = chunk.sealed
+    if body[:1] != _VERSION:
+        raise SealedChunkError(f"chunk {chunk.chunk_id} is not a sealed chunk")
+    try:
+        plain = AESGCM(data_key).decrypt(
+            body[1 : 1 + NONCE_BYTES], body[1 + NONCE_BYTES :], _aad(chunk.chunk_id, subject_of(chunk.user_id))
+        )
+    except InvalidTag:
+        raise SealedChunkError(f"chunk {chunk.chunk_id} does not open with its user's key") from None
+    count = int(np.frombuffer(plain, "<u4", count=1)[0])
+    header = 4 * (count + 2)
+    offsets = np.frombuffer(plain, "<u4", count=count + 1, offset=4).astype(np.int32)
+    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets.tobytes()), pa.py_buffer(plain[header:]))
+
+
+def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous UTF-8 string array (int32 offsets)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.cast(pa.string()) if values.type != pa.string() else values
+
+
+def seal_column(keys: Keyring, users: pa.Array | pa.ChunkedArray, texts: pa.Array | pa.ChunkedArray) -> SealedColumn:
+    """Seal ``texts`` (NULLs allowed: they stay NULL) one chunk per distinct user of ``users``."""
+    users, texts = _array(users), _array(texts)
+    rows = len(texts)
+    slots = np.full(rows, -1, np.int64)
+    chunk_ids = np.full(rows, None, object)
+    chunks: list[SealedChunk] = []
+    present = np.asarray(texts.is_valid().to_numpy(zero_copy_only=False), bool)
+    if present.any():
+        for user in pc.unique(users.filter(pa.array(present))).to_pylist():  # few: one or a handful per chunk
+            match = users.is_null() if user is None else pc.fill_null(pc.equal(users, user), False)
+            mine = present & np.asarray(match.to_numpy(zero_copy_only=False), bool)
+            at = np.flatnonzero(mine)
+            chunk = seal_texts(keys.data_key(subject_of(user)), user, texts.take(pa.array(at)))
+            chunks.append(chunk)
+            slots[at] = np.arange(len(at))
+            chunk_ids[at] = str(chunk.chunk_id)
+    return SealedColumn(pa.array(chunk_ids, pa.string()), slots, chunks)
+
+
+def store_chunks(conn: Connection, chunks: Sequence[SealedChunk]) -> None:
+    if chunks:
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO raw.sealed_chunks (chunk_id, user_id, sealed) VALUES (%s, %s, %s)",
+                [(chunk.chunk_id, chunk.user_id, chunk.sealed) for chunk in chunks],
+            )
+
+
+def open_refs(
+    conn: Connection, keys: Keyring, chunk_ids: Sequence[uuid.UUID | None], slots: Sequence[int | None]
+) -> list[str | None]:
+    """The texts at (chunk, slot) references, in order (None where the reference is None). Reads each chunk once;
+    `KeyDestroyedError` when a chunk's key was destroyed."""
+    wanted = sorted({chunk_id for chunk_id in chunk_ids if chunk_id is not None})
+    opened: dict[uuid.UUID, list[str]] = {}
+    if wanted:
+        rows = conn.execute(
+            "SELECT chunk_id, user_id, sealed FROM raw.sealed_chunks WHERE chunk_id = ANY(%s)", (wanted,)
+        ).fetchall()
+        for chunk_id, user_id, sealed in rows:
+            chunk = SealedChunk(chunk_id, user_id, as_bytes(sealed))  # type: ignore[arg-type]
+            opened[chunk.chunk_id] = open_texts(keys.existing_key(subject_of(chunk.user_id)), chunk).to_pylist()
+    return [
+        None if chunk_id is None or slot is None else opened[chunk_id][slot]
+        for chunk_id, slot in zip(chunk_ids, slots, strict=True)
+    ]

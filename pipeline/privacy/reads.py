@@ -1,0 +1,50 @@
+"""Reading what the landing stored encrypted: samples' metadata and quarantined payloads, decrypted in bulk (each
+sealed chunk opened once). For whoever shows or exports them; the pipeline itself never needs them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from pipeline.infra.database import Connection
+from pipeline.privacy.chunks import open_refs
+from pipeline.privacy.keyring import keyring_for
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    quarantine_id: int
+    batch_id: int
+    user_id: str | None
+    reason: str
+    payload: str  # JSON text, as received
+    quarantined_at: dt.datetime
+
+
+def quarantined(conn: Connection, *, batch_id: int | None = None, user_id: str | None = None) -> list[Quarantined]:
+    """Quarantined rows of a batch and/or a user (both None: all), in order, payloads decrypted."""
+    rows = conn.execute(
+        """SELECT quarantine_id, batch_id, user_id, reason, payload_chunk, payload_slot, quarantined_at
+           FROM raw.quarantine
+           WHERE (%(batch)s::bigint IS NULL OR batch_id = %(batch)s) AND (%(user)s::text IS NULL OR user_id = %(user)s)
+           ORDER BY quarantine_id""",
+        {"batch": batch_id, "user": user_id},
+    ).fetchall()
+    payloads = open_refs(conn, keyring_for(conn), [r[4] for r in rows], [r[5] for r in rows])  # type: ignore[misc]
+    return [
+        Quarantined(int(r[0]), int(r[1]), r[2], str(r[3]), str(p), r[6])  # type: ignore[call-overload, arg-type]
+        for r, p in zip(rows, payloads, strict=True)
+    ]
+
+
+def sample_metadata(conn: Connection, user_id: str, *, batch_id: int | None = None) -> dict[uuid.UUID, str]:
+    """The user's samples that carry metadata (of one batch, if given): identity -> metadata JSON text."""
+    rows = conn.execute(
+        """SELECT identity, metadata_chunk, metadata_slot FROM raw.samples
+           WHERE user_id = %(user)s AND metadata_chunk IS NOT NULL
+             AND (%(batch)s::bigint IS NULL OR batch_id = %(batch)s)""",
+        {"user": user_id, "batch": batch_id},
+    ).fetchall()
+    texts = open_refs(conn, keyring_for(conn), [r[1] for r in rows], [r[2] for r in rows])  # type: ignore[misc]
+    return {r[0]: str(t) for r, t in zip(rows, texts, strict=True)}  # type: ignore[misc]
