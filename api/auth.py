@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api import audit
 from api.deps import DbDep
 from api.rate_limits import rate_limits
 from pipeline.accounts import Principal, authenticate
@@ -37,6 +38,7 @@ def get_principal(key: CountedKeyDep, conn: DbDep) -> Principal:
     principal = authenticate(conn, key)
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers=_CHALLENGE)
+    audit.note_key(principal.key_id)
     return principal
 
 
@@ -47,6 +49,7 @@ def user_of(principal: Principal) -> str:
     """The user a key belongs to; an admin key (no user) is refused with 403."""
     if principal.user_id is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this admin key belongs to no user: it has no /v1/me data")
+    audit.note_user(principal.user_id)
     return principal.user_id
 
 

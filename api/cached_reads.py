@@ -3,7 +3,10 @@ bytes of an answer computed before, or the answer computed, serialized once and 
 
 A cache hit costs the request the key's lookup (authentication), one statement for the user's data version and local
 today (`api.queries.read_state`) and a store lookup: the bytes are sent as they were kept, not validated again. The
-store lives on the app (`install_response_cache`): per API process, or Redis for all of them (docs/api.md)."""
+store lives on the app (`install_response_cache`): per API process, or Redis for all of them (docs/api.md).
+
+Each kept answer carries how many records it holds (`RECORDS`, in a 4-byte prefix of the kept bytes), so that a
+cache hit is audited with its count as a computed answer is (api/audit.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, status
 from pydantic import TypeAdapter
 
+from api import audit
 from api.etags import Param, ReadKey, none_match_hits
 from api.queries.read_state import ReadState, read_state
 from api.response_cache import ResponseCache, cache_from_settings
@@ -38,11 +42,41 @@ ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "fhir_patient": TypeAdapter(FhirPatient),
     "fhir_observations": TypeAdapter(FhirBundle),
 }
+
+
+def _points(answer: Aggregates) -> int:
+    return sum(len(series.points) for series in answer.types.values())
+
+
+# How many records each answer holds, for the audit trail: metrics of the day, points, insights, scores, sources,
+# one profile or Patient, Observations.
+RECORDS: dict[str, Callable[[Any], int]] = {
+    "summary": lambda answer: len(answer.metrics),
+    "aggregates": _points,
+    "insights": len,
+    "health_scores": len,
+    "sources": lambda answer: len(answer.sources),
+    "profile": lambda _: 1,
+    "fhir_patient": lambda _: 1,
+    "fhir_observations": lambda answer: answer.total,
+}
+_COUNT_BYTES = 4
+
+
+def _kept(records: int, body: bytes) -> bytes:
+    return records.to_bytes(_COUNT_BYTES, "big") + body
+
+
+def _unkept(value: bytes) -> tuple[int, bytes]:
+    return int.from_bytes(value[:_COUNT_BYTES], "big"), value[_COUNT_BYTES:]
+
+
 # FHIR answers: their own media type, and no empty elements (FHIR forbids nulls)
 FHIR_JSON = "application/fhir+json"
 _FHIR_ROUTES = {"fhir_patient", "fhir_observations"}
 _SCHEMAS = {name: adapter.json_schema(by_alias=True) for name, adapter in ADAPTERS.items()}
-SHAPES = hashlib.sha256(json.dumps(_SCHEMAS, sort_keys=True).encode()).hexdigest()[:12]
+_KEPT_FORMAT = 2  # the kept bytes' layout (2: a record count before the body): older entries are never read
+SHAPES = hashlib.sha256(json.dumps([_KEPT_FORMAT, _SCHEMAS], sort_keys=True).encode()).hexdigest()[:12]
 
 CACHE_CONTROL = "private, no-cache"  # browsers keep the answer but ask again each time (a 304 when unchanged)
 _HEADER_DOCS = {
@@ -108,9 +142,15 @@ def cached_answer(
     key = ReadKey(SHAPES, route, user_id, state.version, params)
     headers = {"ETag": key.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization"}
     if if_none_match is not None and none_match_hits(if_none_match, key.etag):
+        audit.note_records(0)  # nothing sent: the client holds the answer
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    body = cache.get(key.digest)
-    if body is None:
-        body = ADAPTERS[route].dump_json(compute(), exclude_none=route in _FHIR_ROUTES)
-        cache.put(key.digest, body)
+    kept = cache.get(key.digest)
+    if kept is None:
+        answer = compute()
+        records = RECORDS[route](answer)
+        body = ADAPTERS[route].dump_json(answer, exclude_none=route in _FHIR_ROUTES)
+        cache.put(key.digest, _kept(records, body))
+    else:
+        records, body = _unkept(kept)
+    audit.note_records(records)
     return Response(body, media_type=FHIR_JSON if route in _FHIR_ROUTES else "application/json", headers=headers)

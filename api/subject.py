@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, status
 
+from api import audit
 from api.auth import PrincipalDep, get_current_user_id
 from api.deps import DbDep
 from pipeline.accounts import Principal, user_exists
@@ -32,6 +33,7 @@ def named_user(user_id: UserIdPath, admin: AdminDep, conn: DbDep) -> str:
     about which users exist), 404 for a user that does not exist."""
     if not user_exists(conn, user_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
+    audit.note_user(user_id)
     return user_id
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
+from api import audit
 from api.deps import DbDep
 from api.errors import INTERNAL, NO_SUCH_LINK, RATE_LIMITED, UNAVAILABLE
 from api.queries import aggregates as aggregate_queries
@@ -48,11 +49,13 @@ def get_shared(code: str, conn: DbDep, response: Response) -> SharedData:
     share = queries.live_share(conn, code) if could_be_a_code(code) else None
     if share is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NO_SUCH_LINK_DETAIL, headers=NOT_STORED)
+    audit.note_share(share["share_id"], share["user_id"])  # the share's id, never its code
     metrics = [name for name in share["metrics"] if name in METRICS]  # a type since dropped from the catalogue: none
     rows = aggregate_queries.aggregate_rows(
         conn, share["user_id"], metrics, "day", share["start_date"], share["end_date"]
     )
     response.headers.update(NOT_STORED)
+    audit.note_records(len(rows))
     return SharedData(
         period=Period.DAY,
         start=share["start_date"],

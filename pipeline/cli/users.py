@@ -7,6 +7,7 @@ import datetime as dt
 import sys
 
 from pipeline import accounts, profiles
+from pipeline.cli.export import add_export_command
 from pipeline.cli.warehouse import migrated_engine
 from pipeline.infra.database import psycopg_connection
 from pipeline.infra.settings import Settings
@@ -140,3 +141,4 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     profile.add_argument("--gender", help=f"FHIR administrative gender: {', '.join(g.value for g in profiles.Gender)}")
     profile.add_argument("--birth-date", help="YYYY-MM-DD, from 1900-01-01, not in the future")
     profile.set_defaults(handler=cmd_profile)
+    add_export_command(users)

@@ -1,0 +1,51 @@
+"""The caller's data as one archive (pipeline/export/archive.py): everything held about them, streamed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import StreamingResponse
+
+from api import audit
+from api.auth import CurrentUserDep
+from api.deps import ConnectionsDep, DbDep
+from api.errors import KEYED_ROUTE_RESPONSES, NOT_FOUND
+from pipeline.export.archive import MEDIA_TYPE, ExportCounts, archive_chunks
+from pipeline.export.archive import profile_document as _profile_document
+
+router = APIRouter(prefix="/me/export", tags=["me"], responses={**KEYED_ROUTE_RESPONSES, 404: NOT_FOUND})
+
+
+@router.get(
+    "",
+    response_class=StreamingResponse,
+    summary="Everything held about the caller, as one zip archive",
+    responses={
+        200: {
+            "description": "A zip archive: profile.json, devices.json, api_keys.ndjson, shares.ndjson, samples.ndjson "
+            "(the raw samples, in the NDJSON import format), quarantine.ndjson, daily.csv, insights.ndjson, "
+            "fhir/Patient.json, fhir/Observation-bundle.json and manifest.json (records per file). Sent as it is "
+            "written: an interrupted download is not a valid archive.",
+            "content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+def get_export(user_id: CurrentUserDep, conn: DbDep, connections: ConnectionsDep) -> StreamingResponse:
+    """Audited with the number of records the archive holds (once it has been sent)."""
+    try:
+        _profile_document(conn, user_id)
+    except LookupError as exc:  # the key's user was deleted since it authenticated
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}") from exc
+
+    def chunks() -> Iterator[bytes]:
+        counts = ExportCounts()
+        with connections() as own:  # the stream outlives the request's own connection
+            yield from archive_chunks(own, user_id, counts)
+        audit.note_records(counts.total)
+
+    filename = f"healthpipe-export-{dt.datetime.now(dt.UTC):%Y%m%d}.zip"
+    return StreamingResponse(
+        chunks(), media_type=MEDIA_TYPE, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
