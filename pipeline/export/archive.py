@@ -3,7 +3,7 @@
 
 The archive holds (docs/privacy.md, "Export"):
 
-- ``profile.json``: the profile, home time zone, step goal and source priority;
+- ``profile.json``: the profile, home time zone and time zone history, step goal and source priority;
 - ``devices.json``; ``api_keys.ndjson`` (prefixes and labels, never keys); ``shares.ndjson`` (never codes);
 - ``samples.ndjson``: every raw sample as sent, in the generic importer's format (``healthpipe import FILE --user
   NEW`` lands them again); ``quarantine.ndjson``: what could not land, with the reason;
@@ -91,8 +91,13 @@ def _query(name: str, user_id: str, wrapper: str) -> sql.Composed:
     return sql.SQL(wrapper).format(query=query)
 
 
+def _plain(value: object) -> object:
+    """JSON for what json does not know: dates and instants in ISO 8601, anything else (ids) as text."""
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
 def _json_bytes(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=False, indent=1, default=str).encode()
+    return json.dumps(value, ensure_ascii=False, indent=1, default=_plain).encode()
 
 
 class _Archive:
@@ -138,6 +143,9 @@ def profile_document(conn: Connection, user_id: str) -> dict[str, object]:
     if profile is None or user is None:
         raise UnknownUserError(f"no user {user_id!r}")
     order, custom = accounts.source_priority(conn, user_id)
+    history = conn.execute(
+        "SELECT valid_from, timezone FROM app.user_timezones WHERE user_id = %s ORDER BY valid_from", (user_id,)
+    ).fetchall()
     return {
         "userId": user_id,
         "displayName": profile.display_name,
@@ -146,6 +154,8 @@ def profile_document(conn: Connection, user_id: str) -> dict[str, object]:
         "gender": profile.gender,
         "birthDate": profile.birth_date,
         "homeTimezone": user.home_timezone,
+        # where the user was when: the zone of a sample sent without one (samples.ndjson) follows it
+        "timezoneHistory": [{"validFrom": valid_from, "timezone": zone} for valid_from, zone in history],
         "stepGoal": accounts.step_goal(conn, user_id),
         "sourcePriority": [str(c.value) for c in order] if custom else None,
     }
