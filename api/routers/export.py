@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import StreamingResponse
 
 from api import audit
-from api.auth import CurrentUserDep
-from api.deps import ConnectionsDep, DbDep
+from api.auth import CountedKeyDep, get_principal, user_of
+from api.deps import ConnectionsDep
 from api.errors import KEYED_ROUTE_RESPONSES, NOT_FOUND
+from pipeline.accounts import user_exists
 from pipeline.export.archive import MEDIA_TYPE, ExportCounts, archive_chunks
-from pipeline.export.archive import profile_document as _profile_document
 
 router = APIRouter(prefix="/me/export", tags=["me"], responses={**KEYED_ROUTE_RESPONSES, 404: NOT_FOUND})
+
+
+def exporting_user(key: CountedKeyDep, connections: ConnectionsDep) -> str:
+    """The caller, checked on a connection returned before the archive streams (which borrows its own: a request
+    holds one connection at a time, as the sync-status stream does)."""
+    with connections() as conn:
+        user_id = user_of(get_principal(key, conn))
+        if not user_exists(conn, user_id):  # the key's user was deleted since it authenticated
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
+    return user_id
 
 
 @router.get(
@@ -32,12 +43,8 @@ router = APIRouter(prefix="/me/export", tags=["me"], responses={**KEYED_ROUTE_RE
         }
     },
 )
-def get_export(user_id: CurrentUserDep, conn: DbDep, connections: ConnectionsDep) -> StreamingResponse:
+def get_export(user_id: Annotated[str, Depends(exporting_user)], connections: ConnectionsDep) -> StreamingResponse:
     """Audited with the number of records the archive holds (once it has been sent)."""
-    try:
-        _profile_document(conn, user_id)
-    except LookupError as exc:  # the key's user was deleted since it authenticated
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}") from exc
 
     def chunks() -> Iterator[bytes]:
         counts = ExportCounts()
