@@ -36,9 +36,9 @@ def exporting_user(key: CountedKeyDep, connections: ConnectionsDep) -> str:
     responses={
         200: {
             "description": "A zip archive: profile.json, devices.json, api_keys.ndjson, shares.ndjson, samples.ndjson "
-            "(the raw samples, in the NDJSON import format), quarantine.ndjson, daily.csv, insights.ndjson, "
-            "fhir/Patient.json, fhir/Observation-bundle.json and manifest.json (records per file). Sent as it is "
-            "written: an interrupted download is not a valid archive.",
+            "(the raw samples, in the NDJSON import format), quarantine.ndjson, batches.ndjson, daily.csv, "
+            "insights.ndjson, audit.ndjson, fhir/Patient.json, fhir/Observation-bundle.json and manifest.json "
+            "(records per file). Sent as it is written: an interrupted download is not a valid archive.",
             "content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
         }
     },

@@ -94,6 +94,13 @@ def record(conn: Connection, entry: AuditEntry) -> None:
     write_entries(conn, [entry])
 
 
+def forget_user(conn: Connection, user_id: str) -> int:
+    """For an erasure: the user's entries stay (that their data was read, by which key or share, through which route,
+    when) but no longer say whose; how many. The API's buffer may still hold a read from just before: erase after
+    the user's keys are revoked and the buffer's interval has passed, or run this again at the end."""
+    return conn.execute("UPDATE app.audit_log SET user_id = NULL WHERE user_id = %s", (user_id,)).rowcount
+
+
 def entries_of(conn: Connection, user_id: str, limit: int, before: int | None = None) -> list[StoredEntry]:
     """The user's entries, newest first: at most ``limit``, those with an id below ``before`` when given (the
     previous page's last id: pages stay stable while new entries arrive)."""

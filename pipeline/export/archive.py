@@ -6,8 +6,9 @@ The archive holds (docs/privacy.md, "Export"):
 - ``profile.json``: the profile, home time zone and time zone history, step goal and source priority;
 - ``devices.json``; ``api_keys.ndjson`` (prefixes and labels, never keys); ``shares.ndjson`` (never codes);
 - ``samples.ndjson``: every raw sample as sent, in the generic importer's format (``healthpipe import FILE --user
-  NEW`` lands them again); ``quarantine.ndjson``: what could not land, with the reason;
-- ``daily.csv``: the daily aggregates (marts.daily); ``insights.ndjson``;
+  NEW`` lands them again); ``quarantine.ndjson``: what could not land, with the reason; ``batches.ndjson``: the
+  imports and syncs that brought them;
+- ``daily.csv``: the daily aggregates (marts.daily); ``insights.ndjson``; ``audit.ndjson``: who read the data;
 - ``fhir/Patient.json`` and ``fhir/Observation-bundle.json``: the FHIR R4 Patient and a Bundle of every daily value;
 - ``manifest.json`` last: when, and how many records each file holds.
 
@@ -189,8 +190,10 @@ def archive_chunks(conn: Connection, user_id: str, counts: ExportCounts | None =
     yield from archive.copied("shares.ndjson", "shares", _LINES)
     yield from archive.copied("samples.ndjson", "samples", _LINES)
     yield from archive.copied("quarantine.ndjson", "quarantine", _LINES)
+    yield from archive.copied("batches.ndjson", "batches", _LINES)
     yield from archive.copied("daily.csv", "daily", _CSV)
     yield from archive.copied("insights.ndjson", "insights", _LINES)
+    yield from archive.copied("audit.ndjson", "audit", _LINES)
     profile = profiles.get_profile(conn, user_id)
     assert profile is not None
     yield from archive.small("fhir/Patient.json", patient(profile), 1)

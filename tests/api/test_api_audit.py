@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from api.audit import UNAUDITED_ROUTES, AuditBuffer
 from api.main import create_app
 from pipeline.accounts import authenticate, create_api_key
-from pipeline.audit.entries import AuditEntry, entries_of, record
+from pipeline.audit.entries import AuditEntry, entries_of, forget_user, record
 from pipeline.infra.database import psycopg_connection
 from pipeline.infra.settings import Settings
 from tests.support.helpers import new_user
@@ -194,6 +194,10 @@ def test_a_user_pages_through_their_own_entries_newest_first(audited: TestClient
     with psycopg_connection(world.engine) as conn:
         newest = entries_of(conn, user, 3)
     assert [(e.route, e.records) for e in newest] == [("/v1/me/audit", 1), ("/v1/me/audit", 2), ("/v1/me/audit", 2)]
+    with psycopg_connection(world.engine) as conn:  # an erasure keeps the entries, no longer saying whose
+        before = conn.execute("SELECT count(*) FROM app.audit_log").fetchone()
+        assert forget_user(conn, user) == 8 and entries_of(conn, user, 10) == []
+        assert conn.execute("SELECT count(*) FROM app.audit_log").fetchone() == before
     schema = audited.get("/openapi.json").json()
     assert "AuditPage" in schema["components"]["schemas"] and "/v1/me/audit" in schema["paths"]
 

@@ -130,14 +130,17 @@ def test_the_api_and_the_command_export_the_callers_archive_and_each_is_an_audit
 
     output = tmp_path / "ex1.zip"
     assert cli(["users", "export", "ex1", "--output", str(output)]) == 0
-    assert zipfile.ZipFile(output).read("daily.csv") == zipped.read("daily.csv")
+    exported = zipfile.ZipFile(output)
+    assert exported.read("daily.csv") == zipped.read("daily.csv") and zipped.read("audit.ndjson") == b""
+    (read,) = [json.loads(line) for line in exported.read("audit.ndjson").splitlines()]
+    assert (read["route"], read["status"], read["records"]) == ("/v1/me/export", 200, 6)
     assert not (tmp_path / "ex1.zip.partial").exists()
     assert cli(["users", "export", "nobody", "--output", str(tmp_path / "n.zip")]) == 2
     assert not (tmp_path / "n.zip").exists() and not (tmp_path / "n.zip.partial").exists()
     with psycopg_connection(engine) as conn:
         entries = entries_of(conn, "ex1", 10)
     assert [(e.channel, e.route, e.status, e.records) for e in entries] == [
-        ("cli", "healthpipe users export", 0, 6),
+        ("cli", "healthpipe users export", 0, 7),  # and the API's export, in audit.ndjson now
         ("api", "/v1/me/export", 200, 6),
     ]
     capsys.readouterr()
