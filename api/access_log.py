@@ -1,9 +1,10 @@
-"""Uvicorn's access log without secrets in paths: no query string, and no share link code.
+"""Uvicorn's access log without secrets in paths: no query string, no share link code, no user id.
 
 The API takes its key in the Authorization header and no parameter in the query string; a client that sends one
 anyway (``?api_key=...``) still gets its request logged, as method, path and status only. A share link's code is the
 last segment of ``/v1/shared/{code}``: whoever reads it reads the shared data, so the access log shows
-``/v1/shared/<redacted>``. Headers and bodies are never in uvicorn's access or error log.
+``/v1/shared/<redacted>``; an admin's read of a user, ``/v1/users/<redacted>/summary`` (the audit trail says whose
+data it was). Headers and bodies are never in uvicorn's access or error log.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ ACCESS_LOGGER = "uvicorn.access"
 REDACTED = "<redacted>"
 # Everything after a "/shared/" segment: the code, and whatever a client appended to it (a trailing slash, a typo).
 _SECRET_PATH_TAIL = re.compile(r"(/shared/).*", re.DOTALL)
+# The user an admin key reads (``/v1/users/{user_id}/...``): which user was read is the audit trail's to keep
+# (app.audit_log), not the access log's, which more people read for longer.
+_USER_SEGMENT = re.compile(r"(/users/)[^/]+")
 
 
 def redacted_path(path: str) -> str:
-    """``path`` without its query string and with a share code replaced by ``<redacted>``."""
-    return _SECRET_PATH_TAIL.sub(lambda found: found.group(1) + REDACTED, path.split("?", 1)[0])
+    """``path`` without its query string, with a share code and a user id replaced by ``<redacted>``."""
+    path = _SECRET_PATH_TAIL.sub(lambda found: found.group(1) + REDACTED, path.split("?", 1)[0])
+    return _USER_SEGMENT.sub(lambda found: found.group(1) + REDACTED, path)
 
 
 class RedactPath(logging.Filter):

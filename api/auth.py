@@ -8,6 +8,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from api import audit
 from api.deps import DbDep
 from api.queries.read_state import Authenticated, authenticated
 from api.rate_limits import rate_limits
@@ -46,6 +47,7 @@ def get_authenticated(key: CountedKeyDep, conn: DbDep) -> Authenticated:
     found = authenticated(conn, key)
     if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers=_CHALLENGE)
+    audit.note_key(found.principal.key_id)
     return found
 
 
@@ -63,6 +65,7 @@ def user_of(principal: Principal) -> str:
     """The user a key belongs to; an admin key (no user) is refused with 403."""
     if principal.user_id is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this admin key belongs to no user: it has no /v1/me data")
+    audit.note_user(principal.user_id)
     return principal.user_id
 
 

@@ -3,19 +3,24 @@ bytes of an answer computed before, or the answer computed, serialized once and 
 
 A cache hit costs the request the key's lookup (authentication), one statement for the user's data version and local
 today (`api.queries.read_state`) and a store lookup: the bytes are sent as they were kept, not validated again. The
-store lives on the app (`install_response_cache`): per API process, or Redis for all of them (docs/api.md)."""
+store lives on the app (`install_response_cache`): per API process, or Redis for all of them (docs/api.md).
+
+Each kept answer carries how many records it holds (`RECORDS`, in a 4-byte prefix of the kept bytes), so that a
+cache hit is audited with its count as a computed answer is (api/audit.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Request, Response, status
 from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
+from api import audit
 from api.etags import Param, ReadKey, none_match_hits
 from api.response_cache import ResponseCache, cache_from_settings
 from api.schemas.fhir import FhirBundle, FhirPatient
@@ -38,11 +43,44 @@ ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "fhir_patient": TypeAdapter(FhirPatient),
     "fhir_observations": TypeAdapter(FhirBundle),
 }
+
+
+@dataclass(frozen=True)
+class Serialized:
+    """An answer already serialized (JSON the database built), with how many records it holds."""
+
+    body: bytes
+    records: int
+
+
+# How many records each answer holds, for the audit trail: metrics of the day, insights, scores, sources, one
+# profile or Patient, Observations (aggregates come `Serialized` with their points counted).
+RECORDS: dict[str, Callable[[Any], int]] = {
+    "summary": lambda answer: len(answer.metrics),
+    "insights": len,
+    "health_scores": len,
+    "sources": lambda answer: len(answer.sources),
+    "profile": lambda _: 1,
+    "fhir_patient": lambda _: 1,
+    "fhir_observations": lambda answer: answer.total,
+}
+_COUNT_BYTES = 4
+
+
+def _kept(records: int, body: bytes) -> bytes:
+    return records.to_bytes(_COUNT_BYTES, "big") + body
+
+
+def _unkept(value: bytes) -> tuple[int, bytes]:
+    return int.from_bytes(value[:_COUNT_BYTES], "big"), value[_COUNT_BYTES:]
+
+
 # FHIR answers: their own media type, and no empty elements (FHIR forbids nulls)
 FHIR_JSON = "application/fhir+json"
 _FHIR_ROUTES = {"fhir_patient", "fhir_observations"}
 _SCHEMAS = {name: adapter.json_schema(by_alias=True) for name, adapter in ADAPTERS.items()}
-SHAPES = hashlib.sha256(json.dumps(_SCHEMAS, sort_keys=True).encode()).hexdigest()[:12]
+_KEPT_FORMAT = 2  # the kept bytes' layout (2: a record count before the body): older entries are never read
+SHAPES = hashlib.sha256(json.dumps([_KEPT_FORMAT, _SCHEMAS], sort_keys=True).encode()).hexdigest()[:12]
 
 CACHE_CONTROL = "private, no-cache"  # browsers keep the answer but ask again each time (a 304 when unchanged)
 _HEADER_DOCS = {
@@ -90,7 +128,7 @@ async def cached_answer(
     reading: Reading,
     params: Mapping[str, Param],
     if_none_match: str | None,
-    compute: Callable[[], T | bytes],
+    compute: Callable[[], T | Serialized],
 ) -> Response:
     """The answer of ``route`` for ``params`` (defaults resolved): 304 when ``if_none_match`` names it, else the
     kept bytes, else ``compute()`` serialized with the route's model, kept and sent. Routes await it from the event
@@ -102,18 +140,25 @@ async def cached_answer(
     key = ReadKey(SHAPES, route, reading.user_id, reading.state.version, params, reading.state.user_since)
     headers = {"ETag": key.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization"}
     if if_none_match is not None and none_match_hits(if_none_match, key.etag):
+        audit.note_records(0)  # nothing sent: the client holds the answer
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    body = await run_in_threadpool(cache.get, key.digest) if cache.blocking else cache.get(key.digest)
-    if body is None:
-        body = await run_in_threadpool(_computed_and_kept, cache, route, key.digest, compute)
+    kept = await run_in_threadpool(cache.get, key.digest) if cache.blocking else cache.get(key.digest)
+    if kept is None:
+        records, body = await run_in_threadpool(_computed_and_kept, cache, route, key.digest, compute)
+    else:
+        records, body = _unkept(kept)
+    audit.note_records(records)
     return Response(body, media_type=FHIR_JSON if route in _FHIR_ROUTES else "application/json", headers=headers)
 
 
-def _computed_and_kept(cache: ResponseCache, route: str, digest: str, compute: Callable[[], T | bytes]) -> bytes:
-    answer = compute()  # the route's model, or its JSON made by the database
-    if isinstance(answer, bytes):
-        body = answer
+def _computed_and_kept(
+    cache: ResponseCache, route: str, digest: str, compute: Callable[[], T | Serialized]
+) -> tuple[int, bytes]:
+    answer = compute()
+    if isinstance(answer, Serialized):  # JSON the database built
+        records, body = answer.records, answer.body
     else:
+        records = RECORDS[route](answer)
         body = ADAPTERS[route].dump_json(answer, exclude_none=route in _FHIR_ROUTES)
-    cache.put(digest, body)
-    return body
+    cache.put(digest, _kept(records, body))
+    return records, body

@@ -10,6 +10,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import URL, Engine
 
 from api.access_log import install_access_log_filter
+from api.audit import install_audit
 from api.cached_reads import install_response_cache
 from api.cors import install_cors
 from api.dashboard.routes import install_dashboard
@@ -19,7 +20,9 @@ from api.outage import install_outage_handlers
 from api.rate_limits import install_rate_limits
 from api.routers import (
     admin,
+    audit,
     devices,
+    export,
     fhir,
     health,
     me,
@@ -40,7 +43,21 @@ API_VERSION_PREFIX = "/v1"
 def versioned_router() -> APIRouter:
     """Every resource router under the version prefix; a new resource is included here, its paths relative."""
     router = APIRouter(prefix=API_VERSION_PREFIX)
-    for resource in (me, profile, metrics, devices, source_priority, reads, shares, shared, fhir, admin, sync_status):
+    for resource in (
+        me,
+        profile,
+        metrics,
+        devices,
+        source_priority,
+        reads,
+        shares,
+        shared,
+        fhir,
+        admin,
+        sync_status,
+        audit,
+        export,
+    ):
         router.include_router(resource.router)
     return router
 
@@ -57,9 +74,13 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = engine is None
         app.state.engine = engine or create_api_engine(warehouse_url(settings or Settings()))
+        if audit_buffer is not None:
+            audit_buffer.start(app.state.engine)
         try:
             yield
         finally:
+            if audit_buffer is not None:
+                audit_buffer.close()  # what the last interval read is written before the engine goes
             if owned:
                 app.state.engine.dispose()
 
@@ -79,6 +100,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         configured.sync_status_poll_seconds, configured.sync_status_max_seconds
     )
     install_error_handlers(app)
+    audit_buffer = install_audit(app, configured)  # outside the catch-all: a 500 is audited with its status
     install_cors(app, configured)
     install_response_cache(app, configured)
     install_access_log_filter()

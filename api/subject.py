@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, status
 
+from api import audit
 from api.auth import AuthenticatedDep, PrincipalDep, get_current_user_id, user_of
 from api.deps import DbDep
 from api.queries.read_state import ReadState, read_state
@@ -38,6 +39,7 @@ def named_user(user_id: UserIdPath, admin: AdminDep, conn: DbDep) -> str:
     about which users exist), 404 for a user that does not exist."""
     if not user_exists(conn, user_id):
         raise _no_user(user_id)
+    audit.note_user(user_id)
     return user_id
 
 
@@ -63,6 +65,7 @@ def named_reading(user_id: UserIdPath, admin: AdminDep, conn: DbDep) -> Reading:
     state = read_state(conn, user_id)
     if state is None:
         raise _no_user(user_id)
+    audit.note_user(user_id)
     return Reading(user_id, state)
 
 

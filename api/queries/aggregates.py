@@ -64,12 +64,12 @@ def _series_query(period: str) -> bytes:
                    SELECT metric, json_agg(json_build_object(
                               'periodStart', {period_start}, 'hourStartUtc', {hour_start_utc}, 'value', value,
                               'sum', sum, 'count', count, 'min', min, 'max', max, 'flaggedCount', flagged_count,
-                              'daysWithData', {days}) ORDER BY {order}) AS points
+                              'daysWithData', {days}) ORDER BY {order}) AS points, count(*) AS n
                    FROM {table} WHERE user_id = %(user)s AND metric = ANY(%(metrics)s) AND {where}
                    GROUP BY metric)
                SELECT coalesce(json_object_agg(w.metric, json_build_object(
                           'unit', w.unit, 'aggregation', w.aggregation, 'points', coalesce(p.points, '[]'::json))
-                          ORDER BY w.ord), '{{}}'::json)::text
+                          ORDER BY w.ord), '{{}}'::json)::text, coalesce(sum(p.n), 0)::integer
                FROM wanted w LEFT JOIN points p USING (metric)""".encode()
 
 
@@ -78,17 +78,17 @@ _QUERIES = {period: _series_query(period) for period in _SOURCES}
 
 def series_json(
     conn: Connection, user_id: str, metrics: Sequence[str], period: str, start: dt.date, end: dt.date
-) -> bytes:
+) -> tuple[bytes, int]:
     """A JSON object with a series for each of ``metrics`` (catalogue names), in that order, each with the unit,
     the aggregation and the points oldest first (empty where the user has none). Weeks and months are those starting
-    in the range or overlapping its first day."""
+    in the range or overlapping its first day. With the number of points in all."""
     units = [METRICS[name].canonical_unit for name in metrics]
     aggregations = [METRICS[name].strategy.value for name in metrics]
     table = _SOURCES[period][0]
     if table not in _ALWAYS_THERE and not relation_exists(conn, table):
         series = zip(metrics, units, aggregations, strict=True)
         empty = {name: {"unit": unit, "aggregation": how, "points": []} for name, unit, how in series}
-        return json.dumps(empty).encode()
+        return json.dumps(empty).encode(), 0
     params = {
         "user": user_id,
         "metrics": list(metrics),
@@ -99,4 +99,4 @@ def series_json(
     }
     row = conn.execute(_QUERIES[period], params).fetchone()
     assert row is not None
-    return str(row[0]).encode()
+    return str(row[0]).encode(), int(row[1])  # type: ignore[call-overload]

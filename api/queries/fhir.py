@@ -1,28 +1,8 @@
-"""What the FHIR export reads: a user's daily marts rows over a range, each with the zone its local day was in."""
+"""What the FHIR export reads: a user's daily marts rows over a range (`pipeline.fhir.daily_values`, which the
+archive export reads too)."""
 
 from __future__ import annotations
 
-import datetime as dt
+from pipeline.fhir.daily_values import daily_values
 
-from api.queries.common import fetch_rows
-from pipeline.fhir.observations import DailyValue
-from pipeline.infra.database import Connection
-
-
-def daily_values(conn: Connection, user_id: str, metrics: list[str], start: dt.date, end: dt.date) -> list[DailyValue]:
-    """The user's ``marts.daily`` rows of ``metrics`` from ``start`` to ``end`` (both included), by day then metric.
-    A day's zone: the user's zone history at noon UTC of that date (the zone they were in for most of a day that
-    has one), else their home zone."""
-    rows = fetch_rows(
-        conn,
-        """SELECT d.local_date, d.metric, d.value, d.count, d.flagged_count,
-                  coalesce((SELECT t.timezone FROM app.user_timezones t
-                            WHERE t.user_id = d.user_id
-                              AND t.valid_from <= (d.local_date + time '12:00') AT TIME ZONE 'UTC'
-                            ORDER BY t.valid_from DESC LIMIT 1), u.home_timezone) AS timezone
-           FROM marts.daily d JOIN app.users u ON u.user_id = d.user_id
-           WHERE d.user_id = %s AND d.local_date BETWEEN %s AND %s AND d.metric = ANY(%s)
-           ORDER BY d.local_date, d.metric""",
-        (user_id, start, end, metrics),
-    )
-    return [DailyValue(**row) for row in rows]
+__all__ = ["daily_values"]

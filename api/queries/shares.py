@@ -85,7 +85,7 @@ def live_share(conn: Connection, code: str) -> Row | None:
     reason, so an unknown, an expired and a revoked code take the same path)."""
     rows = fetch_rows(
         conn,
-        """SELECT user_id, metrics, start_date, end_date, expires_at FROM app.shares
+        """SELECT share_id, user_id, metrics, start_date, end_date, expires_at FROM app.shares
            WHERE code_hash = %s AND revoked_at IS NULL AND expires_at > now()""",
         (code_hash(code),),
     )

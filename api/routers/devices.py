@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
+from api import audit
 from api.auth import CurrentUserDep
 from api.deps import DbDep
 from api.errors import BAD_REQUEST, KEYED_ROUTE_RESPONSES, NOT_FOUND, TOO_LARGE, UNPROCESSABLE
@@ -29,7 +30,9 @@ DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="
 
 @router.get("", response_model=list[DeviceOut], summary="The caller's devices")
 def list_devices(user_id: CurrentUserDep, conn: DbDep) -> list[DeviceOut]:
-    return [DeviceOut.model_validate(device, from_attributes=True) for device in accounts.list_devices(conn, user_id)]
+    devices = accounts.list_devices(conn, user_id)
+    audit.note_records(len(devices))
+    return [DeviceOut.model_validate(device, from_attributes=True) for device in devices]
 
 
 @router.put(

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
+from api import audit
 from api.auth import CurrentUserDep, PrincipalDep, user_of
 from api.deps import DbDep, EngineDep
 from api.errors import KEYED_ROUTE_RESPONSES, NOT_FOUND, UNPROCESSABLE
@@ -22,6 +23,7 @@ def get_me(user_id: CurrentUserDep, conn: DbDep) -> Me:
     user = get_user(conn, user_id)
     if user is None:  # the key's user was deleted since it authenticated
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
+    audit.note_records(1)
     return Me(user_id=user.user_id, display_name=user.display_name, home_timezone=user.home_timezone)
 
 

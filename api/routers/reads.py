@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
-from api.cached_reads import CACHED_READ_RESPONSES, IfNoneMatch, ResponseCacheDep, cached_answer
+from api.cached_reads import CACHED_READ_RESPONSES, IfNoneMatch, ResponseCacheDep, Serialized, cached_answer
 from api.deps import DbDep
 from api.errors import KEYED_ROUTE_RESPONSES, NO_SUCH_INSIGHT, NO_SUCH_USER, NOT_ADMIN, UNPROCESSABLE
 from api.etags import Param
@@ -150,11 +150,11 @@ def _summary(conn: Connection, user_id: str, day: dt.date) -> Summary:
 
 def _aggregates(
     conn: Connection, user_id: str, metrics: list[str], period: Period, start: dt.date, end: dt.date
-) -> bytes:
+) -> Serialized:
     """The `Aggregates` answer as JSON: its series as the database builds them, inside the envelope."""
     head = json.dumps({"period": period.value, "start": start.isoformat(), "end": end.isoformat()})
-    types = aggregate_queries.series_json(conn, user_id, metrics, period.value, start, end)
-    return head[:-1].encode() + b', "types": ' + types + b"}"
+    types, points = aggregate_queries.series_json(conn, user_id, metrics, period.value, start, end)
+    return Serialized(head[:-1].encode() + b', "types": ' + types + b"}", points)
 
 
 def _sources(conn: Connection, user_id: str, day: dt.date) -> Sources:

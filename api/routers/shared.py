@@ -12,6 +12,7 @@ import json
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
+from api import audit
 from api.deps import DbDep
 from api.errors import INTERNAL, NO_SUCH_LINK, RATE_LIMITED, UNAVAILABLE
 from api.queries import aggregates as aggregate_queries
@@ -49,10 +50,12 @@ def get_shared(code: str, conn: DbDep, response: Response) -> SharedData:
     share = queries.live_share(conn, code) if could_be_a_code(code) else None
     if share is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NO_SUCH_LINK_DETAIL, headers=NOT_STORED)
+    audit.note_share(share["share_id"], share["user_id"])  # the share's id, never its code
     metrics = [name for name in share["metrics"] if name in METRICS]  # a type since dropped from the catalogue: none
     start, end = share["start_date"], share["end_date"]
-    types = aggregate_queries.series_json(conn, share["user_id"], metrics, "day", start, end)
+    types, points = aggregate_queries.series_json(conn, share["user_id"], metrics, "day", start, end)
     response.headers.update(NOT_STORED)
+    audit.note_records(points)
     return SharedData(
         period=Period.DAY,
         start=start,

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 
+from api import audit
 from api.deps import DbDep
 from api.errors import BAD_REQUEST, KEYED_ROUTE_RESPONSES, NO_SUCH_SHARE, NO_SUCH_USER, NOT_ADMIN, UNPROCESSABLE
 from api.queries import shares as queries
@@ -36,7 +37,9 @@ def add_share_routes(router: APIRouter, prefix: str, subject: SubjectDependency,
     )
     def list_shares(user_id: SubjectDep, conn: DbDep) -> list[Share]:
         """Every share link, active, expired and revoked, newest first; never their codes."""
-        return [Share(**row) for row in queries.user_shares(conn, user_id)]
+        rows = queries.user_shares(conn, user_id)
+        audit.note_records(len(rows))
+        return [Share(**row) for row in rows]
 
     if not own:
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
+from api import audit
 from api.auth import CurrentUserDep
 from api.deps import DbDep
 from api.errors import BAD_REQUEST, KEYED_ROUTE_RESPONSES, NOT_FOUND, UNPROCESSABLE
@@ -29,6 +30,7 @@ def _current(conn: Connection, user_id: str) -> PriorityOut:
 
 @router.get("", response_model=PriorityOut, summary="The caller's source priority")
 def get_priority(user_id: CurrentUserDep, conn: DbDep) -> PriorityOut:
+    audit.note_records(1)
     return _current(conn, user_id)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
-from pipeline.cli import backfill, data, db, docs, keys, up, users
+from pipeline.cli import audit, backfill, data, db, docs, keys, up, users
 from pipeline.infra.embedded_server import EmbeddedServerError
 from pipeline.infra.migrations import MigrationError
 from pipeline.infra.settings import Settings
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="healthpipe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for group in (up, db, users, keys, data, backfill, docs):  # the order of `healthpipe --help`
+    for group in (up, db, users, keys, audit, data, backfill, docs):  # the order of `healthpipe --help`
         group.add_commands(commands)
     return parser
 

@@ -7,6 +7,7 @@ import datetime as dt
 import sys
 
 from pipeline import accounts, profiles
+from pipeline.cli.export import add_export_command
 from pipeline.cli.warehouse import migrated_engine
 from pipeline.infra.database import dagster_storage_url, psycopg_connection
 from pipeline.infra.settings import Settings
@@ -193,3 +194,4 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     delete.add_argument("user_id")
     delete.add_argument("--yes", action="store_true", help="do not ask to confirm")
     delete.set_defaults(handler=cmd_delete)
+    add_export_command(users)

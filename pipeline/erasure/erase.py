@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from pipeline.accounts import AccountError
+from pipeline.audit.entries import forget_user
 from pipeline.erasure.dagster_partitions import DagsterRemoval, remove_user
 from pipeline.erasure.recompute import affected_days, rebuild_cohort_days, rescore_days
 from pipeline.erasure.walk import around_keys, delete_rows, sql_file, user_tables
@@ -87,6 +88,7 @@ def _erase_rows(conn: Connection, user_id: str, requested_by: str) -> tuple[int 
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
         exists = conn.execute("SELECT 1 FROM app.users WHERE user_id = %s FOR UPDATE", (user_id,)).fetchone()
         days = affected_days(conn, user_id)
+        forget_user(conn, user_id)  # the audit trail keeps that the user's data was read, no longer whose
         data_tables, keys, key_parents = around_keys(user_tables(conn))
         removed = delete_rows(conn, user_id, [*data_tables, *keys, *key_parents])
         if exists is None and not removed:

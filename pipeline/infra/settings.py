@@ -147,6 +147,21 @@ class Settings(BaseSettings):
         "shredding, docs/privacy.md). Unset: database `<warehouse database>_keys` on the warehouse's server, "
         "created on first use.",
     )
+    audit_log: bool = Field(
+        default=True,
+        description="Write the read API's audit trail (app.audit_log). Off only to measure what it costs.",
+    )
+    audit_flush_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="The API keeps audit rows in memory at most this long before writing them with one COPY.",
+    )
+    audit_max_pending: int = Field(
+        default=100_000,
+        gt=0,
+        description="Most audit rows an API process holds while the database cannot take them; beyond it the "
+        "oldest are dropped (and counted in the log).",
+    )
 
     @property
     def resolved_dagster_home(self) -> Path:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pipeline.infra.database import Connection
-from pipeline.privacy.chunks import open_refs
+from pipeline.privacy.chunks import SealedChunk, open_refs, open_texts, subject_of
 from pipeline.privacy.keyring import keyring_for
+from pipeline.privacy.keystore import as_bytes
 
 
 @dataclass(frozen=True)
@@ -48,3 +50,22 @@ def sample_metadata(conn: Connection, user_id: str, *, batch_id: int | None = No
     ).fetchall()
     texts = open_refs(conn, keyring_for(conn), [r[1] for r in rows], [r[2] for r in rows])  # type: ignore[misc]
     return {r[0]: str(t) for r, t in zip(rows, texts, strict=True)}  # type: ignore[misc]
+
+
+def metadata_chunks(conn: Connection, user_id: str) -> Iterator[tuple[uuid.UUID, list[str | None]]]:
+    """Every sealed chunk of the user's samples' metadata, opened: (chunk id, texts by slot), a chunk at a time (an
+    export's memory holds one chunk, not the user's whole history)."""
+    keys = keyring_for(conn)
+    chunk_ids: list[uuid.UUID] = [
+        row[0]  # type: ignore[misc]
+        for row in conn.execute(
+            "SELECT DISTINCT metadata_chunk FROM raw.samples WHERE user_id = %s AND metadata_chunk IS NOT NULL",
+            (user_id,),
+        ).fetchall()
+    ]
+    for chunk_id in chunk_ids:
+        row = conn.execute("SELECT user_id, sealed FROM raw.sealed_chunks WHERE chunk_id = %s", (chunk_id,)).fetchone()
+        if row is None:
+            continue
+        chunk = SealedChunk(chunk_id, row[0], as_bytes(row[1]))  # type: ignore[arg-type]
+        yield chunk_id, open_texts(keys.existing_key(subject_of(chunk.user_id)), chunk).to_pylist()

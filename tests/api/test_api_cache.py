@@ -229,11 +229,14 @@ def test_a_bad_parameter_is_refused_before_any_etag_is_compared(client: TestClie
     assert "etag" not in answer.headers
 
 
-def test_the_store_holds_the_answers_bytes(client: TestClient, person: Person, store: str) -> None:
+def test_the_store_holds_the_answers_bytes_after_its_record_count(
+    client: TestClient, person: Person, store: str
+) -> None:
     answer = summary(client, person, "2024-05-02")
     digest = answer.headers["etag"][3:-1]
     cache = client.app.state.response_cache  # type: ignore[attr-defined]
-    assert cache.get(digest) == answer.content
+    records = len(answer.json()["metrics"])
+    assert cache.get(digest) == records.to_bytes(4, "big") + answer.content
     if store == "redis":  # kept with the TTL
         ttl = redis.Redis.from_url(redis_url_for_tests()).ttl(cache.prefix + digest)
         assert 0 < ttl <= Settings().api_cache_ttl_seconds

@@ -56,8 +56,8 @@ PUBLISHED = {
     ("GET", "/v1/admin/stats"): ("stats_v1_admin_stats_get", "Freshness, user-days, rejection rates and ingest lag"),
 }
 UNVERSIONED = {"/health"}
-# event streams: a connection per poll (get_connections), none held while they wait between polls
-STREAMS = {"/me/sync-status"}
+# streams: a connection per use (get_connections), none held while they wait (event stream) or send (export)
+STREAMS = {"/me/sync-status", "/me/export"}
 # the erasure: its steps commit on their own connections, and dbt and the score take the engine's URL
 ENGINE_ROUTES = {("DELETE", "/me")}
 ROUTERS = Path(routers.__file__).parent

@@ -281,6 +281,7 @@ def test_access_log_paths_drop_the_query_string_and_the_share_code() -> None:
     assert redacted_path("/v1/shared/abc/def/") == "/v1/shared/<redacted>"
     assert redacted_path("/v1/me/shares?api_key=secret") == "/v1/me/shares"
     assert redacted_path("/v1/me/summary") == "/v1/me/summary"
+    assert redacted_path("/v1/users/anna/fhir/Patient?x=1") == "/v1/users/<redacted>/fhir/Patient"
 
 
 class Lines(logging.Handler):
