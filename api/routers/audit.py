@@ -37,6 +37,7 @@ def get_audit(
                 at=row.at,
                 channel=row.channel,
                 key_id=row.key_id,
+                key_prefix=row.key_prefix,
                 share_id=row.share_id,
                 route=row.route,
                 method=row.method,

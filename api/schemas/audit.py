@@ -14,7 +14,10 @@ class AuditEntryOut(CamelModel):
     id: int = Field(description="the entry's id; pass the last one of a page as `before` for the next")
     at: dt.datetime = Field(description="when the read was answered")
     channel: str = Field(description="api (an API key), share (a share link), cli (a command) or pipeline")
-    key_id: int | None = Field(description="which API key read (its id; `healthpipe keys list` names it)")
+    key_id: int | None = Field(description="which API key read (its id)")
+    key_prefix: str | None = Field(
+        description="that key's public prefix, as `healthpipe keys list` shows it; null once the key is deleted"
+    )
     share_id: uuid.UUID | None = Field(description="which share link was used (its id, never its code)")
     route: str = Field(description="the route's template (`/v1/users/{user_id}/summary`) or the command")
     method: str = Field(description="HTTP method, or RUN for a command")

@@ -73,6 +73,7 @@ class StoredEntry:
     at: dt.datetime
     channel: str
     key_id: int | None
+    key_prefix: str | None  # the key's public prefix, as `healthpipe keys list` shows it (None once deleted)
     share_id: uuid.UUID | None
     route: str
     method: str
@@ -106,9 +107,10 @@ def entries_of(conn: Connection, user_id: str, limit: int, before: int | None = 
     previous page's last id: pages stay stable while new entries arrive)."""
     with conn.cursor(row_factory=class_row(StoredEntry)) as cursor:
         return cursor.execute(
-            """SELECT audit_id, at, channel, key_id, share_id, route, method, status, records
-               FROM app.audit_log
-               WHERE user_id = %(user)s AND (%(before)s::bigint IS NULL OR audit_id < %(before)s)
-               ORDER BY audit_id DESC LIMIT %(limit)s""",
+            """SELECT a.audit_id, a.at, a.channel, a.key_id, k.prefix AS key_prefix, a.share_id, a.route, a.method,
+                      a.status, a.records
+               FROM app.audit_log a LEFT JOIN app.api_keys k ON k.key_id = a.key_id
+               WHERE a.user_id = %(user)s AND (%(before)s::bigint IS NULL OR a.audit_id < %(before)s)
+               ORDER BY a.audit_id DESC LIMIT %(limit)s""",
             {"user": user_id, "before": before, "limit": limit},
         ).fetchall()

@@ -24,7 +24,7 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{'id':>8} {'at (UTC)':<26} {'by':<22} {'route':<44} {'status':>6} {'records':>8}")
     for entry in entries:
         who = (
-            f"key {entry.key_id}"
+            f"key {entry.key_prefix or entry.key_id}"
             if entry.key_id is not None
             else f"share {str(entry.share_id)[:8]}"
             if entry.share_id is not None

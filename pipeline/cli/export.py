@@ -23,7 +23,8 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     counts = ExportCounts()
     with psycopg_connection(migrated_engine(settings)) as conn:
         try:
-            with open(partial, "wb") as out:
+            # only its owner may read it: the archive holds the user's decrypted names, devices and metadata
+            with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
                 for chunk in archive_chunks(conn, args.user_id, counts):
                     out.write(chunk)
         except UnknownUserError as exc:

@@ -129,7 +129,7 @@ def erase_user(
         destroyed = _destroy_data_key(conn, user_id)
         if erasure_id is None:
             if not destroyed:
-                raise ErasureError(f"no user {user_id!r}")
+                raise ErasureError(f"no user {user_id!r}: nothing is held about them (already erased?)")
             # an erasure interrupted after its rows went: its key is gone now too
             erasure_id = _record_key_only(conn, requested_by)
         elif destroyed:

@@ -178,6 +178,7 @@ def test_a_user_pages_through_their_own_entries_newest_first(audited: TestClient
         "at": "",
         "channel": "cli",
         "keyId": None,
+        "keyPrefix": None,
         "shareId": None,
         "route": "healthpipe test 4",
         "method": "RUN",
@@ -194,9 +195,12 @@ def test_a_user_pages_through_their_own_entries_newest_first(audited: TestClient
     with psycopg_connection(world.engine) as conn:
         newest = entries_of(conn, user, 3)
     assert [(e.route, e.records) for e in newest] == [("/v1/me/audit", 1), ("/v1/me/audit", 2), ("/v1/me/audit", 2)]
+    latest = audited.get("/v1/me/audit", params={"limit": 1}, headers=bearer(key)).json()["entries"][0]
+    assert (latest["keyId"], latest["keyPrefix"]) == (newest[0].key_id, key[:11])  # as `keys list` names it
+    flush(audited)
     with psycopg_connection(world.engine) as conn:  # an erasure keeps the entries, no longer saying whose
         before = conn.execute("SELECT count(*) FROM app.audit_log").fetchone()
-        assert forget_user(conn, user) == 8 and entries_of(conn, user, 10) == []
+        assert forget_user(conn, user) == 9 and entries_of(conn, user, 10) == []
         assert conn.execute("SELECT count(*) FROM app.audit_log").fetchone() == before
     schema = audited.get("/openapi.json").json()
     assert "AuditPage" in schema["components"]["schemas"] and "/v1/me/audit" in schema["paths"]
