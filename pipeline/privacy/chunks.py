@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pipeline.infra.database import Connection
@@ -26,6 +27,10 @@ from pipeline.privacy.keyring import NONCE_BYTES, UNATTRIBUTED, Keyring
 from pipeline.privacy.keystore import as_bytes
 
 _VERSION = b"\x01"
+_TAG_BYTES = 16  # AES-GCM's authentication tag
+# Rows per sealed chunk at most: a chunk is encrypted and stored whole, so its size is a peak of the landing's memory
+# (and of the connection's send buffer); 10,000 rejected lines are a few MB.
+MAX_SEALED_ROWS = 10_000
 
 
 class SealedChunkError(ValueError):
@@ -36,7 +41,7 @@ class SealedChunkError(ValueError):
 class SealedChunk:
     chunk_id: uuid.UUID
     user_id: str | None  # None: sealed under `UNATTRIBUTED`
-    sealed: bytes
+    sealed: bytes | bytearray
 
 
 @dataclass(frozen=True)
@@ -57,19 +62,32 @@ def subject_of(user_id: str | None) -> str:
 
 
 def seal_texts(data_key: bytes, user_id: str | None, texts: pa.Array) -> SealedChunk:
-    """One sealed chunk holding ``texts`` (no NULLs) in order."""
+    """One sealed chunk holding ``texts`` (no NULLs) in order. Encrypted straight from the Arrow buffer into the one
+    buffer the chunk is stored from: a chunk of 100,000 rejected lines is tens of MB, and each copy of it would be
+    another such peak in the import's memory."""
     texts = _array(texts)
     if texts.null_count:
         texts = pc.fill_null(texts, "")
     offsets = np.frombuffer(texts.buffers()[1], np.int32, count=len(texts) + 1, offset=4 * texts.offset)
     start, stop = int(offsets[0]), int(offsets[-1])
     data = texts.buffers()[2]
-    body = b"" if data is None else data.to_pybytes()[start:stop]
-    plaintext = np.uint32(len(texts)).tobytes() + (offsets - start).astype("<u4").tobytes() + body
+    body = memoryview(b"") if data is None else memoryview(data).cast("B")[start:stop]  # bytes, not signed chars
+    header = np.uint32(len(texts)).tobytes() + (offsets - start).astype("<u4").tobytes()
     chunk_id = uuid.uuid4()
     nonce = secrets.token_bytes(NONCE_BYTES)
-    sealed = AESGCM(data_key).encrypt(nonce, plaintext, _aad(chunk_id, subject_of(user_id)))
-    return SealedChunk(chunk_id, user_id, _VERSION + nonce + sealed)
+    encryptor = Cipher(algorithms.AES(data_key), modes.GCM(nonce)).encryptor()
+    encryptor.authenticate_additional_data(_aad(chunk_id, subject_of(user_id)))
+    # the layout AESGCM.encrypt gives (ciphertext, then the tag), after the version and the nonce
+    at = len(_VERSION) + NONCE_BYTES
+    sealed = bytearray(at + len(header) + len(body) + _TAG_BYTES)
+    sealed[:at] = _VERSION + nonce
+    out = memoryview(sealed)
+    for part in (header, body):
+        if len(part):
+            at += encryptor.update_into(part, out[at:])  # room to spare: the tag's 16 bytes follow
+    encryptor.finalize()
+    out[at:] = encryptor.tag
+    return SealedChunk(chunk_id, user_id, sealed)
 
 
 def open_texts(data_key: bytes, chunk: SealedChunk) -> pa.Array:
@@ -97,7 +115,8 @@ def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def seal_column(keys: Keyring, users: pa.Array | pa.ChunkedArray, texts: pa.Array | pa.ChunkedArray) -> SealedColumn:
-    """Seal ``texts`` (NULLs allowed: they stay NULL) one chunk per distinct user of ``users``."""
+    """Seal ``texts`` (NULLs allowed: they stay NULL), a chunk per distinct user of ``users`` and per
+    `MAX_SEALED_ROWS` of their rows."""
     users, texts = _array(users), _array(texts)
     rows = len(texts)
     slots = np.full(rows, -1, np.int64)
@@ -109,10 +128,16 @@ def seal_column(keys: Keyring, users: pa.Array | pa.ChunkedArray, texts: pa.Arra
             match = users.is_null() if user is None else pc.fill_null(pc.equal(users, user), False)
             mine = present & np.asarray(match.to_numpy(zero_copy_only=False), bool)
             at = np.flatnonzero(mine)
-            chunk = seal_texts(keys.data_key(subject_of(user)), user, texts.take(pa.array(at)))
-            chunks.append(chunk)
-            slots[at] = np.arange(len(at))
-            chunk_ids[at] = str(chunk.chunk_id)
+            key = keys.data_key(subject_of(user))
+            for first in range(0, len(at), MAX_SEALED_ROWS):
+                piece = at[first : first + MAX_SEALED_ROWS]
+                contiguous = piece[-1] - piece[0] + 1 == len(piece)
+                # a run of rows is a slice of the column (no copy); scattered rows are gathered
+                mine_only = texts.slice(int(piece[0]), len(piece)) if contiguous else texts.take(pa.array(piece))
+                chunk = seal_texts(key, user, mine_only)
+                chunks.append(chunk)
+                slots[piece] = np.arange(len(piece))
+                chunk_ids[piece] = str(chunk.chunk_id)
     return SealedColumn(pa.array(chunk_ids, pa.string()), slots, chunks)
 
 
