@@ -138,7 +138,7 @@ class AuditBuffer:
                 return 0
             try:
                 with psycopg_connection(self._engine) as conn:
-                    write_entries(conn, batch)
+                    write_entries(conn, batch, wait_for_disk=False)
             except Exception as exc:  # any failure: keep the rows, and say so without the message
                 self._pending.extendleft(reversed(batch))
                 self._drop_over_limit()

@@ -4,6 +4,7 @@
     .venv/bin/python -m benchmarks.api_read [--users 1000] [--days 365] [--seconds 10] [--rate 300]
                                             [--scenarios bare,summary,aggregates,cached,revalidated,capacity]
                                             [--env HEALTHPIPE_NAME=value ...] [--compare HEALTHPIPE_NAME=value ...]
+                                            [--rounds 1]
                                             [--concurrency 16] [--workers 1] [--fresh] [--drop]
 
 The warehouse (benchmarks/api_read_seed.py) is kept between runs as the database ``bench_api_read`` beside the
@@ -12,7 +13,8 @@ at the end). The app is served as in production: ``uvicorn`` in a child process 
 of ``healthpipe up`` (``pipeline.stack.api_server_command``), serving ``benchmarks.api_read_app:app``: the
 production app plus ``GET /bench/bare``. ``--env`` passes settings to that server only (e.g. a cache, an audit log
 on or off); ``--compare NAME=value`` runs every scenario a second time, on a server with that setting too, and
-prints the second run's p50, p99 and requests/s over the first's: what the setting costs, measured in one run. The
+prints the second run's p50, p99 and requests/s over the first's: what the setting costs, measured in one run
+(``--rounds N``: N pairs of runs, which server goes first alternating, and the median of their ratios). The
 load generator (benchmarks/loadgen.py) runs in this process; its CPU time per request is printed beside the
 server's.
 
@@ -36,6 +38,7 @@ import datetime as dt
 import os
 import random
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
@@ -310,6 +313,16 @@ def verdicts(results: list[dict[str, Any]], rate: float) -> dict[str, Any]:
     return out
 
 
+def median_ratios(rounds: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per scenario and figure, the median of the rounds' ratios: one round's ratio moves by tens of percent with
+    what else the machine does (a server started second often runs slower), the median of alternating rounds less."""
+    out: dict[str, dict[str, float]] = {}
+    for scenario in rounds[0]:
+        per = [r[scenario] for r in rounds if scenario in r]
+        out[scenario] = {k: round(statistics.median(r[k] for r in per), 3) for k in per[0]}
+    return out
+
+
 def ratios(base: list[dict[str, Any]], other: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per scenario run both times, the second run's p50, p99 and requests/s over the first's."""
     first = {r["scenario"]: r for r in base if "skipped" not in r}
@@ -401,6 +414,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         default=[],
         help="NAME=value (repeatable): run the scenarios again with these set too, and print the ratios",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --compare: rounds of both servers, which goes first alternating; the ratios' median is printed",
+    )
     parser.add_argument("--slices-per-night", type=int, default=8, help="sleep stage slices per night")
     parser.add_argument("--fresh", action="store_true", help="seed again even if the warehouse holds these sizes")
     parser.add_argument("--drop", action="store_true", help="drop the benchmark warehouse at the end")
@@ -445,7 +464,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 compared = run_scenarios(
                     server, seeded, scenarios, args.seconds, args.rate, args.connections, args.concurrency
                 )
-            out["compared"] = {"env": compare_env, "scenarios": compared, "ratios": ratios(results, compared)}
+            rounds = [ratios(results, compared)]
+            for number in range(1, args.rounds):
+                pair: dict[bool, list[dict[str, Any]]] = {}
+                for with_setting in (True, False) if number % 2 else (False, True):
+                    print(f"round {number + 1}: the server {'with' if with_setting else 'without'} it", flush=True)
+                    env = server_env | compare_env if with_setting else server_env
+                    with served(rendered, env, args.workers) as server:
+                        pair[with_setting] = run_scenarios(
+                            server, seeded, scenarios, args.seconds, args.rate, args.connections, args.concurrency
+                        )
+                rounds.append(ratios(pair[False], pair[True]))
+            out["compared"] = {
+                "env": compare_env,
+                "scenarios": compared,
+                "ratios": median_ratios(rounds),
+                "rounds": rounds,
+            }
     out["scenarios"] = results
     out["verdicts"] = verdicts(results, args.rate)
     out["load_after"] = round(os.getloadavg()[0], 2)
@@ -458,6 +493,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(f"\nwith {', '.join(compare_env)}:")
         print(table(out["compared"]["scenarios"]))
         print()
+        rounds_run = len(out["compared"]["rounds"])
+        if rounds_run > 1:
+            print(f"  (ratios: the median of {rounds_run} rounds, which server went first alternating)")
         for name, r in out["compared"]["ratios"].items():
             print(f"  {name}: p50 x{r['p50']:.2f}, p99 x{r['p99']:.2f}, requests/s x{r['rps']:.2f}")
     print(f"  load average {out['load_before']} -> {out['load_after']}; {out['total_seconds']} s in all")
