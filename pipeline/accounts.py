@@ -209,24 +209,6 @@ def touch_key(conn: Connection, key_id: int) -> None:
     conn.execute("UPDATE app.api_keys SET last_used_at = now() WHERE key_id = %s", (key_id,))
 
 
-def authenticate(conn: Connection, key: str) -> Principal | None:
-    """The principal of a valid, unrevoked key; None otherwise."""
-    key_hash = key_hash_of(key)
-    if key_hash is None:
-        return None
-    row = conn.execute(
-        """SELECT key_id, user_id, is_admin, last_used_at IS NULL OR last_used_at < now() - interval '1 minute'
-           FROM app.api_keys WHERE key_hash = %s AND revoked_at IS NULL""",
-        (key_hash,),
-    ).fetchone()
-    if row is None:
-        return None
-    key_id, user_id, is_admin, stale = row
-    if stale:
-        touch_key(conn, int(key_id))  # type: ignore[call-overload]
-    return Principal(int(key_id), user_id, bool(is_admin))  # type: ignore[call-overload, arg-type]
-
-
 def source_priority(conn: Connection, user_id: str) -> tuple[tuple[DeviceClass, ...], bool]:
     """The user's effective source priority (highest first) and whether it is their own rather than the default."""
     row = conn.execute("SELECT source_priority FROM app.users WHERE user_id = %s", (user_id,)).fetchone()

@@ -16,7 +16,8 @@ from sqlalchemy import Engine
 
 from api.audit import UNAUDITED_ROUTES, AuditBuffer
 from api.main import create_app
-from pipeline.accounts import authenticate, create_api_key
+from api.queries.read_state import authenticated
+from pipeline.accounts import create_api_key
 from pipeline.audit.entries import AuditEntry, entries_of, forget_user, record
 from pipeline.infra.database import psycopg_connection
 from pipeline.infra.settings import Settings
@@ -60,9 +61,9 @@ def last_id(engine: Engine) -> int:
 
 def key_id(engine: Engine, key: str) -> int:
     with psycopg_connection(engine) as conn:
-        principal = authenticate(conn, key)
-    assert principal is not None
-    return principal.key_id
+        found = authenticated(conn, key)
+    assert found is not None
+    return found.principal.key_id
 
 
 def read_routes(client: TestClient) -> dict[str, set[str]]:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import psycopg
 from sqlalchemy.engine import URL
 
+from api.queries.read_state import authenticated
 from benchmarks import api_read, loadgen
 from benchmarks.api_read_seed import (
     ACTIVE_INSIGHTS_PER_USER,
@@ -19,7 +20,6 @@ from benchmarks.api_read_seed import (
     seed,
     user_ids,
 )
-from pipeline.accounts import authenticate
 from pipeline.catalog import SLEEP_METRIC
 from pipeline.infra.database import libpq_url
 from pipeline.infra.migrations import migrate
@@ -40,7 +40,8 @@ def test_seeding_and_every_scenario_at_a_tiny_size(make_database: Callable[[], U
             n for (n,) in conn.execute("SELECT count(*) FROM marts.daily WHERE metric = 'WEIGHT' GROUP BY user_id")
         }
         active = conn.execute("SELECT count(*) FROM marts.insights WHERE status = 'active'").fetchone()
-        assert authenticate(conn, keys[3]) is not None and authenticate(conn, keys[3]).user_id == user_ids(5)[3]  # type: ignore[union-attr]
+        found = authenticated(conn, keys[3])
+        assert found is not None and found.principal.user_id == user_ids(5)[3]
 
     user_days = USERS * DAYS
     episodes = DAYS // 5  # fewer than INSIGHTS_PER_USER in 10 days: one each 5 days
