@@ -3,6 +3,7 @@
 healthpipe up                 database + migrations + Dagster UI + API, until Ctrl-C
 healthpipe db start|stop|status|migrate|url [--role analyst]|analyst-password
 healthpipe db psql [--role analyst] [ARGS]   psql on the warehouse (ARGS go to psql)
+healthpipe db retention --before YYYY-MM   detach older months of raw samples (kept in raw_archive)
 healthpipe docs               the marts' data dictionary and lineage (dbt docs), served offline
 """
 

@@ -133,6 +133,19 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
+    import psycopg
+
+    from pipeline.ingest.retention import apply_retention, describe, parse_month
+
+    before = parse_month(args.before)  # before connecting: a malformed month is refused at once
+    with psycopg.connect(libpq_url(warehouse_url(settings)), autocommit=True) as conn:
+        report = apply_retention(conn, before)
+    for line in describe(report):
+        print(line)
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = commands.add_parser("db", help="the warehouse database").add_subparsers(dest="db_command", required=True)
     for name, handler, text in [
@@ -160,6 +173,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     psql.add_argument("psql_args", nargs=argparse.REMAINDER)
     psql.set_defaults(handler=cmd_psql)
+    retention = db.add_parser(
+        "retention",
+        help="detach the months of raw samples before a month into schema raw_archive (kept, never deleted; "
+        "they are then no longer landed or recomputed)",
+    )
+    retention.add_argument("--before", required=True, metavar="YYYY-MM", help="the first month to keep attached")
+    retention.set_defaults(handler=cmd_retention)
     db.add_parser(
         "analyst-password",
         help=f"set the password of the read-only role {ANALYST_ROLE} (typed twice, or the first line of stdin)",

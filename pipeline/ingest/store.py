@@ -8,6 +8,7 @@ it waits, so the next chunk can be parsed meanwhile).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 from pipeline.data_version import advance_sql
 from pipeline.infra.database import Connection
 from pipeline.ingest.landing import LANDED_COLUMNS, LandingSplit
+from pipeline.ingest.months import ensure_sample_months, months_of
 from pipeline.privacy.chunks import SealedChunk, open_refs, seal_column, store_chunks
 from pipeline.privacy.keyring import Keyring, keyring_for
 
@@ -69,20 +71,28 @@ _PLAIN_COLUMNS = tuple(name for name in LANDED_COLUMNS if name != "metadata")
 _ROW_COLUMNS = (*_PLAIN_COLUMNS, "metadata_chunk", "metadata_slot")
 _STAGED_ROWS = f"""SELECT {IDENTITY_SQL} AS identity, {", ".join(_PLAIN_COLUMNS)},
     metadata_chunk::uuid AS metadata_chunk, nullif(metadata_slot, -1)::integer AS metadata_slot FROM landing_stage"""
+# Samples starting before the retention cutoff (`healthpipe db retention`) do not land: their months are detached
+# (pipeline/ingest/retention.py), and a new table for such a month would hold a fraction of it. They are quarantined.
+_RETAINED_FROM = "(SELECT coalesce(max(before), '-infinity'::date) FROM raw.sample_retention)"
 _INSERT_STAGED = f"""INSERT INTO raw.samples (identity, batch_id, {", ".join(_ROW_COLUMNS)})
     SELECT identity, %s, {", ".join(_ROW_COLUMNS)} FROM ({_STAGED_ROWS}) staged
-    WHERE user_id IN (SELECT user_id FROM app.users)"""
+    WHERE user_id IN (SELECT user_id FROM app.users) AND start_utc >= {_RETAINED_FROM}"""
 # Expecting new rows, a plain INSERT: the unique index refuses a repeat (already landed, twice in the chunk, or
 # landed meanwhile by a concurrent import), and the chunk is then inserted again with ON CONFLICT DO NOTHING. The
 # plain insert skips ON CONFLICT's per-row probe and speculative insertion (about 1.5 us of server time per row).
 # A refused insert leaves the rows it wrote before the repeat as dead tuples for vacuum: at most one chunk each time
 # an import meets repeats after a chunk without any (the importer then stays on ON CONFLICT while repeats last).
 _INSERT_NEW = _INSERT_STAGED + " ON CONFLICT (user_id, start_utc, identity) DO NOTHING"
-# Rows of users that do not exist (a file naming someone never added) are quarantined: their payloads are built
-# here and sealed in Python like every other payload (the metadata stays in its sealed chunk, named by the payload).
-_UNKNOWN_USER_ROWS = f"""SELECT user_id, format('unknown user %L', user_id),
+# Rows of users that do not exist (a file naming someone never added) and rows before the retention cutoff are
+# quarantined: their payloads are built here and sealed in Python like every other payload (the metadata stays in its
+# sealed chunk, named by the payload).
+_UNLANDABLE_ROWS = f"""SELECT user_id,
+    CASE WHEN user_id NOT IN (SELECT user_id FROM app.users) THEN format('unknown user %L', user_id)
+         ELSE format('starts before %s, the raw retention cutoff (healthpipe db retention)',
+                     to_char({_RETAINED_FROM}, 'YYYY-MM')) END,
     (to_jsonb(staged) - 'identity' - 'metadata_chunk' - 'metadata_slot')::text, metadata_chunk, metadata_slot
-    FROM ({_STAGED_ROWS}) staged WHERE user_id NOT IN (SELECT user_id FROM app.users)"""
+    FROM ({_STAGED_ROWS}) staged
+    WHERE user_id NOT IN (SELECT user_id FROM app.users) OR start_utc < {_RETAINED_FROM}"""
 # A chunk of which nothing landed (a re-import) leaves no metadata behind
 _UNUSED_METADATA_CHUNKS = """DELETE FROM raw.sealed_chunks
     WHERE chunk_id IN (SELECT DISTINCT metadata_chunk::uuid FROM landing_stage WHERE metadata_chunk IS NOT NULL)"""
@@ -260,6 +270,7 @@ class PreparedChunk:
     reject_count: int
     users: frozenset[str] = frozenset()  # of the samples
     sealed: tuple[SealedChunk, ...] = ()  # the metadata and payloads of the chunk, a ciphertext per user and kind
+    months: tuple[dt.date, ...] = ()  # UTC months of the samples' starts: raw.samples needs their tables
 
 
 def prepare_chunk(split: LandingSplit, keys: Keyring) -> PreparedChunk:
@@ -280,13 +291,20 @@ def prepare_chunk(split: LandingSplit, keys: Keyring) -> PreparedChunk:
         len(rejects),
         frozenset(str(user) for user in accepted["user_id"].unique()),  # a few distinct values, found vectorized
         tuple(sealed),
+        months_of(accepted["start_utc"]),
     )
 
 
 def stage_chunk(conn: Connection, chunk: PreparedChunk) -> None:
     """COPY a prepared chunk into the session's stage tables (emptied when the transaction ends). Inside one
     transaction, chunks staged one after another are inserted together by `insert_staged`: a caller that lands a
-    batch all-or-nothing stages it a chunk at a time and holds no more than one chunk in memory."""
+    batch all-or-nothing stages it a chunk at a time and holds no more than one chunk in memory. The month tables
+    of raw.samples the chunk needs are made first (`ensure_sample_months`)."""
+    ensure_sample_months(conn, chunk.months)
+    _stage(conn, chunk)
+
+
+def _stage(conn: Connection, chunk: PreparedChunk) -> None:
     store_chunks(conn, chunk.sealed)
     if chunk.samples is not None:
         conn.execute(_STAGE_TABLE)
@@ -306,10 +324,10 @@ def insert_staged(
 ) -> BatchCounts:
     """Insert what the transaction staged (``sample_count`` samples, ``reject_count`` rejects): staged rows of
     known users whose identity is new are inserted; repeats (already landed, or twice in the stage) count as
-    duplicates; rows of unknown users are quarantined; the rejects go to quarantine. ``expect_new``: see
-    `write_chunk`. ``users``: whose samples were staged, if known (the counts name them when any landed; else
-    `finish_batch` finds the batch's users itself)."""
-    landed = unknown_user = 0
+    duplicates; rows of unknown users or before the retention cutoff are quarantined; the rejects go to quarantine.
+    ``expect_new``: see `write_chunk`. ``users``: whose samples were staged, if known (the counts name them when any
+    landed; else `finish_batch` finds the batch's users itself)."""
+    landed = unlandable = 0
     if sample_count:
         landed = -1
         if expect_new:
@@ -320,9 +338,9 @@ def insert_staged(
                 landed = -1
         if landed < 0:
             landed = conn.execute(_INSERT_NEW.encode(), (batch_id,)).rowcount
-        if landed < sample_count:  # every row landed: no row can be of an unknown user
-            unknown_user = _quarantine_unknown_users(conn, batch_id)
-        if landed == 0 and unknown_user == 0:
+        if landed < sample_count:  # every row landed: no row can be of an unknown user or before the cutoff
+            unlandable = _quarantine_unlandable(conn, batch_id)
+        if landed == 0 and unlandable == 0:
             conn.execute(_UNUSED_METADATA_CHUNKS)
     if reject_count:
         conn.execute(
@@ -333,15 +351,16 @@ def insert_staged(
     return BatchCounts(
         read=sample_count + reject_count,
         landed=landed,
-        duplicates=sample_count - landed - unknown_user,
-        rejected=reject_count + unknown_user,
+        duplicates=sample_count - landed - unlandable,
+        rejected=reject_count + unlandable,
         users=set(users) if landed > 0 else set(),
     )
 
 
-def _quarantine_unknown_users(conn: Connection, batch_id: int) -> int:
-    """Quarantine the staged rows of users that do not exist, their payloads sealed; how many."""
-    rows = conn.execute(_UNKNOWN_USER_ROWS.encode()).fetchall()
+def _quarantine_unlandable(conn: Connection, batch_id: int) -> int:
+    """Quarantine the staged rows of users that do not exist or before the retention cutoff, their payloads sealed;
+    how many."""
+    rows = conn.execute(_UNLANDABLE_ROWS.encode()).fetchall()
     if not rows:
         return 0
     keys = keyring_for(conn)
@@ -371,9 +390,12 @@ def write_chunk(conn: Connection, batch_id: int, chunk: PreparedChunk, expect_ne
     """Land one prepared chunk in one transaction (`stage_chunk`, then `insert_staged`).
 
     ``expect_new``: try a plain INSERT first (cheaper when nothing is a repeat, as in a first import); a repeat
-    makes it fail as a whole, and the chunk is inserted again with ON CONFLICT DO NOTHING."""
+    makes it fail as a whole, and the chunk is inserted again with ON CONFLICT DO NOTHING. Missing month tables
+    are made before the chunk's transaction (in their own, on an autocommit connection), so it holds no lock of theirs
+    while it inserts."""
+    ensure_sample_months(conn, chunk.months)
     with conn.transaction():
-        stage_chunk(conn, chunk)
+        _stage(conn, chunk)
         return insert_staged(conn, batch_id, chunk.sample_count, chunk.reject_count, expect_new, chunk.users)
 
 

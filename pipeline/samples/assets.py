@@ -22,6 +22,7 @@ from dagster import (
 
 from pipeline.accounts import user_ids
 from pipeline.infra.database import psycopg_connection
+from pipeline.ingest.retention import frozen_through, recomputable
 from pipeline.resources import WarehouseResource
 from pipeline.samples.io import sql
 from pipeline.samples.partitions import USER_SHARDS, keys_to_frame, shard_of, user_day_partitions
@@ -64,15 +65,16 @@ def run_user_days(context: AssetExecutionContext, warehouse: WarehouseResource) 
 
 
 def user_days_of(keys: Sequence[str], warehouse: WarehouseResource) -> pd.DataFrame:
-    """(user_id, local_date) pairs of partition keys (a shard key expands to its users)."""
+    """(user_id, local_date) pairs of partition keys (a shard key expands to its users), less the days frozen by
+    the raw retention (`pipeline.ingest.retention`: their raw months are detached, their rows stay as computed)."""
     shards: dict[str, list[str]] | None = None
-    if USER_SHARDS:
-        with psycopg_connection(warehouse.engine()) as conn:
-            users = user_ids(conn)
-        shards = {}
-        for user in users:
-            shards.setdefault(shard_of(user), []).append(user)
-    return keys_to_frame(keys, shards)
+    with psycopg_connection(warehouse.engine()) as conn:
+        frozen = frozen_through(conn)
+        if USER_SHARDS:
+            shards = {}
+            for user in user_ids(conn):
+                shards.setdefault(shard_of(user), []).append(user)
+    return recomputable(keys_to_frame(keys, shards), frozen)
 
 
 @asset(

@@ -161,10 +161,19 @@ def _in_key_order(table: pa.Table) -> pa.Table:
     return table.take(order)
 
 
+def load_window_sql(user_days: pd.DataFrame) -> str:
+    """The raw samples of the staged user-days' padded windows (``sql/load_window.sql``), with the first and the last
+    of ``user_days`` as date constants: raw.samples is partitioned by month, and constant bounds let the planner
+    leave out every month the run does not need."""
+    days = pd.to_datetime(pd.Series(user_days["local_date"]))
+    first, last = (days.min(), days.max()) if len(days) else (pd.Timestamp("1970-01-01"),) * 2
+    return sql("load_window", {"first run day": f"DATE '{first:%Y-%m-%d}'", "last run day": f"DATE '{last:%Y-%m-%d}'"})
+
+
 def load_inputs(conn: ArrowConnection, user_days: pd.DataFrame) -> Inputs:
     """Stage the partitions, then read the raw samples of their padded windows and the users' zones and orders."""
     stage_partitions(conn, user_days)
-    table = _in_key_order(fetch(conn, sql("load_window")))
+    table = _in_key_order(fetch(conn, load_window_sql(user_days)))
     identities = table.column("identity").combine_chunks()
     raw = _frame(table.drop_columns(["identity"]))
     raw.insert(0, "identity", np.arange(len(raw), dtype=np.int64))

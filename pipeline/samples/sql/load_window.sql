@@ -4,6 +4,9 @@
 -- Metrics with a per-user outlier test (the catalogue's, filled in by the caller) are read /* neighbour days */ days
 -- further each way: a reading is judged against the user's readings up to that far from it. The partial index of
 -- migration 0007 finds those few rows without scanning the user's other samples of those weeks.
+-- raw.samples is partitioned by month of start_utc (migration 0022). The per-user bounds come from a join, which
+-- prunes months only while the query runs; the run's first and last day, filled in by the caller as constants,
+-- bound every branch as well, so the plan itself holds only the months the run needs.
 WITH windows AS (
     SELECT user_id, min(local_date) AS first_day, max(local_date) AS last_day
     FROM run_partitions
@@ -17,11 +20,15 @@ CROSS JOIN LATERAL (
     WHERE r.user_id = w.user_id
       AND r.start_utc >= (w.first_day - 2)::timestamp AT TIME ZONE 'UTC'
       AND r.start_utc < (w.last_day + 3)::timestamp AT TIME ZONE 'UTC'
+      AND r.start_utc >= (/* first run day */ - 2)::timestamp AT TIME ZONE 'UTC'
+      AND r.start_utc < (/* last run day */ + 3)::timestamp AT TIME ZONE 'UTC'
     UNION ALL
     SELECT * FROM raw.samples r
     WHERE r.user_id = w.user_id AND r.metric IN (/* neighbour metrics */)
       AND r.start_utc >= (w.first_day - 2 - /* neighbour days */)::timestamp AT TIME ZONE 'UTC'
       AND r.start_utc < (w.last_day + 3 + /* neighbour days */)::timestamp AT TIME ZONE 'UTC'
+      AND r.start_utc >= (/* first run day */ - 2 - /* neighbour days */)::timestamp AT TIME ZONE 'UTC'
+      AND r.start_utc < (/* last run day */ + 3 + /* neighbour days */)::timestamp AT TIME ZONE 'UTC'
       AND NOT (r.start_utc >= (w.first_day - 2)::timestamp AT TIME ZONE 'UTC'
                AND r.start_utc < (w.last_day + 3)::timestamp AT TIME ZONE 'UTC')
 ) AS s
