@@ -29,6 +29,9 @@ def _batch(conn: psycopg.Connection[tuple[object, ...]], user: str | None, finis
 
 def _sample(conn: psycopg.Connection[tuple[object, ...]], user: str, batch: int) -> None:
     conn.execute(
+        "SELECT raw.add_sample_months(ARRAY[(now() AT TIME ZONE 'UTC')::date])"
+    )  # raw.samples is partitioned by month
+    conn.execute(
         """INSERT INTO raw.samples (identity, user_id, metric, value, unit, start_utc, end_utc, source_name,
            device_class, batch_id) VALUES (%s, %s, 'STEPS', 10, 'count', now(), now(), 'Phone', 'phone', %s)""",
         (uuid.uuid4(), user, batch),

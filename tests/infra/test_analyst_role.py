@@ -34,6 +34,7 @@ def owner_url(make_database: Callable[[], URL]) -> URL:
         batch = conn.execute(
             "INSERT INTO app.ingest_batches (user_id, source) VALUES ('anna', 'ndjson') RETURNING batch_id"
         ).fetchone()
+        conn.execute("SELECT raw.add_sample_months(ARRAY[DATE '2024-05-01'])")  # raw.samples is partitioned
         conn.execute(
             """INSERT INTO raw.samples (identity, user_id, metric, value, unit, start_utc, end_utc, source_name,
                                        device_class, batch_id)

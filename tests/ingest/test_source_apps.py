@@ -96,6 +96,10 @@ DATA_VERSIONS_TABLE = """CREATE TABLE app.user_data_versions (
 SEALED_METADATA = """CREATE TABLE raw.sealed_chunks (chunk_id uuid PRIMARY KEY, user_id text, sealed bytea NOT NULL,
     sealed_at timestamptz NOT NULL DEFAULT now());
 ALTER TABLE raw.samples ADD COLUMN metadata_chunk uuid, ADD COLUMN metadata_slot integer"""
+# and what it reads of the monthly tables of raw.samples (migration 0022): the retention cutoff, and the function
+# making month tables (a no-op on the table not yet partitioned)
+MONTH_TABLES = """CREATE TABLE raw.sample_retention (only_row boolean PRIMARY KEY DEFAULT true, before date NOT NULL);
+CREATE FUNCTION raw.add_sample_months(date[]) RETURNS integer LANGUAGE sql AS 'SELECT 0'"""
 
 
 def test_0006_gives_rows_landed_before_their_new_identity_without_losing_or_duplicating_any(
@@ -130,11 +134,13 @@ def test_0006_gives_rows_landed_before_their_new_identity_without_losing_or_dupl
     with psycopg.connect(libpq_url(url)) as conn:
         conn.execute(DATA_VERSIONS_TABLE)
         conn.execute(SEALED_METADATA)
+        conn.execute(MONTH_TABLES)
     assert import_file(engine, ndjson, user).counts.landed == 5
     assert import_file(engine, export, user).counts.landed == 1
     with psycopg.connect(libpq_url(url)) as conn:
         conn.execute("DROP TABLE app.user_data_versions")
         conn.execute("DROP TABLE raw.sealed_chunks")
+        conn.execute("DROP TABLE raw.sample_retention; DROP FUNCTION raw.add_sample_months(date[])")
         conn.execute("ALTER TABLE raw.samples DROP COLUMN metadata_chunk, DROP COLUMN metadata_slot")
     with psycopg.connect(libpq_url(url)) as conn:
         # as the landing before migration 0006 wrote them, and core rows referring to them as the pipeline wrote them
