@@ -110,7 +110,7 @@ def readiness_problems(
     kinds = {t.qualified: "reference" if t.qualified in reference else "distributed" for t in tables}
     keys = conn.execute(_sql("distribution_foreign_keys").encode(), {"schemas": list(schemas)}).fetchall()
     for name, source, target, pairs_user_id in keys:
-        kind = (kinds.get(source, "outside"), kinds.get(target, "outside"))
+        kind = (kinds.get(str(source), "outside"), kinds.get(str(target), "outside"))
         if kind == ("distributed", "distributed"):
             if not pairs_user_id:
                 problems.append(f"{source}: foreign key {name} to {target} does not pair user_id with user_id")
