@@ -41,6 +41,7 @@ REFERENCE_TABLES: Mapping[str, str] = {
     "marts.health_score_days": "the days scored for every user at once: one row per day",
     "marts.metrics": "the metric catalogue (dbt model): a few dozen rows every user's rows refer to",
     "marts.cohort_daily": "percentiles over every user's daily values (dbt model): one row per day and metric",
+    "raw.sample_retention": "the retention cutoff of raw.samples' monthly partitions: one row",
 }
 
 
