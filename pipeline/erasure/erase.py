@@ -37,7 +37,7 @@ from pipeline.erasure.recompute import affected_days, rebuild_cohort_days, resco
 from pipeline.erasure.walk import around_keys, delete_rows, sql_file, user_tables
 from pipeline.infra.database import Connection, psycopg_connection
 from pipeline.insights.evaluate import EVALUATION_LOCK
-from pipeline.privacy import destroy_user_key
+from pipeline.privacy import UNATTRIBUTED, destroy_user_key
 from pipeline.samples.io import MARTS_BUILD_LOCK
 from pipeline.scores.compute import SCORING_LOCK
 
@@ -116,6 +116,9 @@ def erase_user(
     """Erase ``user_id`` everywhere (see the module's docstring). ``requested_by``: `CLI` or `requested_by_key`;
     ``dagster_storage``: the Dagster instance's storage URL (None: no Dagster to clean); ``dbt_home``: where dbt's
     target folders live (the runs' ``<dagster home>/dbt``)."""
+    if user_id == UNATTRIBUTED:
+        # the rows of quarantined lines that named no user, and their shared key: not a user's (no user id has ':')
+        raise ErasureError(f"{user_id!r} is not a user id: it stands for quarantined lines that name no user")
     seconds: dict[str, float] = {}
     started = time.perf_counter()
 

@@ -24,8 +24,8 @@ from pipeline.data_version import advance_sql
 from pipeline.infra.database import Connection
 from pipeline.ingest.landing import LANDED_COLUMNS, LandingSplit
 from pipeline.ingest.months import ensure_sample_months, months_of
-from pipeline.privacy.chunks import SealedChunk, open_refs, seal_column, store_chunks
-from pipeline.privacy.keyring import Keyring, keyring_for
+from pipeline.privacy.chunks import SealedChunk, open_refs, seal_column, store_chunks, subject_of
+from pipeline.privacy.keyring import UNATTRIBUTED, Keyring, keyring_for
 
 # Accepted rows are staged typed, through binary COPY (`copy_binary`): no text to parse on the server and no casts.
 # The identity hashes text, exactly as it always has: the value as written by Arrow (its shortest round-trip
@@ -95,7 +95,8 @@ _UNLANDABLE_ROWS = f"""SELECT user_id,
     WHERE user_id NOT IN (SELECT user_id FROM app.users) OR start_utc < {_RETAINED_FROM}"""
 # A chunk of which nothing landed (a re-import) leaves no metadata behind
 _UNUSED_METADATA_CHUNKS = """DELETE FROM raw.sealed_chunks
-    WHERE chunk_id IN (SELECT DISTINCT metadata_chunk::uuid FROM landing_stage WHERE metadata_chunk IS NOT NULL)"""
+    WHERE (user_id, chunk_id) IN (SELECT DISTINCT user_id, metadata_chunk::uuid FROM landing_stage
+                                  WHERE metadata_chunk IS NOT NULL)"""
 _REJECT_COLUMNS = ("user_id", "reason", "payload")
 _REJECT_STAGE_COLUMNS = ("user_id", "reason", "payload_chunk", "payload_slot")
 _REJECT_STAGE_TABLE = """CREATE TEMP TABLE IF NOT EXISTS reject_stage (user_id text, reason text, payload_chunk uuid,
@@ -345,8 +346,8 @@ def insert_staged(
     if reject_count:
         conn.execute(
             """INSERT INTO raw.quarantine (batch_id, user_id, reason, payload_chunk, payload_slot)
-               SELECT %s, user_id, reason, payload_chunk, payload_slot FROM reject_stage""",
-            (batch_id,),
+               SELECT %s, coalesce(user_id, %s), reason, payload_chunk, payload_slot FROM reject_stage""",
+            (batch_id, UNATTRIBUTED),  # a line naming no user: its payload's key, the distribution value
         )
     return BatchCounts(
         read=sample_count + reject_count,
@@ -368,13 +369,19 @@ def _quarantine_unlandable(conn: Connection, batch_id: int) -> int:
     # metadata's chunk, which no landed row refers to, goes
     chunk_ids: list[uuid.UUID | None] = [row[3] for row in rows]  # type: ignore[misc]
     slots: list[int | None] = [row[4] for row in rows]  # type: ignore[misc]
-    metadata = open_refs(conn, keys, chunk_ids, slots)
+    users: list[str] = [row[0] for row in rows]  # type: ignore[misc]
+    metadata = open_refs(conn, keys, users, chunk_ids, slots)
     payloads = [
         json.dumps({**json.loads(str(row[2])), "metadata": None if text is None else json.loads(text)})
         for row, text in zip(rows, metadata, strict=True)
     ]
-    conn.execute("DELETE FROM raw.sealed_chunks WHERE chunk_id = ANY(%s)", (sorted({c for c in chunk_ids if c}),))
-    rejects = pd.DataFrame({"user_id": [row[0] for row in rows], "reason": [row[1] for row in rows]}, dtype=object)
+    unused = sorted({(user, chunk_id) for user, chunk_id in zip(users, chunk_ids, strict=True) if chunk_id})
+    conn.execute(
+        """DELETE FROM raw.sealed_chunks
+           WHERE (user_id, chunk_id) IN (SELECT * FROM unnest(%s::text[], %s::uuid[]))""",
+        ([user for user, _ in unused], [chunk_id for _, chunk_id in unused]),
+    )
+    rejects = pd.DataFrame({"user_id": users, "reason": [row[1] for row in rows]}, dtype=object)
     rejects["payload"] = payloads
     frame, sealed = _sealed_rejects(rejects, keys)
     store_chunks(conn, sealed)
@@ -382,7 +389,7 @@ def _quarantine_unlandable(conn: Connection, batch_id: int) -> int:
         "COPY raw.quarantine (batch_id, user_id, reason, payload_chunk, payload_slot) FROM STDIN"
     ) as copy:
         for user_id, reason, chunk_id, slot in frame.itertuples(index=False):
-            copy.write_row((batch_id, user_id, reason, chunk_id, slot))
+            copy.write_row((batch_id, subject_of(user_id), reason, chunk_id, slot))
     return len(rows)
 
 

@@ -5,7 +5,9 @@ one AES call per user per chunk.
 
 A chunk's plaintext: ``n`` (uint32), ``n + 1`` offsets (uint32, little-endian) into the bytes that follow, then the
 texts' UTF-8 bytes back to back: slot ``i`` is ``bytes[offsets[i]:offsets[i + 1]]``. The associated data binds the
-ciphertext to its chunk id and subject. Chunks live in ``raw.sealed_chunks`` (user_id NULL: `UNATTRIBUTED`).
+ciphertext to its chunk id and subject. Chunks live in ``raw.sealed_chunks``, keyed by (user_id, chunk_id) with
+user_id the subject: `UNATTRIBUTED` for the payloads of quarantined lines that name no user (the column takes no
+NULL: it is what a Citus cluster distributes the table by, docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class SealedChunkError(ValueError):
 @dataclass(frozen=True)
 class SealedChunk:
     chunk_id: uuid.UUID
-    user_id: str | None  # None: sealed under `UNATTRIBUTED`
+    user_id: str | None  # None or `UNATTRIBUTED` (as stored): sealed under `UNATTRIBUTED`
     sealed: bytes | bytearray
 
 
@@ -58,6 +60,8 @@ def _aad(chunk_id: uuid.UUID, subject: str) -> bytes:
 
 
 def subject_of(user_id: str | None) -> str:
+    """Whose key seals a row's text: its user's, or `UNATTRIBUTED`'s for a row naming no user. Also what
+    ``raw.sealed_chunks.user_id`` and ``raw.quarantine.user_id`` hold for it."""
     return UNATTRIBUTED if user_id is None else user_id
 
 
@@ -146,20 +150,30 @@ def store_chunks(conn: Connection, chunks: Sequence[SealedChunk]) -> None:
         with conn.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO raw.sealed_chunks (chunk_id, user_id, sealed) VALUES (%s, %s, %s)",
-                [(chunk.chunk_id, chunk.user_id, chunk.sealed) for chunk in chunks],
+                [(chunk.chunk_id, subject_of(chunk.user_id), chunk.sealed) for chunk in chunks],
             )
 
 
 def open_refs(
-    conn: Connection, keys: Keyring, chunk_ids: Sequence[uuid.UUID | None], slots: Sequence[int | None]
+    conn: Connection,
+    keys: Keyring,
+    users: Sequence[str | None],
+    chunk_ids: Sequence[uuid.UUID | None],
+    slots: Sequence[int | None],
 ) -> list[str | None]:
-    """The texts at (chunk, slot) references, in order (None where the reference is None). Reads each chunk once;
-    `KeyDestroyedError` when a chunk's key was destroyed."""
-    wanted = sorted({chunk_id for chunk_id in chunk_ids if chunk_id is not None})
+    """The texts at (chunk, slot) references of rows of ``users`` (a row's chunk is sealed under its own user, None
+    or `UNATTRIBUTED` for none), in order (None where the reference is None). Each chunk is looked up by its key
+    (user, chunk id) and read once; `KeyDestroyedError` when a chunk's key was destroyed."""
+    wanted = sorted(
+        {(subject_of(user), chunk_id) for user, chunk_id in zip(users, chunk_ids, strict=True) if chunk_id is not None}
+    )
     opened: dict[uuid.UUID, list[str]] = {}
     if wanted:
         rows = conn.execute(
-            "SELECT chunk_id, user_id, sealed FROM raw.sealed_chunks WHERE chunk_id = ANY(%s)", (wanted,)
+            """SELECT c.chunk_id, c.user_id, c.sealed
+               FROM unnest(%s::text[], %s::uuid[]) AS w(user_id, chunk_id)
+               JOIN raw.sealed_chunks c USING (user_id, chunk_id)""",
+            ([user for user, _ in wanted], [chunk_id for _, chunk_id in wanted]),
         ).fetchall()
         for chunk_id, user_id, sealed in rows:
             chunk = SealedChunk(chunk_id, user_id, as_bytes(sealed))  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pipeline.infra.database import Connection
 from pipeline.privacy.chunks import SealedChunk, open_refs, open_texts, subject_of
-from pipeline.privacy.keyring import keyring_for
+from pipeline.privacy.keyring import UNATTRIBUTED, keyring_for
 from pipeline.privacy.keystore import as_bytes
 
 
@@ -18,7 +18,7 @@ from pipeline.privacy.keystore import as_bytes
 class Quarantined:
     quarantine_id: int
     batch_id: int
-    user_id: str | None
+    user_id: str | None  # None: the line named no user (stored as `UNATTRIBUTED`)
     reason: str
     payload: str  # JSON text, as received
     quarantined_at: dt.datetime
@@ -27,13 +27,20 @@ class Quarantined:
 def quarantined(conn: Connection, *, batch_id: int | None = None, user_id: str | None = None) -> list[Quarantined]:
     """Quarantined rows of a batch and/or a user (both None: all), in order, payloads decrypted."""
     rows = conn.execute(
-        """SELECT quarantine_id, batch_id, user_id, reason, payload_chunk, payload_slot, quarantined_at
+        """SELECT quarantine_id, batch_id, nullif(user_id, %(unattributed)s), reason, payload_chunk, payload_slot,
+                  quarantined_at
            FROM raw.quarantine
            WHERE (%(batch)s::bigint IS NULL OR batch_id = %(batch)s) AND (%(user)s::text IS NULL OR user_id = %(user)s)
            ORDER BY quarantine_id""",
-        {"batch": batch_id, "user": user_id},
+        {"batch": batch_id, "user": user_id, "unattributed": UNATTRIBUTED},
     ).fetchall()
-    payloads = open_refs(conn, keyring_for(conn), [r[4] for r in rows], [r[5] for r in rows])  # type: ignore[misc]
+    payloads = open_refs(
+        conn,
+        keyring_for(conn),
+        [r[2] for r in rows],  # type: ignore[misc]
+        [r[4] for r in rows],  # type: ignore[misc]
+        [r[5] for r in rows],  # type: ignore[misc]
+    )
     return [
         Quarantined(int(r[0]), int(r[1]), r[2], str(r[3]), str(p), r[6])  # type: ignore[call-overload, arg-type]
         for r, p in zip(rows, payloads, strict=True)
@@ -48,7 +55,13 @@ def sample_metadata(conn: Connection, user_id: str, *, batch_id: int | None = No
              AND (%(batch)s::bigint IS NULL OR batch_id = %(batch)s)""",
         {"user": user_id, "batch": batch_id},
     ).fetchall()
-    texts = open_refs(conn, keyring_for(conn), [r[1] for r in rows], [r[2] for r in rows])  # type: ignore[misc]
+    texts = open_refs(
+        conn,
+        keyring_for(conn),
+        [user_id] * len(rows),
+        [r[1] for r in rows],  # type: ignore[misc]
+        [r[2] for r in rows],  # type: ignore[misc]
+    )
     return {r[0]: str(t) for r, t in zip(rows, texts, strict=True)}  # type: ignore[misc]
 
 
@@ -64,7 +77,9 @@ def metadata_chunks(conn: Connection, user_id: str) -> Iterator[tuple[uuid.UUID,
         ).fetchall()
     ]
     for chunk_id in chunk_ids:
-        row = conn.execute("SELECT user_id, sealed FROM raw.sealed_chunks WHERE chunk_id = %s", (chunk_id,)).fetchone()
+        row = conn.execute(
+            "SELECT user_id, sealed FROM raw.sealed_chunks WHERE user_id = %s AND chunk_id = %s", (user_id, chunk_id)
+        ).fetchone()
         if row is None:
             continue
         chunk = SealedChunk(chunk_id, row[0], as_bytes(row[1]))  # type: ignore[arg-type]

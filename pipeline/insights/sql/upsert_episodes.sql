@@ -6,7 +6,7 @@ SELECT insight_id, user_id, rule, subject, severity, direction, message, recomme
        first_evaluated_day, last_evaluated_day,
        CASE WHEN resolved_on IS NULL THEN 'active' ELSE 'resolved' END, resolved_on
 FROM insight_episodes
-ON CONFLICT (insight_id) DO UPDATE SET
+ON CONFLICT (user_id, insight_id) DO UPDATE SET
     severity = excluded.severity,
     direction = excluded.direction,
     message = excluded.message,
