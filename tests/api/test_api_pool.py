@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
+from sqlalchemy.pool import QueuePool
 
 from api.main import create_api_engine, create_app
 from tests.support.read_api import ReadWorld
@@ -45,4 +46,5 @@ def test_a_burst_wider_than_the_pool_is_answered_on_the_pools_connections_only(
     assert answers == [200] * BURST
     # every request borrowed a connection, and no more than the pool's two were ever opened
     assert 1 <= len(opened) <= POOL
-    assert engine.pool.checkedout() == 0  # all given back
+    pool = engine.pool
+    assert isinstance(pool, QueuePool) and pool.checkedout() == 0  # all given back
