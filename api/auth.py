@@ -9,10 +9,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api import audit
-from api.deps import DbDep
+from api.deps import RequestConnectionDep
 from api.queries.read_state import Authenticated, authenticated
 from api.rate_limits import rate_limits
 from pipeline.accounts import Principal
+from pipeline.infra.database import Connection
 
 _bearer = HTTPBearer(auto_error=False, description="API key created with `healthpipe keys create`")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -41,14 +42,21 @@ async def get_counted_key(key: Annotated[str, Depends(get_bearer_key)], request:
 CountedKeyDep = Annotated[str, Depends(get_counted_key)]
 
 
-def get_authenticated(key: CountedKeyDep, conn: DbDep) -> Authenticated:
-    """The key's principal, and its user's data version and local today read in the same statement (what a cached
-    read of the caller's own data needs: `api.subject.own_reading`)."""
+def authenticate(conn: Connection, key: str) -> Authenticated:
+    """The key's principal with its user's read state (`authenticated`), noted for the audit; 401 for an unknown or
+    revoked key."""
     found = authenticated(conn, key)
     if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers=_CHALLENGE)
     audit.note_key(found.principal.key_id)
     return found
+
+
+async def get_authenticated(key: CountedKeyDep, slot: RequestConnectionDep) -> Authenticated:
+    """`authenticate` as a dependency, on the thread hop that borrows the request's connection. Its user's data
+    version and local today come with it: what a cached read of the caller's own data needs
+    (`api.subject.own_reading`)."""
+    return await run_in_threadpool(lambda: authenticate(slot.connection(), key))
 
 
 AuthenticatedDep = Annotated[Authenticated, Depends(get_authenticated)]

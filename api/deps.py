@@ -22,21 +22,59 @@ async def get_engine(request: Request) -> Engine:
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-async def get_db(engine: EngineDep) -> AsyncIterator[Connection]:
-    """The request's database connection: psycopg 3 from the engine's pool, in autocommit (a statement commits on
-    its own; several commit together inside ``conn.transaction()``). FastAPI resolves it once per request, so
-    authentication and the route share it. Borrowed on a worker thread (the pool may wait for a free connection or
-    open one); given back in the event loop, which costs no round trip (the connection is idle after a request: a
-    transaction a route opened has ended with it; a broken one is dropped), so a request takes one thread hop less."""
-    borrowed = psycopg_connection(engine)
-    conn = await run_in_threadpool(borrowed.__enter__)
+class RequestConnection:
+    """The request's one pooled connection, borrowed by whichever dependency needs it first, on the worker thread
+    that runs that dependency's first statement: the key lookup borrows it in the same thread hop as it reads the
+    key (`api.auth.get_authenticated`), so an authenticated read takes one hop less than a borrow followed by a
+    lookup. Given back in the event loop when the request ends (no round trip: the connection is idle after a
+    request, a transaction a route opened having ended with it; a broken one is dropped)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._borrowed: AbstractContextManager[Connection] | None = None
+        self._conn: Connection | None = None
+
+    @property
+    def borrowed(self) -> bool:
+        return self._conn is not None
+
+    def connection(self) -> Connection:
+        """The request's connection, borrowed now if it was not yet (call it on a worker thread: the pool may wait
+        for a free connection or open one)."""
+        if self._conn is None:
+            borrowed = psycopg_connection(self._engine)
+            self._conn = borrowed.__enter__()
+            self._borrowed = borrowed
+        return self._conn
+
+    def give_back(self, exc: BaseException | None = None) -> None:
+        borrowed, self._borrowed, self._conn = self._borrowed, None, None
+        if borrowed is not None:
+            borrowed.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
+
+
+async def get_request_connection(engine: EngineDep) -> AsyncIterator[RequestConnection]:
+    """The request's connection slot (resolved once per request, like every dependency): nothing is borrowed until
+    a dependency asks for the connection."""
+    slot = RequestConnection(engine)
     try:
-        yield conn
+        yield slot
     except BaseException as exc:
-        borrowed.__exit__(type(exc), exc, exc.__traceback__)
+        slot.give_back(exc)
         raise
     else:
-        borrowed.__exit__(None, None, None)
+        slot.give_back()
+
+
+RequestConnectionDep = Annotated[RequestConnection, Depends(get_request_connection)]
+
+
+async def get_db(slot: RequestConnectionDep) -> Connection:
+    """The request's database connection: psycopg 3 from the engine's pool, in autocommit (a statement commits on
+    its own; several commit together inside ``conn.transaction()``). Authentication and the route share it."""
+    if slot.borrowed:
+        return slot.connection()
+    return await run_in_threadpool(slot.connection)
 
 
 DbDep = Annotated[Connection, Depends(get_db)]

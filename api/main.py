@@ -62,9 +62,11 @@ def versioned_router() -> APIRouter:
     return router
 
 
-def create_api_engine(url: URL) -> Engine:
-    """The API's pool: no ping before each borrow (broken connections are dropped as they come back)."""
-    return create_warehouse_engine(url, pre_ping=False)
+def create_api_engine(url: URL, connections: int = Settings.model_fields["api_db_connections"].default) -> Engine:
+    """The API's pool: ``connections`` kept open, none beyond (an overflow connection would be opened for a burst
+    and closed after it: a backend started and stopped per request at full load), no ping before each borrow
+    (broken connections are dropped as they come back)."""
+    return create_warehouse_engine(url, pre_ping=False, pool_size=connections, max_overflow=0)
 
 
 def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
@@ -73,7 +75,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = engine is None
-        app.state.engine = engine or create_api_engine(warehouse_url(settings or Settings()))
+        app.state.engine = engine or create_api_engine(warehouse_url(configured), configured.api_db_connections)
         if audit_buffer is not None:
             audit_buffer.start(app.state.engine)
         try:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import StreamingResponse
 
 from api import audit
-from api.auth import CountedKeyDep, get_authenticated, user_of
+from api.auth import CountedKeyDep, authenticate, user_of
 from api.deps import ConnectionsDep
 from api.errors import KEYED_ROUTE_RESPONSES, NOT_FOUND
 from pipeline.accounts import user_exists
@@ -23,7 +23,7 @@ def exporting_user(key: CountedKeyDep, connections: ConnectionsDep) -> str:
     """The caller, checked on a connection returned before the archive streams (which borrows its own: a request
     holds one connection at a time, as the sync-status stream does)."""
     with connections() as conn:
-        user_id = user_of(get_authenticated(key, conn).principal)
+        user_id = user_of(authenticate(conn, key).principal)
         if not user_exists(conn, user_id):  # the key's user was deleted since it authenticated
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
     return user_id

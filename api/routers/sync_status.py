@@ -22,7 +22,7 @@ import sqlalchemy.exc
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from api.auth import CountedKeyDep, get_authenticated, user_of
+from api.auth import CountedKeyDep, authenticate, user_of
 from api.deps import Connections, ConnectionsDep
 from api.errors import KEYED_ROUTE_RESPONSES, UNPROCESSABLE, Problem
 from api.queries import sync_status as queries
@@ -87,7 +87,7 @@ def get_subject(
 ) -> Subject:
     """The caller and what it follows, checked on a connection returned before the stream starts."""
     with connections() as conn:
-        user_id = user_of(get_authenticated(key, conn).principal)
+        user_id = user_of(authenticate(conn, key).principal)
         if device_id is not None and not queries.device_exists(conn, user_id, device_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device_id!r}")
         if batch_id is not None and not queries.recent_batches(conn, user_id, None, batch_id):

@@ -105,6 +105,13 @@ class Settings(BaseSettings):
         description="API worker processes `healthpipe up` runs; without `redis_url` each has its own cache and "
         "rate-limit counts.",
     )
+    api_db_connections: int = Field(
+        default=16,
+        ge=1,
+        description="Database connections each API process keeps open (its pool; a request holds one from its key "
+        "lookup to its answer, more at once wait for one). Workers times this must stay under the server's "
+        "max_connections.",
+    )
     sync_status_poll_seconds: float = Field(
         default=2.0,
         gt=0,

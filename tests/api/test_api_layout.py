@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api import routers
-from api.deps import get_connections, get_db, get_engine
+from api.deps import get_connections, get_db, get_engine, get_request_connection
 from api.main import API_VERSION_PREFIX, create_app
 
 # (method, path) -> (operation id, summary): what clients and generated SDKs rely on.
@@ -110,12 +110,16 @@ def test_every_route_with_data_gets_its_connection_from_the_database_dependency(
             assert get_connections in {child for _, child in pairs} and get_db not in {c for _, c in pairs}
             assert {parent for parent, child in pairs if child is get_engine} == {get_connections}, route.path
             continue
-        assert get_db in {child for _, child in pairs}, route.path
+        assert {get_db, get_request_connection} & {child for _, child in pairs}, route.path
         if any((method, route.path) in ENGINE_ROUTES for method in route.methods):
-            assert {parent for parent, child in pairs if child is get_engine} == {get_db, route.endpoint}
+            assert {parent for parent, child in pairs if child is get_engine} == {
+                get_request_connection,
+                route.endpoint,
+            }
             continue
-        # the engine only through get_db: neither the route nor its other dependencies open a connection of their own
-        assert {parent for parent, child in pairs if child is get_engine} == {get_db}, route.path
+        # the engine only through the request's connection (borrowed once, by get_db or by the key lookup): neither
+        # the route nor its other dependencies open a connection of their own
+        assert {parent for parent, child in pairs if child is get_engine} == {get_request_connection}, route.path
 
 
 def test_routers_hold_no_sql_and_open_no_connection() -> None:

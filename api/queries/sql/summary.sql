@@ -43,6 +43,10 @@ SELECT
     -- when the user's days were last computed
     (SELECT max(p.computed_at) FROM core.partition_stats p WHERE p.user_id = %(user)s) AS last_computed_at,
     -- the user's latest local day up to their today with a daily value (what a dashboard opens on while today has
-    -- none); marts.daily's key leads with the user
-    (SELECT max(d.local_date) FROM marts.daily d JOIN app.users u USING (user_id)
-     WHERE d.user_id = %(user)s AND d.local_date <= (now() AT TIME ZONE u.home_timezone)::date) AS last_data_date
+    -- none): the last entry of marts.daily's key (user, day, ...) at or before today, one backward index step (a
+    -- max() over a join with app.users read every day of the user's)
+    (SELECT d.local_date FROM marts.daily d
+     WHERE d.user_id = %(user)s
+       AND d.local_date <= (SELECT (now() AT TIME ZONE u.home_timezone)::date FROM app.users u
+                            WHERE u.user_id = %(user)s)
+     ORDER BY d.local_date DESC LIMIT 1) AS last_data_date
