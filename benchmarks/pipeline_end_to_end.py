@@ -65,15 +65,27 @@ LATE_TARGET_S = 2.0
 BLOCK = 1 << 20
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far. On Linux its VmHWM: getrusage's ru_maxrss would not do for a
-    spawned child, whose count starts from its parent's resident size at the fork before the exec."""
+def _proc_status_mb(field: str) -> float | None:
     status = Path("/proc/self/status")
     if status.exists():
         for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024  # kB
+    return None
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far. On Linux its VmHWM: getrusage's ru_maxrss would not do for a
+    spawned child, whose count starts from its parent's resident size at the fork before the exec."""
+    peak = _proc_status_mb("VmHWM")
+    if peak is not None:
+        return peak
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024 * 1024)
+
+
+def rss_mb() -> float:
+    """This process's resident memory now (Linux; 0 elsewhere)."""
+    return _proc_status_mb("VmRSS") or 0.0
 
 
 def export_csv(conn, columns: str, path: Path) -> int:  # type: ignore[no-untyped-def]
@@ -114,9 +126,11 @@ def generate_and_land(url: URL, config: SyntheticConfig, users_per_chunk: int | 
         user_days.append(chunk.truth[["user_id", "local_date"]])
         done["users"] += len(chunk.users)
         done["samples"] += len(chunk.samples)
+        done["largest"] = max(done.get("largest", 0), len(chunk.samples))
         print(
             f"  {done['users']:,}/{config.users:,} users generated and landed ({done['samples']:,} samples), "
-            f"{time.perf_counter() - started:.0f}s",
+            f"{time.perf_counter() - started:.0f}s; resident {rss_mb():,.0f} MB, peak {peak_rss_mb():,.0f} MB, "
+            f"largest chunk so far {done['largest']:,} samples",
             flush=True,
         )
 
@@ -134,10 +148,18 @@ def timed_pipeline(url: str, user_days: pd.DataFrame, chunk_size: int) -> dict[s
     ready_mb = peak_rss_mb()
     print(f"pipeline process {os.getpid()}: {ready_mb:,.0f} MB resident after its imports", flush=True)
     started = time.perf_counter()
+    rows = {"before": 0, "largest chunk": 0}
 
     def progress(summary: Summary) -> None:
+        # a flat "resident now" and a peak that moves only with the largest chunk so far: memory follows the chunk
         elapsed = time.perf_counter() - started
-        print(f"  {summary.partitions:,}/{len(user_days):,} user-days deduplicated, {elapsed:.1f}s", flush=True)
+        rows["largest chunk"] = max(rows["largest chunk"], summary.raw_rows - rows["before"])
+        rows["before"] = summary.raw_rows
+        print(
+            f"  {summary.partitions:,}/{len(user_days):,} user-days deduplicated, {elapsed:.1f}s; resident "
+            f"{rss_mb():,.0f} MB, peak {peak_rss_mb():,.0f} MB, largest chunk so far {rows['largest chunk']:,} rows",
+            flush=True,
+        )
 
     summary = deduplicate_user_days(warehouse, user_days, progress, chunk_size)
     phases = {f"{name} (overlapped)": seconds for name, seconds in summary.seconds.items()}
@@ -218,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help=f"user-days per pipeline chunk [{CHUNK_USER_DAYS}, the assets' own]; smaller shows memory is flat "
         "at small sizes",
     )
-    parser.add_argument("--users-per-chunk", type=int, help="users generated and landed at a time [~600 user-days]")
+    parser.add_argument("--users-per-chunk", type=int, help="users generated and landed at a time [~300 user-days]")
     args = parser.parse_args(argv)
     config = SyntheticConfig(users=args.users, days=args.days, start=dt.date(2024, 3, 4), seed=7)
     with scratch_database() as url:

@@ -126,6 +126,6 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     gen.add_argument(
         "--users-per-chunk",
         type=_positive,
-        help="users generated and landed at a time (memory grows with it, not with --users) [about 600 user-days]",
+        help="users generated and landed at a time (memory grows with it, not with --users) [about 300 user-days]",
     )
     gen.set_defaults(handler=cmd_generate)

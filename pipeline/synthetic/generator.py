@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 # Users per chunk of `generate_chunks` by default: about this many user-days (~1,500 samples each) at a time.
-USER_DAYS_PER_CHUNK = 600
+USER_DAYS_PER_CHUNK = 300  # ~0.5 M samples: ~500 MB at the peak of generating and landing one
 _MESS_STREAM = 1  # a user's mess is drawn from default_rng([seed, index, 1]); their person from ([seed, index])
 
 

@@ -58,7 +58,7 @@ def test_chunks_of_users_concatenate_to_the_whole_dataset(dataset: SyntheticData
 
 
 def test_the_default_chunk_holds_a_bounded_number_of_user_days() -> None:
-    assert default_users_per_chunk(SyntheticConfig(users=500, days=60)) == 10
+    assert default_users_per_chunk(SyntheticConfig(users=500, days=60)) == 5
     assert default_users_per_chunk(SyntheticConfig(users=3, days=1000)) == 1
     with pytest.raises(ValueError, match="at least 1"):
         next(generate_chunks(SyntheticConfig(users=2, days=2), -1))
