@@ -5,7 +5,10 @@ Three parts, one module each: the person's true activity minute by minute and th
 traveller across time zones, DST days, exact retries, re-written duplicates, late batches, about 1 % malformed or
 implausible rows. This module puts them together for a number of users, all at once (`generate`) or a chunk of users
 at a time (`generate_chunks`, for datasets larger than memory): every random draw of a user comes from streams seeded
-with the seed and the user's index, so both give the same rows.
+with the seed and the user's index, so both give the same rows. (Until 2026-11-28 the mess was drawn over all users'
+samples at once: for a seed, the people, their devices' samples and the ground truth are what they were; the retries,
+rewrites, junk and late days are other draws at the same rates, e.g. 225,178 rows instead of 225,205 for 12 users x
+14 days, seed 3.)
 """
 
 from __future__ import annotations
