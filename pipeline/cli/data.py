@@ -43,34 +43,58 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
-    from pipeline.synthetic.apple_export import write_export
-    from pipeline.synthetic.generator import SyntheticConfig, generate
-    from pipeline.synthetic.load import load_dataset
+    from pipeline.synthetic.apple_export import write_export_chunks
+    from pipeline.synthetic.generator import SyntheticConfig, SyntheticDataset, generate_chunks
+    from pipeline.synthetic.load import load_chunks
 
     config = SyntheticConfig(users=args.users, days=args.days, start=args.start, seed=args.seed)
     print(
         f"generating {config.users} users x {config.days} days from {config.start} (seed {config.seed}) ...",
         file=sys.stderr,
     )
-    dataset = generate(config)
-    print(f"{len(dataset.samples):,} samples", file=sys.stderr)
+    # a chunk of users at a time, generated then written or landed before the next: memory stays flat
+    chunks = generate_chunks(config, args.users_per_chunk)
     if args.apple_export is not None:
-        records = write_export(args.apple_export, dataset.samples)
+        records = write_export_chunks(args.apple_export, (chunk.samples for chunk in chunks))
         print(f"wrote {records:,} records to {args.apple_export}")
         return 0
-    if args.truth is not None:
-        dataset.truth.to_csv(args.truth, index=False)
-        print(f"ground truth of {len(dataset.truth):,} user-days in {args.truth}")
-    progress = ProgressBar("loading batches", unit="batches")
+    engine = migrated_engine(settings)
+    progress = ProgressBar("generating and loading", unit="users")
+    seen = {"users": 0, "samples": 0, "batches": 0, "truth": 0}
+
+    def landed(chunk: SyntheticDataset, _counts: object) -> None:
+        if args.truth is not None:
+            chunk.truth.to_csv(
+                args.truth, mode="w" if seen["users"] == 0 else "a", header=seen["users"] == 0, index=False
+            )
+        seen["users"] += len(chunk.users)
+        seen["samples"] += len(chunk.samples)
+        seen["batches"] += chunk.samples["arrival_day"].nunique()
+        seen["truth"] += len(chunk.truth)
+        progress(seen["users"], config.users)
+
     try:
-        counts = load_dataset(migrated_engine(settings), dataset, on_progress=progress)
+        counts = load_chunks(engine, chunks, on_chunk=landed)
     finally:
         progress.close()
+    if args.truth is not None:
+        print(f"ground truth of {seen['truth']:,} user-days in {args.truth}")
     print(
-        f"landed {counts.landed:,}, duplicates {counts.duplicates:,}, rejected {counts.rejected:,} "
-        f"in {len(dataset.batches)} arrival batches"
+        f"{seen['samples']:,} samples: landed {counts.landed:,}, duplicates {counts.duplicates:,}, "
+        f"rejected {counts.rejected:,} in {seen['batches']:,} arrival batches"
     )
     return 0
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,11 +113,19 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     gen = commands.add_parser("generate", help="synthetic multi-device data with ground truth")
     gen.add_argument(
-        "--users", type=int, default=10, help="how many users, named u0001, u0002, ... (the demo's names too) [10]"
+        "--users",
+        type=_positive,
+        default=10,
+        help="how many users, named u0001, u0002, ... (the demo's names too) [10]",
     )
-    gen.add_argument("--days", type=int, default=14, help="days per user [14]")
+    gen.add_argument("--days", type=_positive, default=14, help="days per user [14]")
     gen.add_argument("--start", type=date.fromisoformat, default=date(2024, 3, 4), help="first local day [2024-03-04]")
     gen.add_argument("--seed", type=int, default=7, help="random seed: the same seed, the same samples [7]")
     gen.add_argument("--truth", type=Path, help="also write the ground truth (CSV) here")
     gen.add_argument("--apple-export", type=Path, help="write an Apple Health export.xml instead of loading")
+    gen.add_argument(
+        "--users-per-chunk",
+        type=_positive,
+        help="users generated and landed at a time (memory grows with it, not with --users) [about 300 user-days]",
+    )
     gen.set_defaults(handler=cmd_generate)

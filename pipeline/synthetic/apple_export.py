@@ -6,6 +6,7 @@ Dates are written the way iPhones do, with the phone's offset at export time for
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -68,12 +69,19 @@ def records_xml(samples: pd.DataFrame) -> str:
 
 def write_export(path: Path, samples: pd.DataFrame, chunk_rows: int = 200_000) -> int:
     """Write an export.xml of ``samples``; returns the number of records written."""
+    return write_export_chunks(path, [samples], chunk_rows)
+
+
+def write_export_chunks(path: Path, chunks: Iterable[pd.DataFrame], chunk_rows: int = 200_000) -> int:
+    """Write an export.xml of the samples of every chunk (one chunk in memory at a time, its XML ``chunk_rows``
+    records at a time); returns the number of records written."""
     written = 0
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(HEADER)
-        for start in range(0, len(samples), chunk_rows):
-            chunk = records_xml(samples.iloc[start : start + chunk_rows])
-            written += chunk.count("<Record ")
-            handle.write(chunk)
+        for samples in chunks:
+            for start in range(0, len(samples), chunk_rows):
+                text = records_xml(samples.iloc[start : start + chunk_rows])
+                written += text.count("<Record ")
+                handle.write(text)
         handle.write("</HealthData>\n")
     return written

@@ -1,9 +1,13 @@
 """Loading a synthetic dataset into the warehouse: users, time zone history, devices, then the samples batch by
-batch in arrival order (late data lands in later batches, as it would from real devices)."""
+batch in arrival order (late data lands in later batches, as it would from real devices).
+
+A large dataset is loaded a chunk of users at a time (`load_chunks` over `generate_chunks`): each chunk's arrival
+days land in order, then the next chunk's. A user's late data still lands after their on-time data; only the
+interleaving of different users' batches differs from one whole-dataset load, and no table depends on it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import Engine
 
@@ -52,13 +56,31 @@ def load_dataset(
     """Load everything; idempotent (re-loading lands only duplicates). Returns the summed batch counts."""
     load_accounts(engine, dataset)
     total = BatchCounts()
-    batches = dataset.batches
+    batches = dataset.samples.groupby("arrival_day", sort=True)
+    users = dataset.users["user_id"]
+    who = users.iloc[0] if len(users) == 1 else f"{users.iloc[0]}..{users.iloc[-1]}"
     with psycopg_connection(engine) as conn:
-        for number, batch in enumerate(batches):
-            batch_id = create_batch(conn, None, "synthetic", f"arrival day {number}")
-            counts = land_chunk(conn, batch_id, split_for_landing(batch))
+        for number, (day, batch) in enumerate(batches):
+            batch_id = create_batch(conn, None, "synthetic", f"arrival day {day} of {who}")
+            counts = land_chunk(conn, batch_id, split_for_landing(batch.drop(columns="arrival_day")))
             finish_batch(conn, batch_id, counts)
             total.add(counts)
             if on_progress:
-                on_progress(number + 1, len(batches))
+                on_progress(number + 1, batches.ngroups)
+    return total
+
+
+def load_chunks(
+    engine: Engine,
+    chunks: Iterable[SyntheticDataset],
+    on_chunk: Callable[[SyntheticDataset, BatchCounts], None] | None = None,
+) -> BatchCounts:
+    """Load each chunk (`load_dataset`) before the next is made, so only one chunk is in memory at a time.
+    ``on_chunk`` gets each chunk with its counts once it has landed. Returns the counts of all chunks."""
+    total = BatchCounts()
+    for chunk in chunks:
+        counts = load_dataset(engine, chunk)
+        total.add(counts)
+        if on_chunk:
+            on_chunk(chunk, counts)
     return total

@@ -3,6 +3,9 @@
 Exact retries, re-written duplicates, late batches, and about 1 % malformed or implausible rows. Junk arrives as
 extra rows (a buggy app, a broken sync) beside the real measurements, which stay: what the devices saw is still all
 there, so the ground truth stays exact.
+
+The mess is added to one user's samples at a time, with that user's own random stream: a user's rows are the same
+whichever other users are generated with them, so a dataset can be generated (and landed) in chunks of users.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import pandas as pd
 from pipeline.synthetic.config import SyntheticConfig
 
 
-def add_mess(samples: pd.DataFrame, config: SyntheticConfig, rng: np.random.Generator) -> pd.DataFrame:
-    """The samples with their arrival day, plus retries, re-written duplicates, malformed and implausible rows."""
+def add_mess(
+    samples: pd.DataFrame, config: SyntheticConfig, rng: np.random.Generator, origin: pd.Timestamp
+) -> pd.DataFrame:
+    """The samples with their arrival day (whole days since ``origin``, the same instant for every user of the
+    dataset, plus 1-5 days for late ones), plus retries, re-written duplicates, malformed and implausible rows."""
     n = len(samples)
-    samples = samples.assign(arrival_day=((samples["end"] - samples["end"].min()) // pd.Timedelta(days=1)))
+    samples = samples.assign(arrival_day=((samples["end"] - origin) // pd.Timedelta(days=1)))
     late = rng.random(n) < config.late_rate
     samples.loc[late, "arrival_day"] += rng.integers(1, 6, late.sum())
     retries = samples.sample(frac=config.retry_rate, random_state=int(rng.integers(1 << 31)))

@@ -10,6 +10,8 @@ the minutes covered by at least one device, of the true per-minute value.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
@@ -31,6 +33,18 @@ TRAVEL_ZONE = "Asia/Singapore"
 STAGE_CYCLE = np.array(["core", "deep", "core", "rem", "awake"])
 
 
+def home_zone(index: int) -> str:
+    """The home time zone of user number ``index`` (0-based): the zones in turn."""
+    return HOME_ZONES[index % len(HOME_ZONES)]
+
+
+def grid_start(home: str, start: dt.date) -> pd.Timestamp:
+    """The first UTC minute of a person's grid: 14 hours before the local midnight that starts the period, so every
+    local day of the period is covered (+1 day margin for travel and offsets)."""
+    period_start = pd.Timestamp(start).tz_localize(home).tz_convert("UTC")
+    return (period_start - pd.Timedelta(hours=14)).floor("h")
+
+
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(start, end) indexes of the True runs of a boolean array, end exclusive."""
     padded = np.concatenate(([False], mask, [False])).astype(np.int8)
@@ -45,7 +59,7 @@ class Person:
         self.user_id = f"u{index + 1:04d}"
         self.rng = rng
         self.config = config
-        self.home = HOME_ZONES[index % len(HOME_ZONES)]
+        self.home = home_zone(index)
         self.traveller = index % 10 == 3
         self.has_watch = rng.random() < 0.85
         self.watch_at_night = self.has_watch and rng.random() < 0.5
@@ -55,9 +69,7 @@ class Person:
         self.zone_known = rng.random() < 0.7
         self.pounds = self.home.startswith("America") and rng.random() < 0.7
         self.mmol = not self.home.startswith("America")
-        period_start = pd.Timestamp(config.start).tz_localize(self.home).tz_convert("UTC")
-        # UTC minute grid covering every local day of the period (+1 day margin for travel/offsets)
-        self.t0 = (period_start - pd.Timedelta(hours=14)).floor("h")
+        self.t0 = grid_start(self.home, config.start)  # UTC minute grid covering every local day of the period
         self.n = (config.days + 2) * 1440
         self.minutes = pd.date_range(self.t0, periods=self.n, freq="min")
         self.zones = self._zone_per_minute()

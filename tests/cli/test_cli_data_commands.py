@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import psycopg
 import pytest
 from sqlalchemy.engine import URL
@@ -14,7 +15,7 @@ from sqlalchemy.engine import URL
 from pipeline import cli
 from pipeline.infra.database import libpq_url
 from pipeline.infra.migrations import current_version, discover_migrations
-from pipeline.synthetic.generator import SyntheticConfig, generate
+from pipeline.synthetic.generator import SyntheticConfig, generate, generate_chunks
 from tests.support.helpers import APPLE_HEADER, apple_record
 
 
@@ -40,6 +41,51 @@ def test_generate_on_a_fresh_database_migrates_it_and_lands_every_sample(
     assert read == landed + duplicates + rejected
     assert (raw_rows, quarantined) == (landed, rejected)
     assert duplicates > 0 and rejected > 0  # the generator's retries and malformed rows
+
+
+def test_generate_in_chunks_of_users_lands_and_writes_the_truth_of_every_user(
+    make_database: Callable[[], URL],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = make_database()
+    monkeypatch.setenv("HEALTHPIPE_DATABASE_URL", url.render_as_string(hide_password=False))
+    truth_csv = tmp_path / "truth.csv"
+    args = ["generate", "--users", "3", "--days", "2", "--seed", "11", "--start", "2024-05-06", "--truth"]
+
+    code = cli.main([*args, str(truth_csv), "--users-per-chunk", "2"])
+
+    expected_config = SyntheticConfig(users=3, days=2, start=dt.date(2024, 5, 6), seed=11)
+    expected = generate(expected_config)
+    assert code == 0
+    truth = pd.read_csv(truth_csv, parse_dates=["local_date"])
+    truth["local_date"] = truth["local_date"].dt.date
+    pd.testing.assert_frame_equal(truth, expected.truth, check_dtype=False)  # one header, every user once
+    with psycopg.connect(libpq_url(url)) as conn:
+        read, users, batches = conn.execute(
+            "SELECT sum(read_count), count(DISTINCT substring(source_ref from ' of (.*)$')), count(*) "
+            "FROM app.ingest_batches"
+        ).fetchone()  # type: ignore[misc]
+        landed = conn.execute("SELECT count(*) FROM raw.samples").fetchone()[0]  # type: ignore[index]
+    assert read == len(expected.samples)  # the chunks are the whole dataset
+    assert users == 2  # batches of the chunk u0001..u0002, then of u0003
+    chunk_days = [chunk.samples["arrival_day"].nunique() for chunk in generate_chunks(expected_config, 2)]
+    assert batches == sum(chunk_days)  # each chunk's arrival days in batches of their own
+    out = capsys.readouterr().out
+    assert f"{len(expected.samples):,} samples: landed {landed:,}" in out and f"in {batches} arrival batches" in out
+
+
+@pytest.mark.parametrize("bad", [["--users", "0"], ["--days", "-2"], ["--users-per-chunk", "x"]])
+def test_generate_refuses_sizes_below_one_before_touching_the_database(
+    bad: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HEALTHPIPE_DATABASE_URL", "postgresql://someone@127.0.0.1:1/nowhere")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["generate", *bad])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert f"argument {bad[0]}" in err and "Traceback" not in err
 
 
 def test_an_unreachable_database_is_one_line_without_the_password(

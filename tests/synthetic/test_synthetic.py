@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
 
+from pipeline.infra.database import create_warehouse_engine
+from pipeline.infra.migrations import migrate
+from pipeline.ingest.store import BatchCounts
 from pipeline.synthetic.emitters import _chunks
-from pipeline.synthetic.generator import SyntheticConfig, SyntheticDataset, ending_with_day, generate
-from pipeline.synthetic.load import load_dataset
+from pipeline.synthetic.generator import (
+    SyntheticConfig,
+    SyntheticDataset,
+    default_users_per_chunk,
+    ending_with_day,
+    generate,
+    generate_chunks,
+)
+from pipeline.synthetic.load import load_chunks, load_dataset
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +38,30 @@ def test_the_same_seed_gives_the_same_data() -> None:
     pd.testing.assert_frame_equal(first.truth, second.truth)
     other = generate(SyntheticConfig(users=3, days=4, seed=6))
     assert not other.truth["steps"].equals(first.truth["steps"])
+
+
+@pytest.mark.parametrize("users_per_chunk", [1, 5])
+def test_chunks_of_users_concatenate_to_the_whole_dataset(dataset: SyntheticDataset, users_per_chunk: int) -> None:
+    # every random draw of a user is seeded with the seed and the user's index, so chunking changes nothing
+    chunks = list(
+        generate_chunks(SyntheticConfig(users=12, days=14, start=dt.date(2024, 3, 4), seed=3), users_per_chunk)
+    )
+    assert [len(chunk.users) for chunk in chunks] == ([1] * 12 if users_per_chunk == 1 else [5, 5, 2])
+    for table in ("users", "timezone_history", "devices", "samples", "truth"):
+        whole = getattr(dataset, table).reset_index(drop=True)
+        joined = pd.concat([getattr(chunk, table) for chunk in chunks], ignore_index=True)
+        pd.testing.assert_frame_equal(joined, whole, obj=table)
+    # each chunk holds its own users' rows only, and arrival days count from one origin for all of them
+    for chunk in chunks:
+        assert set(chunk.samples["user_id"]) == set(chunk.users["user_id"]) == set(chunk.truth["user_id"])
+    assert dataset.samples["arrival_day"].min() == 0
+
+
+def test_the_default_chunk_holds_a_bounded_number_of_user_days() -> None:
+    assert default_users_per_chunk(SyntheticConfig(users=500, days=60)) == 5
+    assert default_users_per_chunk(SyntheticConfig(users=3, days=1000)) == 1
+    with pytest.raises(ValueError, match="at least 1"):
+        next(generate_chunks(SyntheticConfig(users=2, days=2), -1))
 
 
 def test_volume_and_mix_are_realistic(dataset: SyntheticDataset) -> None:
@@ -91,6 +127,37 @@ def test_loading_lands_every_batch_and_counts_add_up(engine: Engine) -> None:
         users = conn.execute(text("SELECT count(*) FROM app.users WHERE user_id IN ('u0001', 'u0002')")).scalar()
         zones = conn.execute(text("SELECT count(*) FROM app.user_timezones WHERE user_id = 'u0001'")).scalar()
     assert users == 2 and zones == 1
+
+
+def test_loading_chunk_by_chunk_lands_what_one_whole_load_lands(make_database: Callable[[], URL]) -> None:
+    config = SyntheticConfig(users=3, days=2, start=dt.date(2024, 3, 6), seed=13)
+    landed: dict[str, tuple[BatchCounts, list[tuple[object, ...]]]] = {}
+    chunk_users: list[int] = []
+    for how in ("whole", "chunks"):
+        url = make_database()
+        migrate(url)
+        engine = create_warehouse_engine(url)
+        if how == "whole":
+            counts = load_dataset(engine, generate(config))
+        else:
+            counts = load_chunks(
+                engine, generate_chunks(config, 2), lambda chunk, _: chunk_users.append(len(chunk.users))
+            )
+            assert chunk_users == [2, 1]
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT identity, user_id, metric, value, start_utc, end_utc FROM raw.samples ORDER BY identity")
+            ).all()
+        engine.dispose()
+        landed[how] = counts, [tuple(row) for row in rows]
+    (whole, whole_rows), (chunked, chunked_rows) = landed["whole"], landed["chunks"]
+    assert (chunked.read, chunked.landed, chunked.duplicates, chunked.rejected) == (
+        whole.read,
+        whole.landed,
+        whole.duplicates,
+        whole.rejected,
+    )
+    assert chunked_rows == whole_rows and len(whole_rows) == whole.landed > 0
 
 
 def test_the_demo_ends_on_a_whole_day_in_every_users_zone() -> None:
