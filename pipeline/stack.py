@@ -229,7 +229,7 @@ def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bo
             print(note, flush=True)
 
     dagster_home = settings.resolved_dagster_home
-    write_dagster_yaml(dagster_home, settings.max_concurrent_runs)
+    write_dagster_yaml(dagster_home, settings.run_queue_limit)
     env = {
         **os.environ,
         **dagster_environment(dagster_home, dagster_storage_url(settings, url)),
