@@ -215,6 +215,17 @@ def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bo
     logs = settings.home.resolve() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
 
+    if settings.executor == "celery":
+        from pipeline.infra.worker import check_broker, shown_broker
+
+        broker = settings.celery_broker.get_secret_value()
+        check_broker(broker)  # before anything starts: runs could not hand out a single step
+        print(
+            f"Celery executor: steps go to queue {settings.celery_queue!r} on {shown_broker(broker)}; up to "
+            f"{settings.run_queue_limit} runs at once; start `healthpipe worker` processes "
+            f"({settings.celery_workers} expected)",
+            flush=True,
+        )
     if settings.uses_embedded_database:
         print(EmbeddedPostgres(settings.home, settings.embedded_port).start().describe(), flush=True)
     url = warehouse_url(settings)

@@ -44,10 +44,10 @@ def shown_broker(url: str) -> str:
 def check_broker(url: str, timeout: float = BROKER_TIMEOUT_SECONDS) -> None:
     """Connects to the broker once; a ``WorkerError`` naming it (password masked) when it does not answer or
     refuses the login."""
-    from kombu import Connection
+    from kombu.connection import Connection
 
     try:
-        with Connection(url, connect_timeout=timeout) as connection:
+        with Connection(url, connect_timeout=timeout) as connection:  # type: ignore[no-untyped-call]
             connection.ensure_connection(max_retries=1, timeout=timeout)
     except Exception as exc:  # kombu, amqp and socket errors alike; their text holds no password
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -63,8 +63,9 @@ def celery_app(settings: Settings) -> Celery:
     from dagster_celery.make_app import make_app
     from dagster_celery.tasks import create_task
 
-    app = make_app(CeleryExecutor.for_cli(**celery_app_args(settings)).app_args())
-    create_task(app)
+    executor = CeleryExecutor.for_cli(**celery_app_args(settings))  # type: ignore[no-untyped-call]
+    app: Celery = make_app(executor.app_args())  # type: ignore[no-untyped-call]
+    create_task(app)  # type: ignore[no-untyped-call]
     return app
 
 
