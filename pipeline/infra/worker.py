@@ -8,7 +8,7 @@ What the worker needs to execute any step of any run, on this machine or another
   installed package, with the same partition settings (``HEALTHPIPE_PARTITIONS_START``, ``HEALTHPIPE_USER_SHARDS``);
 - the same Dagster instance: a task carries the run's instance reference, whose storage reads its PostgreSQL URL from
   ``HEALTHPIPE_DAGSTER_STORAGE_URL`` (``pipeline/infra/dagster_home.py``), set here from the settings;
-- the same warehouse and master key (the steps read and write it directly), passed on through the environment.
+- the same warehouse (the steps read and write it directly), passed on through the environment.
 
 The worker process is Celery's main process; the steps run in its pool of ``concurrency`` forked processes.
 """
@@ -70,8 +70,9 @@ def celery_app(settings: Settings) -> Celery:
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:
-    """The variables the steps need (the warehouse, the Dagster instance's storage, the master key), as
-    ``healthpipe up`` gives them to the processes it starts. Starts the embedded server when no URL is set."""
+    """The variables the steps need (the warehouse, the Dagster instance's storage), as ``healthpipe up`` gives
+    them to the processes it starts (the master key file's path too). Starts the embedded server when no URL is
+    set."""
     url = warehouse_url(settings)
     return {
         **dagster_environment(settings.resolved_dagster_home, dagster_storage_url(settings, url)),
