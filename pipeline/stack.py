@@ -212,9 +212,6 @@ def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bo
     _require_free_port(settings.dagster_host, settings.dagster_port, "Dagster UI", "HEALTHPIPE_DAGSTER_PORT")
     if with_api:
         _require_free_port(settings.api_host, settings.api_port, "API", "HEALTHPIPE_API_PORT")
-    logs = settings.home.resolve() / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-
     if settings.executor == "celery":
         from pipeline.infra.worker import check_broker, shown_broker
 
@@ -226,6 +223,9 @@ def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bo
             f"({settings.celery_workers} expected)",
             flush=True,
         )
+    logs = settings.home.resolve() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
     if settings.uses_embedded_database:
         print(EmbeddedPostgres(settings.home, settings.embedded_port).start().describe(), flush=True)
     url = warehouse_url(settings)

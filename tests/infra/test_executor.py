@@ -4,6 +4,8 @@ workers; bad settings refused with messages that name the variable and hold no p
 from __future__ import annotations
 
 import datetime as dt
+import socket
+from pathlib import Path
 
 import pytest
 from dagster import in_process_executor
@@ -114,3 +116,26 @@ def test_a_worker_without_a_broker_says_so_and_exits_2(
 def test_a_worker_needs_at_least_one_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["worker", "--concurrency", "0"]) == 2
     assert "--concurrency must be at least 1" in capsys.readouterr().err
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_up_with_the_celery_executor_checks_the_broker_before_starting_anything(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for variable, value in {
+        "HEALTHPIPE_EXECUTOR": "celery",
+        "HEALTHPIPE_CELERY_BROKER": "amqp://127.0.0.1:9//",
+        "HEALTHPIPE_HOME": str(tmp_path / "home"),
+        "HEALTHPIPE_DAGSTER_PORT": str(free_port()),
+        "HEALTHPIPE_API_PORT": str(free_port()),
+    }.items():
+        monkeypatch.setenv(variable, value)
+    assert cli.main(["up", "--exit-when-ready"]) == 2
+    assert "cannot reach the Celery broker at amqp://127.0.0.1:9//" in capsys.readouterr().err
+    assert not (tmp_path / "home").exists()  # no embedded server, no Dagster home
