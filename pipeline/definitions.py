@@ -9,8 +9,10 @@ run in.
 
 from __future__ import annotations
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions
 
+from pipeline.infra.executor import step_executor
+from pipeline.infra.settings import Settings
 from pipeline.insights.definitions import defs as insights
 from pipeline.marts.definitions import defs as marts
 from pipeline.resources import WarehouseResource
@@ -19,9 +21,8 @@ from pipeline.samples.selection import range_run_targets
 
 shared = Definitions(
     resources={"warehouse": WarehouseResource()},
-    # Steps run in the run's own process: each step already handles a whole set of partitions, and a process per
-    # step would re-import pandas, Dagster and Great Expectations (seconds) nine times per run.
-    executor=in_process_executor,
+    # in the run's own process, or on Celery workers with HEALTHPIPE_EXECUTOR=celery (pipeline/infra/executor.py)
+    executor=step_executor(Settings()),
 )
 
 defs = Definitions.merge(samples, marts, insights, shared)

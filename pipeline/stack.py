@@ -212,6 +212,17 @@ def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bo
     _require_free_port(settings.dagster_host, settings.dagster_port, "Dagster UI", "HEALTHPIPE_DAGSTER_PORT")
     if with_api:
         _require_free_port(settings.api_host, settings.api_port, "API", "HEALTHPIPE_API_PORT")
+    if settings.executor == "celery":
+        from pipeline.infra.worker import check_broker, shown_broker
+
+        broker = settings.celery_broker.get_secret_value()
+        check_broker(broker)  # before anything starts: runs could not hand out a single step
+        print(
+            f"Celery executor: steps go to queue {settings.celery_queue!r} on {shown_broker(broker)}; up to "
+            f"{settings.run_queue_limit} runs at once; start `healthpipe worker` processes "
+            f"({settings.celery_workers} expected)",
+            flush=True,
+        )
     logs = settings.home.resolve() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
 
@@ -229,7 +240,7 @@ def run_stack(settings: Settings, *, exit_when_ready: bool = False, with_api: bo
             print(note, flush=True)
 
     dagster_home = settings.resolved_dagster_home
-    write_dagster_yaml(dagster_home, settings.max_concurrent_runs)
+    write_dagster_yaml(dagster_home, settings.run_queue_limit)
     env = {
         **os.environ,
         **dagster_environment(dagster_home, dagster_storage_url(settings, url)),

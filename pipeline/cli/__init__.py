@@ -5,6 +5,7 @@ healthpipe db start|stop|status|migrate|url [--role analyst]|analyst-password
 healthpipe db psql [--role analyst] [ARGS]   psql on the warehouse (ARGS go to psql)
 healthpipe db retention --before YYYY-MM   detach older months of raw samples (kept in raw_archive)
 healthpipe docs               the marts' data dictionary and lineage (dbt docs), served offline
+healthpipe worker [--concurrency N]   execute steps of Celery runs (HEALTHPIPE_EXECUTOR=celery), on any machine
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
-from pipeline.cli import audit, backfill, data, db, docs, keys, up, users
+from pipeline.cli import audit, backfill, data, db, docs, keys, up, users, worker
 from pipeline.infra.embedded_server import EmbeddedServerError
 from pipeline.infra.migrations import MigrationError
 from pipeline.infra.settings import Settings
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="healthpipe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for group in (up, db, users, keys, audit, data, backfill, docs):  # the order of `healthpipe --help`
+    for group in (up, db, users, keys, audit, data, backfill, worker, docs):  # the order of `healthpipe --help`
         group.add_commands(commands)
     return parser
 

@@ -16,6 +16,7 @@ def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
     from urllib.parse import quote
 
     from pipeline import backfill  # loads Dagster: only for this command
+    from pipeline.infra.executor import max_user_days_per_run
     from pipeline.samples.requests import user_days
 
     base_url = f"http://{settings.dagster_host}:{settings.dagster_port}"
@@ -27,12 +28,15 @@ def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
     with psycopg_connection(engine) as conn:
         all_users = accounts.user_ids(conn)
     graphql = backfill.http_graphql(base_url)
-    launched = backfill.launch(graphql, pairs, all_users)
+    cap = max_user_days_per_run(settings, len(pairs))
+    launched = backfill.launch(graphql, pairs, all_users, cap)
     users = len({u for u, _ in pairs})
     print(
         f"backfill {launched.backfill_id}: {len(pairs):,} user-days of {users} user(s) in {len(launched.run_ids)} "
         f"run(s); {base_url}/runs?q%5B%5D={quote(f'tag:{backfill.BACKFILL_TAG}={launched.backfill_id}', safe='')}"
     )
+    if settings.executor == "celery":
+        print(f"  Celery: runs of up to {cap:,} user-days for HEALTHPIPE_CELERY_WORKERS={settings.celery_workers}")
     for run_id, rectangle in zip(launched.run_ids, launched.rectangles, strict=True):
         print(f"  run {run_id}: {rectangle.describe()}")
     if not args.wait:

@@ -7,15 +7,22 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CELERY_BROKER_SCHEMES = ("amqp", "amqps", "pyamqp", "redis", "rediss")
 
 
 class Settings(BaseSettings):
     """Runtime configuration. See the README's "Configuration" table for each variable."""
 
-    model_config = SettingsConfigDict(env_prefix="HEALTHPIPE_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused value is not echoed in the error (a URL may hold a password)
+    model_config = SettingsConfigDict(
+        env_prefix="HEALTHPIPE_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: SecretStr | None = Field(
         default=None,
@@ -38,7 +45,33 @@ class Settings(BaseSettings):
     api_port: int = 8000
     dagster_host: str = "127.0.0.1"
     dagster_port: int = 3000
-    max_concurrent_runs: int = Field(default=2, description="Dagster run queue limit (2 cores here).")
+    max_concurrent_runs: int | None = Field(
+        default=None,
+        ge=1,
+        description="Dagster run queue limit. Unset: 2 (in-process runs, 2 cores here), or `celery_workers` with the "
+        "Celery executor (one run per worker process keeps each busy).",
+    )
+    executor: Literal["in_process", "celery"] = Field(
+        default="in_process",
+        description="Where a run's steps execute: `in_process` (the run's own process) or `celery` (on `healthpipe "
+        "worker` processes, on this or other machines, through the Celery broker).",
+    )
+    celery_broker: SecretStr = Field(
+        default=SecretStr("amqp://guest@127.0.0.1:5672//"),
+        description="Celery broker URL (RabbitMQ: amqp://user:password@host:5672//). Runs and workers must name the "
+        "same broker and queue.",
+    )
+    celery_queue: str = Field(
+        default="healthpipe",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$",
+        description="Celery queue the steps are sent to and the workers listen on (letters, digits, `_.-`).",
+    )
+    celery_workers: int = Field(
+        default=2,
+        ge=1,
+        description="Worker processes listening on the queue, over all machines (the sum of their `--concurrency`): "
+        "range runs are sized and queued so that each has a run's steps to execute.",
+    )
     partitions_start: dt.date = Field(
         default=dt.date(2024, 1, 1),
         description="First day of the day partition dimension: days before it are not computed. Set before the first "
@@ -169,6 +202,23 @@ class Settings(BaseSettings):
         description="Most audit rows an API process holds while the database cannot take them; beyond it the "
         "oldest are dropped (and counted in the log).",
     )
+
+    @field_validator("celery_broker")
+    @classmethod
+    def _broker_is_amqp_or_redis(cls, value: SecretStr) -> SecretStr:
+        # the URL itself is not echoed: it may hold a password
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in CELERY_BROKER_SCHEMES:
+            found = repr(scheme) if scheme else "a URL without a scheme"
+            raise ValueError(f"HEALTHPIPE_CELERY_BROKER must be an amqp:// (RabbitMQ) or redis:// URL, not {found}")
+        return value
+
+    @property
+    def run_queue_limit(self) -> int:
+        """Runs the Dagster run queue starts at once (``max_concurrent_runs`` if set)."""
+        if self.max_concurrent_runs is not None:
+            return self.max_concurrent_runs
+        return self.celery_workers if self.executor == "celery" else 2
 
     @property
     def resolved_dagster_home(self) -> Path:

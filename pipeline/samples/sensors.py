@@ -42,6 +42,8 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from pipeline.accounts import user_ids
 from pipeline.infra.database import Connection, psycopg_connection
+from pipeline.infra.executor import max_user_days_per_run
+from pipeline.infra.settings import Settings
 from pipeline.ingest.store import sweep_abandoned
 from pipeline.resources import WarehouseResource
 from pipeline.samples.assets import raw_samples
@@ -99,7 +101,12 @@ class RunPlanner:
                 asset_check_keys=list(self.targets.check_keys),
                 tags={**tags, **rect.tags()},
             )
-            for rect in plan_runs(dimension_pairs(pairs), self.order, weights=self.weights)
+            for rect in plan_runs(
+                dimension_pairs(pairs),
+                self.order,
+                max_user_days=max_user_days_per_run(Settings(), len(pairs)),
+                weights=self.weights,
+            )
         ]
 
     def partition_requests(self) -> Sequence[AddDynamicPartitionsRequest]:
