@@ -31,26 +31,24 @@ class RequestConnection:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._borrowed: AbstractContextManager[Connection] | None = None
-        self._conn: Connection | None = None
+        self._lease: tuple[AbstractContextManager[Connection], Connection] | None = None
 
     @property
     def borrowed(self) -> bool:
-        return self._conn is not None
+        return self._lease is not None
 
     def connection(self) -> Connection:
         """The request's connection, borrowed now if it was not yet (call it on a worker thread: the pool may wait
         for a free connection or open one)."""
-        if self._conn is None:
-            borrowed = psycopg_connection(self._engine)
-            self._conn = borrowed.__enter__()
-            self._borrowed = borrowed
-        return self._conn
+        if self._lease is None:
+            borrowing = psycopg_connection(self._engine)
+            self._lease = (borrowing, borrowing.__enter__())
+        return self._lease[1]
 
     def give_back(self, exc: BaseException | None = None) -> None:
-        borrowed, self._borrowed, self._conn = self._borrowed, None, None
-        if borrowed is not None:
-            borrowed.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            lease[0].__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
 
 
 async def get_request_connection(engine: EngineDep) -> AsyncIterator[RequestConnection]:

@@ -62,7 +62,7 @@ def versioned_router() -> APIRouter:
     return router
 
 
-def create_api_engine(url: URL, connections: int = Settings.model_fields["api_db_connections"].default) -> Engine:
+def create_api_engine(url: URL, connections: int) -> Engine:
     """The API's pool: ``connections`` kept open, none beyond (an overflow connection would be opened for a burst
     and closed after it: a backend started and stopped per request at full load), no ping before each borrow
     (broken connections are dropped as they come back)."""

@@ -24,6 +24,7 @@ from pipeline.accounts import create_api_key, create_user, register_device
 from pipeline.infra.database import parse_postgres_url, psycopg_connection, with_driver
 from pipeline.infra.embedded_server import EmbeddedPostgres
 from pipeline.infra.migrations import migrate
+from pipeline.infra.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +115,7 @@ def test_an_outage_mid_stream_is_503_then_back_within_2s_and_nothing_is_lost_or_
 ) -> None:
     url = with_driver(parse_postgres_url(database.status().url("healthpipe")), "psycopg")
     migrate(url)
-    engine = create_api_engine(url)  # as the API makes it: no ping before each borrow
+    engine = create_api_engine(url, Settings().api_db_connections)  # as the API makes it: no ping before each borrow
     with psycopg_connection(engine) as conn:
         create_user(conn, USER, "UTC")
         register_device(conn, USER, DEVICE, "watch", "Watch")
