@@ -280,7 +280,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             dbt_seconds = time.perf_counter() - t
         with psycopg_connection(engine) as conn:
             database_bytes = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
-            raw_bytes = conn.execute("SELECT pg_total_relation_size('raw.samples')").fetchone()[0]  # type: ignore[index]
+            raw_bytes = conn.execute(  # the month tables' sizes: the partitioned parent holds no rows of its own
+                "SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('raw.samples')"
+            ).fetchone()[0]  # type: ignore[index]
 
         # a late user-day with every row present: warm this process on another user-day, then time the late one
         recompute_user_day(url, user_days.iloc[[0]])

@@ -66,6 +66,8 @@ IMPORT_RECORDS_PER_S = 100_000
 IMPORT_PEAK_MB = 300
 PIPELINE_SAMPLES_PER_S = 100_000
 PIPELINE_FLOOR_RATIO = 3.0
+PIPELINE_SCALED_TIME_RATIO = 11.0  # 10x the data in at most 11x the time
+PIPELINE_SCALED_PEAK_RATIO = 1.2  # and at most 1.2x the peak memory
 HOSTILE_PEAK_MB = 300
 HOSTILE_PER_MB_SPREAD = 1.5
 API_P99_MS = 20
@@ -158,14 +160,53 @@ def documented_size(entry: Entry) -> bool:
     )
 
 
-def latest(history: Iterable[Entry], key: str, field: str | None = None) -> Entry | None:
-    """The most recent entry at the documented sizes holding `key` (and `field` inside it)."""
+def latest(
+    history: Iterable[Entry], key: str, field: str | None = None, users: int | None = None, before: str | None = None
+) -> Entry | None:
+    """The most recent entry at the documented sizes holding `key` (and `field` inside it); for the pipeline, of
+    ``users`` users (default: the documented size, not the 10x run), made no later than ``before`` (a date)."""
+    if key == "pipeline" and users is None:
+        users = SIZES["users"]
     found = None
     for entry in history:
         holds = entry.get(key) and (field is None or entry[key].get(field) is not None)
+        holds = holds and (users is None or entry[key].get("users") == users)
+        holds = holds and (before is None or entry["date"] <= before)
         if holds and documented_size(entry) and (found is None or entry["date"] >= found["date"]):
             found = entry
     return found
+
+
+def scaled_pipeline(history: list[Entry]) -> tuple[Entry, Entry] | None:
+    """The latest 10x pipeline run and the documented-size run made last before it (on the same machine, so their
+    ratios compare like with like): what the scaling targets are judged on."""
+    for users in SCALED_SIZES["users"]:
+        big = latest(history, "pipeline", "samples_per_s", users=users)
+        if big is not None:
+            small = latest(history, "pipeline", "samples_per_s", before=big["date"])
+            if small is not None and small["machine"].get("cpu") == big["machine"].get("cpu"):
+                return big, small
+    return None
+
+
+def scaled_line(big: Entry, small: Entry) -> str:
+    """Time and peak memory of the 10x run against the documented run's, and its late user-day."""
+    b, s = big["pipeline"], small["pipeline"]
+    time_ratio, peak_ratio = b["pipeline_s"] / s["pipeline_s"], b["peak_rss_mb"] / s["peak_rss_mb"]
+    line = (
+        f"{b['users']} users x {b['days']} days ({_n(b['samples'])} samples): {_n(b['samples_per_s'])} samples/s, "
+        f"{_duration(b['pipeline_s'])} = {time_ratio:.1f}x the {s['users']} x {s['days']} run's "
+        f"{_duration(s['pipeline_s'])} (at most {PIPELINE_SCALED_TIME_RATIO:.0f}x: "
+        f"{_met(time_ratio <= PIPELINE_SCALED_TIME_RATIO)}); peak {_n(b['peak_rss_mb'])} MB = {peak_ratio:.2f}x its "
+        f"{_n(s['peak_rss_mb'])} MB (at most {PIPELINE_SCALED_PEAK_RATIO}x: "
+        f"{_met(peak_ratio <= PIPELINE_SCALED_PEAK_RATIO)})"
+    )
+    if b.get("late_user_day_s") is not None:
+        late = b["late_user_day_s"]
+        line += f"; a late user-day with every row present in {late:.2f} s (at most 2 s: {_met(late <= 2)})"
+    if b.get("bytes_per_sample"):
+        line += f"; the database holds {_n(b['bytes_per_sample'])} bytes per raw sample"
+    return line
 
 
 # -- rendering -----------------------------------------------------------------------------------------------------
@@ -371,6 +412,15 @@ def render_latest(history: list[Entry]) -> list[str]:
                 if p.get("phases_s")
                 else ""
             )
+        )
+    scaled = scaled_pipeline(history)
+    if scaled:
+        big, size = scaled[0], scaled[0]["pipeline"]
+        lines.append(
+            f"- Pipeline at 10x, `.venv/bin/python -m benchmarks.pipeline_end_to_end --users {size['users']} "
+            f"--days {size['days']}`: {scaled_line(*scaled)}. {_date(big)} UTC, {big['machine']['summary']}"
+            + (f", load {_load(big)}" if _load(big) else "")
+            + "."
         )
     hostile = latest(history, "hostile", "bodies")
     if hostile:
@@ -604,6 +654,16 @@ def render_readme_block(history: list[Entry]) -> str:
         lines.append(
             f"- Pipeline, {p['users']} users x {p['days']} days ({_n(p['samples'])} samples): {_n(p['samples_per_s'])} "
             f"samples/s, {p['floor_ratio']:.1f}x the floor: `.venv/bin/python -m benchmarks.pipeline_end_to_end`"
+        )
+    scaled = scaled_pipeline(history)
+    if scaled:
+        big, small = scaled[0]["pipeline"], scaled[1]["pipeline"]
+        lines.append(
+            f"- The same at 10x, {big['users']} users x {big['days']} days ({_n(big['samples'])} samples): "
+            f"{big['pipeline_s'] / small['pipeline_s']:.1f}x the time, "
+            f"{big['peak_rss_mb'] / small['peak_rss_mb']:.2f}x the peak memory ({_n(big['peak_rss_mb'])} MB), "
+            f"a late user-day in {big['late_user_day_s']:.2f} s: "
+            f"`.venv/bin/python -m benchmarks.pipeline_end_to_end --users {big['users']} --days {big['days']}`"
         )
     api = latest(history, "api", "scenarios")
     if api:
