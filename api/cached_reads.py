@@ -27,7 +27,7 @@ from api.schemas.fhir import FhirBundle, FhirPatient
 from api.schemas.profile import Profile
 from api.schemas.reads import Aggregates, HealthScore, Insight, Sources, Summary
 from api.subject import PendingReading, Reading
-from pipeline.infra.database import Connection
+from pipeline.infra.database import Connection, psycopg_connection
 from pipeline.infra.settings import Settings
 
 T = TypeVar("T")
@@ -132,7 +132,10 @@ async def cached_answer(
     then kept under the version before it (and replaced at the next read), never an answer older than its version."""
 
     def answer() -> tuple[str, bytes | None]:
-        conn = pending.slot.connection()
+        with psycopg_connection(pending.engine) as conn:  # borrowed and given back in this hop: no request-long lease
+            return answer_on(conn)
+
+    def answer_on(conn: Connection) -> tuple[str, bytes | None]:
         reading = pending.resolve(conn)
         state = reading.state
         key = ReadKey(SHAPES, route, reading.user_id, state.version, params(reading), state.user_since)

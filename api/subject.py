@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
+from sqlalchemy import Engine
 
 from api import audit
 from api.auth import AuthenticatedDep, CountedKeyDep, PrincipalDep, authenticate, get_current_user_id, user_of
-from api.deps import DbDep, RequestConnection, RequestConnectionDep
+from api.deps import DbDep, EngineDep
 from api.queries.read_state import Authenticated, ReadState, read_state
 from api.response_cache import ResponseCache
 from pipeline.accounts import Principal, user_exists
@@ -69,27 +70,26 @@ def _own(found: Authenticated) -> Reading:
 
 @dataclass(frozen=True)
 class PendingReading:
-    """A cached read's subject before any I/O: the request's connection slot and how to resolve whose data it
-    reads. `api.cached_reads.cached_answer` resolves it on the worker thread that also looks the answer up and
-    computes it, so a read takes one thread hop in all (each hop costs a request tens of microseconds)."""
+    """A cached read's subject before any I/O: the engine to borrow the request's one connection from and how to
+    resolve whose data it reads. `api.cached_reads.cached_answer` borrows the connection, resolves the reading,
+    looks the answer up and computes it on one worker thread, and gives the connection back there: a read takes one
+    thread hop in all and no request-long dependency (each costs a request tens of microseconds)."""
 
-    slot: RequestConnection
+    engine: Engine
     resolve: Callable[[Connection], Reading]  # may raise the route's 401, 403 or 404
     cache: ResponseCache
 
 
-async def own_pending(key: CountedKeyDep, slot: RequestConnectionDep, request: Request) -> PendingReading:
+async def own_pending(key: CountedKeyDep, engine: EngineDep, request: Request) -> PendingReading:
     """The caller's own data: the key's lookup and the user's state in one statement (`authenticated`)."""
 
     def resolve(conn: Connection) -> Reading:
         return _own(authenticate(conn, key))
 
-    return PendingReading(slot, resolve, request.app.state.response_cache)
+    return PendingReading(engine, resolve, request.app.state.response_cache)
 
 
-async def named_pending(
-    user_id: UserIdPath, key: CountedKeyDep, slot: RequestConnectionDep, request: Request
-) -> PendingReading:
+async def named_pending(user_id: UserIdPath, key: CountedKeyDep, engine: EngineDep, request: Request) -> PendingReading:
     """The user named in the path, for an admin key: 403 for a user key before the user is looked up, 404 for a user
     that does not exist. (A path that is no user id at all is a 422, before the key is looked up.)"""
 
@@ -101,7 +101,7 @@ async def named_pending(
         audit.note_user(user_id)
         return Reading(user_id, state)
 
-    return PendingReading(slot, resolve, request.app.state.response_cache)
+    return PendingReading(engine, resolve, request.app.state.response_cache)
 
 
 # The two ways of saying whose data: a route factory takes one of them.
