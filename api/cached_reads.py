@@ -1,9 +1,9 @@
 """Answering the read routes through the response cache: the ETag, 304 for a matching ``If-None-Match``, the cached
 bytes of an answer computed before, or the answer computed, serialized once and kept.
 
-A cache hit costs the request the key's lookup (authentication), one statement for the user's data version and local
-today (`api.queries.read_state`) and a store lookup: the bytes are sent as they were kept, not validated again. The
-store lives on the app (`install_response_cache`): per API process, or Redis for all of them (docs/api.md).
+A cache hit costs the request one statement (the key's lookup with the user's data version and local today,
+`api.queries.read_state`) and a store lookup, on one worker thread: the bytes are sent as they were kept, not validated
+again. The store lives on the app (`install_response_cache`): per API process, or Redis for all of them (docs/api.md).
 
 Each kept answer carries how many records it holds (`RECORDS`, in a 4-byte prefix of the kept bytes), so that a
 cache hit is audited with its count as a computed answer is (api/audit.py)."""
@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, Header, Request, Response, status
+from fastapi import FastAPI, Header, Response, status
 from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
@@ -26,7 +26,8 @@ from api.response_cache import ResponseCache, cache_from_settings
 from api.schemas.fhir import FhirBundle, FhirPatient
 from api.schemas.profile import Profile
 from api.schemas.reads import Aggregates, HealthScore, Insight, Sources, Summary
-from api.subject import Reading
+from api.subject import PendingReading, Reading
+from pipeline.infra.database import Connection, psycopg_connection
 from pipeline.infra.settings import Settings
 
 T = TypeVar("T")
@@ -114,40 +115,45 @@ def install_response_cache(app: FastAPI, settings: Settings) -> None:
     app.state.response_cache = cache_from_settings(settings, SHAPES)
 
 
-async def get_response_cache(request: Request) -> ResponseCache:  # async: no thread hop for an attribute
-    cache: ResponseCache = request.app.state.response_cache
-    return cache
-
-
-ResponseCacheDep = Annotated[ResponseCache, Depends(get_response_cache)]
-
-
 async def cached_answer(
-    cache: ResponseCache,
+    pending: PendingReading,
     route: str,
-    reading: Reading,
-    params: Mapping[str, Param],
     if_none_match: str | None,
-    compute: Callable[[], T | Serialized],
+    params: Callable[[Reading], Mapping[str, Param]],
+    compute: Callable[[Connection, Reading], T | Serialized],
 ) -> Response:
-    """The answer of ``route`` for ``params`` (defaults resolved): 304 when ``if_none_match`` names it, else the
-    kept bytes, else ``compute()`` serialized with the route's model, kept and sent. Routes await it from the event
-    loop: a 304 or an answer kept in this process costs no thread hop; ``compute`` (the database's work) and a
-    Redis lookup run on a worker thread.
+    """The answer of ``route`` for ``params`` (defaults resolved, some from the reading: a user's local today):
+    304 when ``if_none_match`` names it, else the kept bytes, else ``compute`` serialized with the route's model,
+    kept and sent. All of it on one worker thread, in one hop from the event loop: resolving whose data (the key's
+    lookup and the user's state, which may answer 401, 403 or 404), then ``params`` (where a route checks its
+    parameters: a 422 comes after a 401 and is audited with the key), the cache lookup and the database's work.
 
-    ``reading.state`` must be read before ``compute`` reads the rows: an answer computed while a write commits is
+    The reading's state is read before ``compute`` reads the rows: an answer computed while a write commits is
     then kept under the version before it (and replaced at the next read), never an answer older than its version."""
-    key = ReadKey(SHAPES, route, reading.user_id, reading.state.version, params, reading.state.user_since)
-    headers = {"ETag": key.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization"}
-    if if_none_match is not None and none_match_hits(if_none_match, key.etag):
-        audit.note_records(0)  # nothing sent: the client holds the answer
+
+    def answer() -> tuple[str, bytes | None]:
+        with psycopg_connection(pending.engine) as conn:  # borrowed and given back in this hop: no request-long lease
+            return answer_on(conn)
+
+    def answer_on(conn: Connection) -> tuple[str, bytes | None]:
+        reading = pending.resolve(conn)
+        state = reading.state
+        key = ReadKey(SHAPES, route, reading.user_id, state.version, params(reading), state.user_since)
+        if if_none_match is not None and none_match_hits(if_none_match, key.etag):
+            audit.note_records(0)  # nothing sent: the client holds the answer
+            return key.etag, None
+        kept = pending.cache.get(key.digest)
+        if kept is None:
+            records, body = _computed_and_kept(pending.cache, route, key.digest, lambda: compute(conn, reading))
+        else:
+            records, body = _unkept(kept)
+        audit.note_records(records)
+        return key.etag, body
+
+    etag, body = await run_in_threadpool(answer)
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization"}
+    if body is None:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    kept = await run_in_threadpool(cache.get, key.digest) if cache.blocking else cache.get(key.digest)
-    if kept is None:
-        records, body = await run_in_threadpool(_computed_and_kept, cache, route, key.digest, compute)
-    else:
-        records, body = _unkept(kept)
-    audit.note_records(records)
     return Response(body, media_type=FHIR_JSON if route in _FHIR_ROUTES else "application/json", headers=headers)
 
 

@@ -14,18 +14,18 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi.openapi.constants import REF_PREFIX
 from fastapi.responses import JSONResponse
 
-from api.cached_reads import CACHED_READ_RESPONSES, FHIR_JSON, IfNoneMatch, ResponseCacheDep, cached_answer
-from api.deps import DbDep
+from api.cached_reads import CACHED_READ_RESPONSES, FHIR_JSON, IfNoneMatch, cached_answer
 from api.errors import KEYED_ROUTE_RESPONSES, NO_SUCH_USER, NOT_ADMIN, UNPROCESSABLE
 from api.etags import Param
 from api.metric_names import listed_metric_names
 from api.queries import fhir as fhir_queries
 from api.ranges import MAX_DAYS, range_problem
 from api.schemas.fhir import FhirBundle, FhirPatient
-from api.subject import ANY_USER_READING, OWN_READING, Reading, ReadingDependency
+from api.subject import ANY_USER_READING, OWN_READING, PendingDependency, PendingReading, Reading
 from pipeline.catalog import METRICS
 from pipeline.fhir.observations import searchset_bundle
 from pipeline.fhir.patient import patient
+from pipeline.infra.database import Connection
 from pipeline.profiles import get_profile
 
 MAX_OBSERVATION_DAYS = MAX_DAYS["day"]
@@ -64,14 +64,14 @@ def _wanted_metrics(types: str | None) -> list[str]:
         raise _unprocessable(f"{exc} (or leave types out for all)") from exc
 
 
-def add_fhir_routes(router: APIRouter, prefix: str, subject: ReadingDependency, own: bool) -> None:
+def add_fhir_routes(router: APIRouter, prefix: str, subject: PendingDependency, own: bool) -> None:
     """Add the FHIR routes under ``prefix`` to ``router``, over the user that ``subject`` (a dependency) resolves."""
     responses: dict[int | str, dict[str, Any]] = {**KEYED_ROUTE_RESPONSES, 404: NO_SUCH_USER, 422: UNPROCESSABLE}
     if not own:
         responses[403] = NOT_ADMIN
     documented = {**_errors_as_json(responses), **CACHED_READ_RESPONSES}
     tags: list[str | Enum] = ["fhir" if own else "admin reads"]
-    ReadingDep = Annotated[Reading, Depends(subject)]  # noqa: N806  (a type alias local to the factory)
+    PendingDep = Annotated[PendingReading, Depends(subject)]  # noqa: N806  (a type alias local to the factory)
     whose = "the caller" if own else "the user"
 
     @router.get(
@@ -83,20 +83,17 @@ def add_fhir_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         response_class=FhirJSONResponse,
         summary=f"{whose.capitalize()} as a FHIR R4 Patient",
     )
-    async def get_patient(
-        reading: ReadingDep, conn: DbDep, cache: ResponseCacheDep, if_none_match: IfNoneMatch = None
-    ) -> Response:
+    async def get_patient(pending: PendingDep, if_none_match: IfNoneMatch = None) -> Response:
         """Identifier (system `urn:healthpipe:user-id`, the user id), name, gender and birth date from the
         profile (`/v1/me/profile`); gender `unknown` and a data-absent-reason `unknown` for what is not given."""
-        user_id = reading.user_id
 
-        def compute() -> FhirPatient:
-            profile = get_profile(conn, user_id)
+        def compute(conn: Connection, reading: Reading) -> FhirPatient:
+            profile = get_profile(conn, reading.user_id)
             if profile is None:  # the key's user was deleted since it authenticated
-                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {reading.user_id!r}")
             return FhirPatient.model_validate(patient(profile))
 
-        return await cached_answer(cache, "fhir_patient", reading, {}, if_none_match, compute)
+        return await cached_answer(pending, "fhir_patient", if_none_match, lambda _: {}, compute)
 
     @router.get(
         prefix + "/Observation",
@@ -112,9 +109,7 @@ def add_fhir_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         "end before the start or a longer range: 422 naming it.",
     )
     async def list_observations(
-        reading: ReadingDep,
-        conn: DbDep,
-        cache: ResponseCacheDep,
+        pending: PendingDep,
         start: Annotated[dt.date, Query(description="first local date, included (YYYY-MM-DD)")],
         end: Annotated[dt.date, Query(description="last local date, included (YYYY-MM-DD)")],
         types: Annotated[
@@ -123,18 +118,19 @@ def add_fhir_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         ] = None,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
-        user_id = reading.user_id
-        metrics = _wanted_metrics(types)
-        problem = range_problem(start, end, MAX_OBSERVATION_DAYS, "observations")
-        if problem is not None:
-            raise _unprocessable(problem)
 
-        def compute() -> FhirBundle:
-            rows = fhir_queries.daily_values(conn, user_id, metrics, start, end)
-            return FhirBundle.model_validate(searchset_bundle(user_id, rows))
+        def params(_: Reading) -> dict[str, Param]:  # checked once the key is: an unknown key is a 401 first
+            metrics = _wanted_metrics(types)
+            problem = range_problem(start, end, MAX_OBSERVATION_DAYS, "observations")
+            if problem is not None:
+                raise _unprocessable(problem)
+            return {"types": metrics, "start": start, "end": end}
 
-        params: dict[str, Param] = {"types": metrics, "start": start, "end": end}
-        return await cached_answer(cache, "fhir_observations", reading, params, if_none_match, compute)
+        def compute(conn: Connection, reading: Reading) -> FhirBundle:
+            rows = fhir_queries.daily_values(conn, reading.user_id, _wanted_metrics(types), start, end)
+            return FhirBundle.model_validate(searchset_bundle(reading.user_id, rows))
+
+        return await cached_answer(pending, "fhir_observations", if_none_match, params, compute)
 
 
 router = APIRouter()

@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response, status
 
 from api.auth import CurrentUserDep
-from api.cached_reads import CACHED_READ_RESPONSES, IfNoneMatch, ResponseCacheDep, cached_answer
+from api.cached_reads import CACHED_READ_RESPONSES, IfNoneMatch, cached_answer
 from api.deps import DbDep
 from api.errors import BAD_REQUEST, KEYED_ROUTE_RESPONSES, NOT_FOUND, UNPROCESSABLE
 from api.schemas.profile import Profile, ProfileChanges
-from api.subject import OwnReadingDep
+from api.subject import OwnPendingDep, Reading
 from pipeline import profiles
 from pipeline.accounts import AccountError
+from pipeline.infra.database import Connection
 
 router = APIRouter(prefix="/me", tags=["me"], responses=KEYED_ROUTE_RESPONSES)
 
@@ -33,19 +34,16 @@ def _answer(profile: profiles.Profile) -> Profile:
     summary="The caller's profile",
     responses={404: NOT_FOUND, **CACHED_READ_RESPONSES},
 )
-async def get_profile(
-    reading: OwnReadingDep, conn: DbDep, cache: ResponseCacheDep, if_none_match: IfNoneMatch = None
-) -> Response:
+async def get_profile(pending: OwnPendingDep, if_none_match: IfNoneMatch = None) -> Response:
     """What the FHIR Patient (`/v1/me/fhir/Patient`) is made of; `null` for what is not given."""
-    user_id = reading.user_id
 
-    def compute() -> Profile:
-        profile = profiles.get_profile(conn, user_id)
+    def compute(conn: Connection, reading: Reading) -> Profile:
+        profile = profiles.get_profile(conn, reading.user_id)
         if profile is None:  # the key's user was deleted since it authenticated
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {user_id!r}")
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {reading.user_id!r}")
         return _answer(profile)
 
-    return await cached_answer(cache, "profile", reading, {}, if_none_match, compute)
+    return await cached_answer(pending, "profile", if_none_match, lambda _: {}, compute)
 
 
 @router.patch(

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
-from api.cached_reads import CACHED_READ_RESPONSES, IfNoneMatch, ResponseCacheDep, Serialized, cached_answer
+from api.cached_reads import CACHED_READ_RESPONSES, IfNoneMatch, Serialized, cached_answer
 from api.deps import DbDep
 from api.errors import KEYED_ROUTE_RESPONSES, NO_SUCH_INSIGHT, NO_SUCH_USER, NOT_ADMIN, UNPROCESSABLE
 from api.etags import Param
@@ -37,7 +37,7 @@ from api.schemas.reads import (
     Sources,
     Summary,
 )
-from api.subject import ANY_USER_READING, OWN_READING, Reading, ReadingDependency
+from api.subject import ANY_USER_READING, OWN_READING, OwnReadingDep, PendingDependency, PendingReading, Reading
 from pipeline import data_version
 from pipeline.catalog import METRICS, SLEEP_METRIC, STEPS_METRIC
 from pipeline.infra.database import Connection
@@ -168,7 +168,7 @@ def _sources(conn: Connection, user_id: str, day: dt.date) -> Sources:
     )
 
 
-def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, own: bool) -> None:
+def add_read_routes(router: APIRouter, prefix: str, subject: PendingDependency, own: bool) -> None:
     """Add the read routes under ``prefix`` to ``router``, over the user that ``subject`` (a dependency) resolves;
     ``own``: the caller's own data, which adds the acknowledgement of insights."""
     responses: dict[int | str, dict[str, Any]] = {**KEYED_ROUTE_RESPONSES, 404: NO_SUCH_USER, 422: UNPROCESSABLE}
@@ -176,7 +176,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         responses[403] = NOT_ADMIN
     reads = {**responses, **CACHED_READ_RESPONSES}
     tags: list[str | Enum] = ["reads" if own else "admin reads"]
-    ReadingDep = Annotated[Reading, Depends(subject)]  # noqa: N806  (a type alias local to the factory)
+    PendingDep = Annotated[PendingReading, Depends(subject)]  # noqa: N806  (a type alias local to the factory)
     whose = "the caller's" if own else "the user's"
 
     @router.get(
@@ -186,21 +186,16 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         response_model=Summary,
         summary=f"A day of {whose} data at a glance",
     )
-    async def summary(
-        reading: ReadingDep,
-        conn: DbDep,
-        cache: ResponseCacheDep,
-        if_none_match: IfNoneMatch = None,
-        date: DayQuery = None,
-    ) -> Response:
+    async def summary(pending: PendingDep, if_none_match: IfNoneMatch = None, date: DayQuery = None) -> Response:
         """Each metric's daily value with its unit (goal and progress where the catalogue or the user sets one),
         the night's sleep by stage, the active insights, the day's health score and when the data last landed and
         was last computed."""
-        user_id = reading.user_id
-        day = date or reading.state.today
-        params = {"date": day}
         return await cached_answer(
-            cache, "summary", reading, params, if_none_match, lambda: _summary(conn, user_id, day)
+            pending,
+            "summary",
+            if_none_match,
+            lambda reading: {"date": date or reading.state.today},
+            lambda conn, reading: _summary(conn, reading.user_id, date or reading.state.today),
         )
 
     @router.get(
@@ -214,26 +209,24 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         + ". An unknown type, a bad date, an end before the start or a longer range: 422 naming it.",
     )
     async def aggregates(
-        reading: ReadingDep,
-        conn: DbDep,
-        cache: ResponseCacheDep,
+        pending: PendingDep,
         types: TypesQuery,
         start: StartQuery,
         end: EndQuery,
         period: Annotated[Period, Query()] = Period.DAY,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
-        user_id = reading.user_id
-        metrics = _metric_types(types)
-        _checked_range(start, end, MAX_DAYS[period.value], f"period {period.value}")
-        params: dict[str, Param] = {"types": metrics, "period": period, "start": start, "end": end}
+
+        def params(_: Reading) -> dict[str, Param]:  # checked once the key is: an unknown key is a 401 first
+            _checked_range(start, end, MAX_DAYS[period.value], f"period {period.value}")
+            return {"types": _metric_types(types), "period": period, "start": start, "end": end}
+
         return await cached_answer(
-            cache,
+            pending,
             "aggregates",
-            reading,
-            params,
             if_none_match,
-            lambda: _aggregates(conn, user_id, metrics, period, start, end),
+            params,
+            lambda conn, reading: _aggregates(conn, reading.user_id, _metric_types(types), period, start, end),
         )
 
     @router.get(
@@ -244,22 +237,20 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         summary=f"{whose.capitalize()} insights",
     )
     async def insights(
-        reading: ReadingDep,
-        conn: DbDep,
-        cache: ResponseCacheDep,
+        pending: PendingDep,
         status: Annotated[InsightStatus, Query(description="active (default), resolved or all")] = InsightStatus.ACTIVE,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         """Newest first: by the latest day the insight held, then severity."""
-        user_id = reading.user_id
         wanted = None if status is InsightStatus.ALL else status.value
         return await cached_answer(
-            cache,
+            pending,
             "insights",
-            reading,
-            {"status": status},
             if_none_match,
-            lambda: [_insight(row) for row in insight_queries.user_insights(conn, user_id, wanted)],
+            lambda _: {"status": status},
+            lambda conn, reading: [
+                _insight(row) for row in insight_queries.user_insights(conn, reading.user_id, wanted)
+            ],
         )
 
     if own:
@@ -271,7 +262,7 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
             tags=tags,
             responses={**responses, 404: NO_SUCH_INSIGHT},
         )
-        def acknowledge_insight(reading: ReadingDep, conn: DbDep, insight_id: uuid.UUID) -> Insight:
+        def acknowledge_insight(reading: OwnReadingDep, conn: DbDep, insight_id: uuid.UUID) -> Insight:
             """Idempotent: acknowledging again changes nothing (the first time stays). Recomputes never reset it."""
             user_id = reading.user_id
             with conn.transaction():
@@ -290,24 +281,26 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         summary=f"{whose.capitalize()} health scores",
     )
     async def health_scores(
-        reading: ReadingDep,
-        conn: DbDep,
-        cache: ResponseCacheDep,
+        pending: PendingDep,
         start: StartQuery,
         end: EndQuery,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         """One per day with a score, oldest first, with its components and completeness; ranges bounded as days'
         aggregates. None while the health score asset has never run."""
-        user_id = reading.user_id
-        _checked_range(start, end, MAX_DAYS["day"], "health scores")
+
+        def params(_: Reading) -> dict[str, Param]:  # checked once the key is: an unknown key is a 401 first
+            _checked_range(start, end, MAX_DAYS["day"], "health scores")
+            return {"start": start, "end": end}
+
         return await cached_answer(
-            cache,
+            pending,
             "health_scores",
-            reading,
-            {"start": start, "end": end},
             if_none_match,
-            lambda: [_health_score(row) for row in score_queries.health_scores(conn, user_id, start, end)],
+            params,
+            lambda conn, reading: [
+                _health_score(row) for row in score_queries.health_scores(conn, reading.user_id, start, end)
+            ],
         )
 
     @router.get(
@@ -317,19 +310,14 @@ def add_read_routes(router: APIRouter, prefix: str, subject: ReadingDependency, 
         response_model=Sources,
         summary=f"Per source, raw vs kept: a day of {whose} data",
     )
-    async def sources(
-        reading: ReadingDep,
-        conn: DbDep,
-        cache: ResponseCacheDep,
-        if_none_match: IfNoneMatch = None,
-        date: DayQuery = None,
-    ) -> Response:
+    async def sources(pending: PendingDep, if_none_match: IfNoneMatch = None, date: DayQuery = None) -> Response:
         """What each source reported per metric and what deduplication kept of it (why a number is what it is)."""
-        user_id = reading.user_id
-        day = date or reading.state.today
-        params = {"date": day}
         return await cached_answer(
-            cache, "sources", reading, params, if_none_match, lambda: _sources(conn, user_id, day)
+            pending,
+            "sources",
+            if_none_match,
+            lambda reading: {"date": date or reading.state.today},
+            lambda conn, reading: _sources(conn, reading.user_id, date or reading.state.today),
         )
 
 
