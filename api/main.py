@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -69,6 +70,14 @@ def create_api_engine(url: URL, connections: int) -> Engine:
     return create_warehouse_engine(url, pre_ping=False, pool_size=connections, max_overflow=0)
 
 
+def freeze_startup_heap() -> None:
+    """Leave the objects made at start-up out of every later garbage collection (`gc.freeze`). The API process
+    starts with ~175,000 of them (FastAPI, pydantic, pandas, SQLAlchemy); a full collection walks them all, ~80 ms
+    on a 2-core machine during which no request is answered. Objects made later are still collected."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
     """Build the app. Without an ``engine``, one is made at start-up from the settings (env)."""
 
@@ -78,6 +87,8 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         app.state.engine = engine or create_api_engine(warehouse_url(configured), configured.api_db_connections)
         if audit_buffer is not None:
             audit_buffer.start(app.state.engine)
+        if owned:  # a served app; tests that pass an engine build many apps in one process, nothing to freeze there
+            freeze_startup_heap()
         try:
             yield
         finally:
